@@ -1,0 +1,85 @@
+"""From a parsed page (HTML or WAT) to rows: resolved image embeds and page links.
+
+Shared by the HTML and the WAT paths, so both apply the same URL rules: base resolution,
+fragment stripping, dropped schemes (counted by reason), ``<a>`` links straight to image files
+becoming ``link_href`` embeds instead of page links, self-links dropped, one link row per target.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from imagerank.crawl.html import RawPage
+from imagerank.urls import UrlError, has_image_extension, image_key, resolve
+
+
+def _has_nofollow(rel: str | None) -> bool:
+    return rel is not None and "nofollow" in rel.lower().split()
+
+
+def page_rows(page_url: str, raw: RawPage, counters: Counter) -> tuple[list[dict], list[dict]]:
+    """Image embed rows and page link rows of one page; dropped URLs counted in ``counters``."""
+    base = page_url
+    if raw.base_href:
+        try:
+            base = resolve(page_url, raw.base_href)
+        except UrlError as err:
+            counters["url:" + err.reason] += 1
+
+    embeds: list[dict] = []
+    seen: set[tuple[int, str]] = set()
+    for image in raw.images:
+        try:
+            url = resolve(base, image.href)
+        except UrlError as err:
+            counters["url:" + err.reason] += 1
+            continue
+        if (image.position, url) in seen:  # one element naming one URL twice (src and srcset)
+            continue
+        seen.add((image.position, url))
+        embeds.append(
+            {
+                "page_url": page_url,
+                "image_url": url,
+                "image_key": image_key(url),
+                "source": image.source,
+                "alt": image.alt,
+                "title": image.title,
+                "width": image.width,
+                "height": image.height,
+                "position": image.position,
+            }
+        )
+
+    position = raw.images[-1].position + 1 if raw.images else 0
+    followed: dict[str, bool] = {}  # dst -> nofollow (False once any occurrence is followed)
+    for href, rel, title in raw.links:
+        try:
+            url = resolve(base, href)
+        except UrlError as err:
+            counters["url:" + err.reason] += 1
+            continue
+        if has_image_extension(url):
+            embeds.append(
+                {
+                    "page_url": page_url,
+                    "image_url": url,
+                    "image_key": image_key(url),
+                    "source": "link_href",
+                    "alt": None,
+                    "title": title,
+                    "width": None,
+                    "height": None,
+                    "position": position,
+                }
+            )
+            position += 1
+            continue
+        if url == page_url:
+            counters["link:self"] += 1
+            continue
+        nofollow = _has_nofollow(rel)
+        followed[url] = followed.get(url, True) and nofollow
+
+    links = [{"src_url": page_url, "dst_url": dst, "nofollow": nf} for dst, nf in followed.items()]
+    return embeds, links

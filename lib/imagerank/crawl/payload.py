@@ -1,0 +1,75 @@
+"""The HTTP response inside a WARC response record: status, content type, decoded HTML."""
+
+from __future__ import annotations
+
+import re
+
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_.:-]+)""", re.I)
+
+
+class PayloadError(ValueError):
+    """A response that yields no page; ``reason`` is the counter it is reported under."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def split_http(block: bytes) -> tuple[int | None, dict[str, str], bytes]:
+    """(status, lowercased headers, body) of an HTTP response block."""
+    end = block.find(b"\r\n\r\n")
+    sep = 4
+    if end < 0:
+        end = block.find(b"\n\n")
+        sep = 2
+    if end < 0 or not block.startswith(b"HTTP/"):
+        raise PayloadError("bad_http_headers")
+    lines = block[:end].decode("latin-1").splitlines()
+    parts = lines[0].split(None, 2)
+    status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        name, colon, value = line.partition(":")
+        if colon:
+            headers.setdefault(name.strip().lower(), value.strip())
+    return status, headers, block[end + sep :]
+
+
+def content_type(headers: dict[str, str]) -> tuple[str, str | None]:
+    """(mime type, charset or None) from a Content-Type header."""
+    value = headers.get("content-type", "")
+    mime, _, params = value.partition(";")
+    charset = None
+    for param in params.split(";"):
+        key, _, val = param.partition("=")
+        if key.strip().lower() == "charset":
+            charset = val.strip().strip("\"'") or None
+    return mime.strip().lower(), charset
+
+
+def is_html(mime: str, body: bytes) -> bool:
+    if mime:
+        return mime in HTML_TYPES
+    head = body[:1024].lstrip().lower()
+    return head.startswith((b"<!doctype html", b"<html")) or b"<html" in head
+
+
+def decode_html(body: bytes, charset: str | None) -> tuple[str, bool]:
+    """(text, lossy): the declared charset, else a <meta charset>, else UTF-8; never raises
+    for text. Binary bodies (NUL bytes up front) raise PayloadError("undecodable_body")."""
+    if b"\x00" in body[:4096]:
+        raise PayloadError("undecodable_body")
+    candidates = [charset]
+    meta = _META_CHARSET.search(body[:4096])
+    if meta:
+        candidates.append(meta.group(1).decode("ascii", "ignore"))
+    candidates.append("utf-8")
+    for encoding in candidates:
+        if not encoding:
+            continue
+        try:
+            return body.decode(encoding), False
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return body.decode("utf-8", "replace"), True

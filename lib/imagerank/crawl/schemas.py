@@ -1,0 +1,70 @@
+"""Schemas of the extraction tables (documented column by column in docs/tables.md)."""
+
+from pyspark.sql import types as T
+
+PAGES = T.StructType(
+    [
+        T.StructField("url", T.StringType(), False),
+        T.StructField("host", T.StringType(), False),
+        T.StructField("domain", T.StringType(), False),
+        T.StructField("crawl", T.StringType(), True),
+        T.StructField("fetch_time", T.TimestampType(), True),
+        T.StructField("status", T.IntegerType(), True),
+        T.StructField("title", T.StringType(), True),
+        T.StructField("n_images", T.IntegerType(), False),
+        T.StructField("n_links", T.IntegerType(), False),
+        T.StructField("warc_filename", T.StringType(), True),
+        T.StructField("warc_record_offset", T.LongType(), True),
+        T.StructField("warc_record_length", T.LongType(), True),
+    ]
+)
+
+IMAGE_EMBEDS = T.StructType(
+    [
+        T.StructField("page_url", T.StringType(), False),
+        T.StructField("image_url", T.StringType(), False),
+        T.StructField("image_key", T.StringType(), False),
+        T.StructField("source", T.StringType(), False),
+        T.StructField("alt", T.StringType(), True),
+        T.StructField("title", T.StringType(), True),
+        T.StructField("width", T.IntegerType(), True),
+        T.StructField("height", T.IntegerType(), True),
+        T.StructField("position", T.IntegerType(), False),
+    ]
+)
+
+PAGE_LINKS = T.StructType(
+    [
+        T.StructField("src_url", T.StringType(), False),
+        T.StructField("dst_url", T.StringType(), False),
+        T.StructField("nofollow", T.BooleanType(), False),
+    ]
+)
+
+COUNTER = T.StructType(
+    [
+        T.StructField("file", T.StringType(), False),
+        T.StructField("name", T.StringType(), False),
+        T.StructField("n", T.LongType(), False),
+        T.StructField("detail", T.StringType(), True),
+    ]
+)
+
+TABLES = {"pages": PAGES, "image_embeds": IMAGE_EMBEDS, "page_links": PAGE_LINKS}
+
+# What one extraction task emits: a tag and one struct per table, the others null.
+EXTRACT_ROWS = T.StructType(
+    [T.StructField("table", T.StringType(), False)]
+    + [T.StructField(name, schema, True) for name, schema in {**TABLES, "counter": COUNTER}.items()]
+)
+
+EMBED_SOURCES = (
+    "img_src",
+    "img_srcset",
+    "picture_source",
+    "lazy_src",
+    "og_image",
+    "twitter_image",
+    "link_href",
+    "wat_img",
+)

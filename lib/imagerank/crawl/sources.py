@@ -1,0 +1,260 @@
+"""Where crawl files come from: manifests, globs and single files; local, file://, s3:// and https://.
+
+Every input opens as a seekable binary stream, so the record reader can skip over damage. Remote
+streams read with HTTP range requests and survive a failed request (5xx, 429) or a connection cut
+mid-file: they reconnect at the byte where they stopped, with exponential back-off, up to a bounded
+number of tries.
+"""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import io
+import os
+import time
+from typing import BinaryIO
+from urllib.parse import urljoin
+
+REMOTE_PREFIXES = ("http://", "https://", "s3://", "s3a://")
+MANIFEST_SUFFIXES = (".paths", ".paths.gz", ".txt", ".txt.gz", ".lst", ".manifest")
+RETRY_STATUS = frozenset((408, 429, 500, 502, 503, 504))
+
+
+class InputError(OSError):
+    """An input that cannot be read at all (missing, refused, retries exhausted)."""
+
+
+def is_remote(path: str) -> bool:
+    return path.startswith(REMOTE_PREFIXES)
+
+
+def local_path(path: str) -> str:
+    return path[len("file://") :] if path.startswith("file://") else path
+
+
+def join_path(base: str, path: str) -> str:
+    """``path`` made absolute against ``base`` (a URL or a folder), as cc-pyspark does."""
+    if is_remote(path) or path.startswith("file://") or os.path.isabs(path):
+        return path
+    if is_remote(base):
+        return urljoin(base if base.endswith("/") else base + "/", path)
+    return os.path.join(local_path(base), path)
+
+
+def is_manifest(path: str) -> bool:
+    return path.endswith(MANIFEST_SUFFIXES)
+
+
+def expand_input(spec: str, base_url: str | None = None) -> list[str]:
+    """The list of crawl files named by ``spec``: a manifest, a glob, or one file."""
+    if is_manifest(spec):
+        with open_stream(spec) as raw:
+            data = raw.read()
+        if data[:2] == b"\x1f\x8b":
+            data = gzip.decompress(data)
+        base = base_url or (spec.rsplit("/", 1)[0] if "/" in spec else ".")
+        lines = (line.strip() for line in data.decode("utf-8").splitlines())
+        return [join_path(base, line) for line in lines if line and not line.startswith("#")]
+    if not is_remote(spec) and any(ch in spec for ch in "*?["):
+        paths = sorted(glob.glob(local_path(spec)))
+        if not paths:
+            raise InputError(f"no file matches {spec!r}")
+        return paths
+    return [join_path(base_url, spec) if base_url else spec]
+
+
+class RangeStream(io.RawIOBase):
+    """A seekable read-only stream over a remote object, read with range requests and retries."""
+
+    def __init__(self, name: str, retries: int = 6, backoff: float = 0.5):
+        self.name = name
+        self.retries = retries
+        self.backoff = backoff
+        self.pos = 0
+        self.size: int | None = None
+        self.body = None
+        self.reconnects = 0
+
+    # subclasses: open the object from byte ``pos``; return (file-like body, total size or None)
+    def _open(self, pos: int):
+        raise NotImplementedError
+
+    def _is_retryable(self, err: Exception) -> bool:
+        return True
+
+    def _connect(self) -> None:
+        delay = self.backoff
+        for attempt in range(self.retries + 1):
+            try:
+                self.body, size = self._open(self.pos)
+                if size is not None:
+                    self.size = size
+                return
+            except Exception as err:  # noqa: BLE001 - classified below
+                if attempt == self.retries or not self._is_retryable(err):
+                    raise InputError(f"cannot read {self.name}: {err}") from err
+                time.sleep(delay)
+                delay *= 2
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_CUR:
+            offset += self.pos
+        elif whence == io.SEEK_END:
+            if self.size is None:
+                self._connect()
+            offset += self.size
+        if offset != self.pos:
+            self._close_body()
+            self.pos = offset
+        return self.pos
+
+    def _close_body(self) -> None:
+        if self.body is not None:
+            try:
+                self.body.close()
+            except Exception:  # noqa: BLE001 - closing a broken connection
+                pass
+            self.body = None
+
+    def readinto(self, buffer) -> int:
+        if self.size is not None and self.pos >= self.size:
+            return 0
+        failures = 0
+        while True:
+            if self.body is None:
+                self._connect()
+                if self.size is not None and self.pos >= self.size:
+                    return 0
+            try:
+                data = self.body.read(len(buffer))
+            except Exception as err:  # noqa: BLE001 - a cut connection, reset, timeout
+                data = None
+                error = err
+            if data:
+                buffer[: len(data)] = data
+                self.pos += len(data)
+                return len(data)
+            if data == b"" and (self.size is None or self.pos >= self.size):
+                return 0
+            # Cut before the end: reconnect at self.pos.
+            self._close_body()
+            failures += 1
+            self.reconnects += 1
+            if failures > self.retries:
+                raise InputError(f"{self.name}: connection kept failing at byte {self.pos}") from (
+                    error if data is None else None
+                )
+            time.sleep(self.backoff * (2 ** (failures - 1)))
+
+    def close(self) -> None:
+        self._close_body()
+        super().close()
+
+
+class HttpStream(RangeStream):
+    """http(s):// objects, read with ``Range: bytes=pos-``."""
+
+    def __init__(self, url: str, timeout: float = 60.0, **kwargs):
+        super().__init__(url, **kwargs)
+        import urllib3
+
+        self.timeout = timeout
+        self.pool = urllib3.PoolManager(retries=False)
+
+    def _open(self, pos: int):
+        headers = {"Range": f"bytes={pos}-"} if pos else {}
+        resp = self.pool.request(
+            "GET", self.name, headers=headers, preload_content=False, timeout=self.timeout
+        )
+        if resp.status in (200, 206):
+            if pos and resp.status == 200:  # server ignored Range: skip ahead ourselves
+                resp.read(pos)
+            length = resp.headers.get("Content-Length")
+            total = None
+            if resp.status == 206 and "/" in resp.headers.get("Content-Range", ""):
+                tail = resp.headers["Content-Range"].rsplit("/", 1)[1]
+                total = int(tail) if tail.isdigit() else None
+            elif length is not None:
+                total = int(length)
+            return resp, total
+        if resp.status == 416:  # range starts at or past the end
+            resp.release_conn()
+            return io.BytesIO(b""), pos
+        resp.release_conn()
+        raise _HttpStatus(resp.status, self.name)
+
+    def _is_retryable(self, err: Exception) -> bool:
+        return not isinstance(err, _HttpStatus) or err.status in RETRY_STATUS
+
+
+class _HttpStatus(OSError):
+    def __init__(self, status: int, url: str):
+        super().__init__(f"HTTP {status} for {url}")
+        self.status = status
+
+
+class S3Stream(RangeStream):
+    """s3:// objects, with the usual AWS credentials or anonymously where there are none.
+
+    ``AWS_ENDPOINT_URL`` (or ``AWS_ENDPOINT_URL_S3``) points it at an S3-compatible server.
+    """
+
+    def __init__(self, url: str, **kwargs):
+        super().__init__(url, **kwargs)
+        bucket_key = url.split("://", 1)[1]
+        self.bucket, _, self.key = bucket_key.partition("/")
+        self.client = s3_client()
+
+    def _open(self, pos: int):
+        resp = self.client.get_object(Bucket=self.bucket, Key=self.key, Range=f"bytes={pos}-")
+        content_range = resp.get("ContentRange") or ""
+        total = content_range.rsplit("/", 1)[1] if "/" in content_range else None
+        return resp["Body"], int(total) if total and total.isdigit() else None
+
+    def _is_retryable(self, err: Exception) -> bool:
+        code = getattr(err, "response", {}).get("Error", {}).get("Code", "")
+        return code not in ("NoSuchKey", "NoSuchBucket", "AccessDenied", "404", "403")
+
+
+def s3_client():
+    import boto3
+    from botocore import UNSIGNED
+    from botocore.config import Config
+
+    session = boto3.session.Session()
+    config = Config(retries={"max_attempts": 5, "mode": "standard"})
+    if session.get_credentials() is None:
+        config = config.merge(Config(signature_version=UNSIGNED))
+    return session.client("s3", config=config)
+
+
+def open_stream(path: str) -> BinaryIO:
+    """A seekable binary stream over any supported path."""
+    if path.startswith(("http://", "https://")):
+        return io.BufferedReader(HttpStream(path), buffer_size=1 << 20)
+    if path.startswith(("s3://", "s3a://")):
+        return io.BufferedReader(S3Stream(path), buffer_size=1 << 20)
+    try:
+        return open(local_path(path), "rb")
+    except OSError as err:
+        raise InputError(f"cannot read {path}: {err}") from err
+
+
+def stream_size(stream: BinaryIO) -> int | None:
+    raw = getattr(stream, "raw", stream)
+    if isinstance(raw, RangeStream):
+        if raw.size is None:
+            raw.seek(0, io.SEEK_END)
+            raw.seek(0)
+        return raw.size
+    return os.fstat(stream.fileno()).st_size
