@@ -84,6 +84,7 @@ class StagedOutput:
 
 def write_text(spark: SparkSession, path: str, text: str) -> None:
     fs, jpath = _fs(spark, path)
+    fs.setWriteChecksum(False)  # no .crc sidecar next to the report on local disks
     stream = fs.create(jpath, True)
     try:
         stream.write(bytearray(text.encode("utf-8")))

@@ -157,9 +157,13 @@ def parse_selectolax(text: str) -> RawPage:
 
 def parse_bs4(text: str) -> RawPage:
     """Reference path: BeautifulSoup over lxml's HTML parser."""
-    from bs4 import BeautifulSoup
+    import warnings
 
-    soup = BeautifulSoup(text, "lxml")
+    from bs4 import BeautifulSoup, XMLParsedAsHTMLWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)  # XHTML pages parse as HTML, as browsers do
+        soup = BeautifulSoup(text, "lxml")
     collector = _Collector()
     for node in soup.find_all(TAGS):
         attrs = {k: (" ".join(v) if isinstance(v, list) else v) for k, v in node.attrs.items()}

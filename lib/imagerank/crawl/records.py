@@ -141,5 +141,7 @@ def iter_records(
         if pending is not None:
             if size is not None:
                 pending.length = size - pending.offset
+            if gzipped and not pending.truncated and not _is_record_start(stream, pending.offset, True):
+                pending.truncated = True  # the file ends inside the last member, maybe in its header
             yield pending
         return

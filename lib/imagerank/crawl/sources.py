@@ -37,8 +37,10 @@ def join_path(base: str, path: str) -> str:
     """``path`` made absolute against ``base`` (a URL or a folder), as cc-pyspark does."""
     if is_remote(path) or path.startswith("file://") or os.path.isabs(path):
         return path
-    if is_remote(base):
+    if base.startswith(("http://", "https://")):
         return urljoin(base if base.endswith("/") else base + "/", path)
+    if is_remote(base):  # s3:// is not a scheme urljoin knows
+        return base.rstrip("/") + "/" + path.lstrip("/")
     return os.path.join(local_path(base), path)
 
 
@@ -240,10 +242,10 @@ def s3_client():
 
 def open_stream(path: str) -> BinaryIO:
     """A seekable binary stream over any supported path."""
-    if path.startswith(("http://", "https://")):
-        return io.BufferedReader(HttpStream(path), buffer_size=1 << 20)
-    if path.startswith(("s3://", "s3a://")):
-        return io.BufferedReader(S3Stream(path), buffer_size=1 << 20)
+    if is_remote(path):
+        raw = HttpStream(path) if path.startswith(("http://", "https://")) else S3Stream(path)
+        raw._connect()  # a missing or refused object fails here, as unreadable
+        return io.BufferedReader(raw, buffer_size=1 << 20)
     try:
         return open(local_path(path), "rb")
     except OSError as err:

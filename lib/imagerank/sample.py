@@ -1,0 +1,258 @@
+"""A deterministic synthetic web, written as real WARC and WAT files (the embedded sample).
+
+A few dozen hosts under a handful of registered domains, a few hundred pages whose link and
+embed counts are heavy-tailed (Pareto), targets chosen by Zipf popularity so in-degrees follow a
+power law, images shared across pages and hosts, Wikimedia thumbnails and Flickr size variants of
+one image, nofollow links, every embed kind the extractor knows, and a few broken records: a
+non-HTML response, a binary body labelled text/html, a corrupt gzip member, a truncated record.
+
+    python -m imagerank.sample --output data/sample
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import io
+import json
+import os
+import random
+import zlib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
+
+CRAWL = "CC-MAIN-2099-01"
+DOMAINS = {  # registered domain -> host prefixes
+    "openmuseum.org": ["www", "collections", "blog"],
+    "photo-forum.net": ["www", "gallery", "m", "forum"],
+    "citynews.co.uk": ["www", "sport", "culture"],
+    "hobbyist.example.com": ["www", "wiki"],
+    "travelnotes.io": ["www", "eu", "us", "asia"],
+    "bigfarm-seo.biz": ["www", "a", "b", "c", "d", "e", "f", "g"],
+}
+IMAGE_HOSTS = {
+    "openmuseum.org": "img.openmuseum.org",
+    "photo-forum.net": "cdn.photo-forum.net",
+    "citynews.co.uk": "static.citynews.co.uk",
+    "travelnotes.io": "media.travelnotes.io",
+}
+WIKIMEDIA_FILES = ["Mona_Lisa.jpg", "Starry_Night.jpg", "Great_Wave.jpg", "Water_Lilies.jpg", "The_Scream.jpg"]
+FLICKR_IDS = [52345678901, 52345678902, 52345678903, 52345678904]
+FLICKR_SIZES = ["", "_b", "_m", "_z", "_w"]
+
+
+@dataclass
+class Page:
+    url: str
+    host: str
+    title: str
+    links: list = field(default_factory=list)  # (url, nofollow)
+    images: list = field(default_factory=list)  # (url, kind)
+
+
+def _wikimedia_url(rng: random.Random, name: str) -> str:
+    import hashlib
+
+    digest = hashlib.md5(name.encode()).hexdigest()
+    original = f"https://upload.wikimedia.org/wikipedia/commons/{digest[0]}/{digest[:2]}/{name}"
+    if rng.random() < 0.3:
+        return original
+    width = rng.choice([120, 320, 640, 1024])
+    return f"https://upload.wikimedia.org/wikipedia/commons/thumb/{digest[0]}/{digest[:2]}/{name}/{width}px-{name}"
+
+
+def _flickr_url(rng: random.Random, photo_id: int) -> str:
+    return f"https://live.staticflickr.com/65535/{photo_id}_a1b2c3d4e5{rng.choice(FLICKR_SIZES)}.jpg"
+
+
+def build_web(seed: int = 7, n_pages: int = 300, n_images: int = 120) -> list[Page]:
+    rng = random.Random(seed)
+    hosts = [f"{prefix}.{domain}" for domain, prefixes in DOMAINS.items() for prefix in prefixes]
+    pages = []
+    for i in range(n_pages):
+        host = hosts[min(int(rng.paretovariate(1.2)) - 1, len(hosts) - 1)] if rng.random() < 0.5 else rng.choice(hosts)
+        path = "/" if i < len(hosts) and host == hosts[i] else f"/article/{i}.html"
+        pages.append(Page(url=f"https://{host}{path}", host=host, title=f"Page {i} on {host}"))
+    # Zipf popularity for link targets and images.
+    page_weight = [1.0 / (rank + 1) ** 1.1 for rank in range(n_pages)]
+    order = list(range(n_pages))
+    rng.shuffle(order)
+    weights = [0.0] * n_pages
+    for rank, idx in enumerate(order):
+        weights[idx] = page_weight[rank]
+    images = []
+    for j in range(n_images):
+        domain = rng.choice(list(IMAGE_HOSTS))
+        ext = rng.choice(["jpg", "jpg", "png", "webp"])
+        images.append(f"https://{IMAGE_HOSTS[domain]}/photos/{j:04d}.{ext}")
+    image_weight = [1.0 / (rank + 1) ** 1.0 for rank in range(n_images)]
+    for page in pages:
+        n_links = min(int(rng.paretovariate(1.3) * 2), 60)
+        for target in rng.choices(pages, weights=weights, k=n_links):
+            if target is not page:
+                page.links.append((target.url, rng.random() < 0.1))
+        n_embeds = min(int(rng.paretovariate(1.4)), 25)
+        for url in rng.choices(images, weights=image_weight, k=n_embeds):
+            page.images.append((url, rng.choice(["img", "img", "img", "srcset", "picture", "lazy", "link"])))
+        if rng.random() < 0.25:
+            page.images.append((_wikimedia_url(rng, rng.choice(WIKIMEDIA_FILES)), "img"))
+        if rng.random() < 0.2:
+            page.images.append((_flickr_url(rng, rng.choice(FLICKR_IDS)), "img"))
+        if rng.random() < 0.4 and page.images:
+            page.images.insert(0, (page.images[0][0], "og"))
+    # One domain farms a single image across all its hosts' pages (authority manipulation).
+    farm = [p for p in pages if p.host.endswith("bigfarm-seo.biz")]
+    for page in farm:
+        page.images.append((images[-1], "img"))
+    return pages
+
+
+def _relative(page: Page, url: str, rng: random.Random) -> str:
+    """Write the URL as a page author might: absolute, protocol-relative, or root-relative."""
+    if url.startswith(f"https://{page.host}/") and rng.random() < 0.5:
+        return url[len(f"https://{page.host}") :]
+    if rng.random() < 0.2:
+        return url[len("https:") :]
+    return url
+
+
+def render_html(page: Page, rng: random.Random) -> str:
+    head = [f"<title>{page.title}</title>"]
+    body = []
+    for url, kind in page.images:
+        src = _relative(page, url, rng)
+        alt = f"photo {url.rsplit('/', 1)[-1]}"
+        if kind == "og":
+            head.append(f'<meta property="og:image" content="{url}">')
+        elif kind == "img":
+            body.append(f'<img src="{src}" alt="{alt}" width="{rng.choice([64, 300, 800])}" height="200">')
+        elif kind == "srcset":
+            body.append(f'<img src="{src}" srcset="{src} 1x, {src}?w=2x 2x" alt="{alt}">')
+        elif kind == "picture":
+            body.append(f'<picture><source srcset="{src}" type="image/webp"><img src="{src}" alt="{alt}"></picture>')
+        elif kind == "lazy":
+            body.append(f'<img src="data:image/gif;base64,R0lGODlhAQABAAAAACw=" data-src="{src}" alt="{alt}">')
+        elif kind == "link":
+            body.append(f'<a href="{src}">full size</a>')
+    for url, nofollow in page.links:
+        rel = ' rel="nofollow"' if nofollow else ""
+        body.append(f'<p><a href="{_relative(page, url, rng)}#section"{rel}>{url}</a></p>')
+    body.append('<a href="javascript:void(0)">menu</a><a href="mailto:editor@example.org">mail</a>')
+    return "<!DOCTYPE html><html><head>" + "".join(head) + "</head><body>" + "\n".join(body) + "</body></html>"
+
+
+def wat_json(page: Page, filename: str, offset: int) -> dict:
+    """The WAT metadata ia-web-commons would write for the page (the fields imagerank reads)."""
+    metas = [{"property": "og:image", "content": url} for url, kind in page.images if kind == "og"]
+    links = []
+    for url, kind in page.images:
+        if kind in ("img", "srcset", "picture"):
+            links.append({"path": "IMG@/src", "url": url, "alt": f"photo {url.rsplit('/', 1)[-1]}"})
+        elif kind == "link":
+            links.append({"path": "A@/href", "url": url, "text": "full size"})
+    for url, nofollow in page.links:
+        link = {"path": "A@/href", "url": url + "#section", "text": url}
+        if nofollow:
+            link["rel"] = "nofollow"
+        links.append(link)
+    return {
+        "Container": {"Filename": filename, "Compressed": True, "Offset": str(offset)},
+        "Envelope": {
+            "Format": "WARC",
+            "WARC-Header-Metadata": {"WARC-Type": "response", "WARC-Target-URI": page.url, "WARC-Date": "2099-01-02T03:04:05Z"},
+            "Payload-Metadata": {
+                "Actual-Content-Type": "application/http; msgtype=response",
+                "HTTP-Response-Metadata": {
+                    "Response-Message": {"Version": "HTTP/1.1", "Status": "200", "Reason": "OK"},
+                    "HTML-Metadata": {"Head": {"Title": page.title, "Metas": metas}, "Links": links},
+                },
+            },
+        },
+    }
+
+
+def _response(writer: WARCWriter, url: str, body: bytes, ctype: str, date: datetime) -> None:
+    http = StatusAndHeaders("200 OK", [("Content-Type", ctype), ("Content-Length", str(len(body)))], protocol="HTTP/1.1")
+    record = writer.create_warc_record(
+        url, "response", payload=io.BytesIO(body), http_headers=http,
+        warc_headers_dict={"WARC-Date": date.strftime("%Y-%m-%dT%H:%M:%SZ")},
+    )
+    writer.write_record(record)
+
+
+def _corrupt_member(data: bytes, index: int) -> bytes:
+    """Damage the deflate stream of the index-th gzip member (its header stays intact)."""
+    pos = 0
+    for _ in range(index):
+        inflater = zlib.decompressobj(31)
+        inflater.decompress(data[pos:])
+        pos = len(data) - len(inflater.unused_data)
+    damaged = bytearray(data)
+    for k in range(pos + 40, pos + 80):
+        damaged[k] ^= 0x5A
+    return bytes(damaged)
+
+
+def write_sample(output: str, seed: int = 7) -> dict:
+    """Write the sample crawl under ``output``; returns what was written."""
+    rng = random.Random(seed + 1)
+    pages = build_web(seed)
+    crawl_dir = os.path.join(output, "crawl", CRAWL)
+    os.makedirs(crawl_dir, exist_ok=True)
+    start = datetime(2099, 1, 2, tzinfo=timezone.utc)
+    n_files = 3
+    shards = [pages[i::n_files] for i in range(n_files)]
+    names = []
+    for shard_no, shard in enumerate(shards[:-1]):
+        name = f"{CRAWL}-{shard_no:05d}.warc.gz"
+        buffer = io.BytesIO()
+        writer = WARCWriter(buffer, gzip=True)
+        writer.write_record(writer.create_warcinfo_record(name, {"software": "imagerank.sample", "isPartOf": CRAWL}))
+        for k, page in enumerate(shard):
+            _response(writer, page.url, render_html(page, rng).encode("utf-8"), "text/html; charset=utf-8",
+                      start + timedelta(minutes=k))
+        # broken records: a JPEG, a binary body labelled HTML, then a corrupt member
+        _response(writer, f"https://img.openmuseum.org/raw/{shard_no}.jpg", b"\xff\xd8\xff\xe0" + bytes(200), "image/jpeg", start)
+        _response(writer, f"https://www.openmuseum.org/broken-{shard_no}.html", b"\x00\x01\x02binary" * 50, "text/html", start)
+        data = buffer.getvalue()
+        if shard_no == 0:
+            data = _corrupt_member(data, 3)  # warcinfo is member 0: page 3 of this shard is lost
+        else:
+            data = data[: len(data) - 150]  # the file ends inside its last record
+        with open(os.path.join(crawl_dir, name), "wb") as fh:
+            fh.write(data)
+        names.append(name)
+    # The last shard as a WAT file.
+    name = f"{CRAWL}-{n_files - 1:05d}.warc.wat.gz"
+    buffer = io.BytesIO()
+    writer = WARCWriter(buffer, gzip=True)
+    writer.write_record(writer.create_warcinfo_record(name, {"software": "imagerank.sample"}))
+    for k, page in enumerate(shards[-1]):
+        payload = json.dumps(wat_json(page, name.replace(".wat", ""), k * 1000)).encode("utf-8")
+        record = writer.create_warc_record(
+            page.url, "metadata", payload=io.BytesIO(payload),
+            warc_headers_dict={"Content-Type": "application/json", "WARC-Date": "2099-01-02T03:04:05Z"},
+        )
+        writer.write_record(record)
+    with open(os.path.join(crawl_dir, name), "wb") as fh:
+        fh.write(buffer.getvalue())
+    names.append(name)
+    manifest = os.path.join(output, "crawl", "warc.paths.gz")
+    with gzip.open(manifest, "wt") as fh:
+        fh.write("".join(f"{CRAWL}/{n}\n" for n in names))
+    return {"manifest": manifest, "files": names, "pages": len(pages)}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description="Write the synthetic sample crawl")
+    parser.add_argument("--output", default="data/sample")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args(argv)
+    print(json.dumps(write_sample(args.output, args.seed), indent=2))
+
+
+if __name__ == "__main__":
+    main()

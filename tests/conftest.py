@@ -1,0 +1,36 @@
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("IMAGERANK_SHARED_DATA", ROOT.parent / "shared" / "data"))
+WARC = SHARED / "warc"
+
+
+def shared_file(*parts: str) -> Path:
+    """A file of ../shared/data, or a skip saying it is absent."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"real sample data not present: {path} (../shared/data is absent outside the workspace)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def spark():
+    from imagerank.spark import get_spark
+
+    session = get_spark("imagerank-tests", master="local[2]", extra={"spark.sql.shuffle.partitions": "4"})
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def sample_crawl(tmp_path_factory):
+    from imagerank.sample import write_sample
+
+    out = tmp_path_factory.mktemp("sample")
+    info = write_sample(str(out))
+    info["root"] = out
+    return info

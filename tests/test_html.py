@@ -1,0 +1,76 @@
+from collections import Counter
+
+import pytest
+
+from imagerank.crawl.files import ExtractOptions, extract_file
+from imagerank.crawl.html import parse_bs4, parse_selectolax, srcset_urls
+from imagerank.crawl.page import page_rows
+
+from conftest import WARC, shared_file
+
+PAGE = """<!DOCTYPE html><html><head><title>  A  page </title>
+<base href="https://cdn.example.org/base/">
+<meta property="og:image" content="/og.jpg"><meta name="twitter:image" content="tw.png">
+</head><body>
+<img src="a.jpg" srcset="a.jpg 1x, a-2x.jpg 2x" alt="A" width="300px" height="x">
+<picture><source srcset="b.webp 1x, b2.webp 2x" type="image/webp"><img src="b.jpg"></picture>
+<video><source src="movie.mp4"></video>
+<img src="data:image/gif;base64,AAAA" data-src="lazy.jpg">
+<a href="full/photo.PNG">full</a>
+<a href="other.html" rel="nofollow">x</a><a href="other.html">again</a>
+<a href="https://cdn.example.org/base/self.html">self</a>
+<a href="javascript:void(0)">js</a><a href="mailto:x@y">m</a>
+</body></html>"""
+
+
+@pytest.mark.parametrize("parse", [parse_selectolax, parse_bs4])
+def test_page_rows(parse):
+    counters = Counter()
+    raw = parse(PAGE)
+    assert raw.title == "A page"
+    embeds, links = page_rows("https://cdn.example.org/base/self.html", raw, counters)
+    got = [(e["source"], e["image_url"], e["position"]) for e in embeds]
+    assert got == [
+        ("og_image", "https://cdn.example.org/og.jpg", 0),
+        ("twitter_image", "https://cdn.example.org/base/tw.png", 1),
+        ("img_src", "https://cdn.example.org/base/a.jpg", 2),
+        ("img_srcset", "https://cdn.example.org/base/a-2x.jpg", 2),
+        ("picture_source", "https://cdn.example.org/base/b.webp", 3),
+        ("picture_source", "https://cdn.example.org/base/b2.webp", 3),
+        ("img_src", "https://cdn.example.org/base/b.jpg", 4),
+        ("lazy_src", "https://cdn.example.org/base/lazy.jpg", 5),
+        ("link_href", "https://cdn.example.org/base/full/photo.PNG", 6),
+    ]
+    first = embeds[2]
+    assert (first["alt"], first["width"], first["height"]) == ("A", 300, None)
+    # one row per target; followed once means followed; self-link and js/mailto dropped
+    assert links == [{"src_url": "https://cdn.example.org/base/self.html",
+                      "dst_url": "https://cdn.example.org/base/other.html", "nofollow": False}]
+    assert counters == Counter({"url:url_data": 1, "url:url_javascript": 1, "url:url_mailto": 1, "link:self": 1})
+
+
+def test_srcset_parsing():
+    assert srcset_urls("a.jpg 1x, b.jpg 2x") == ["a.jpg", "b.jpg"]
+    assert srcset_urls("a.jpg 1x,b.jpg 100w ,  c.jpg,") == ["a.jpg", "b.jpg", "c.jpg"]
+    assert srcset_urls("img.php?x=1,2 2x") == ["img.php?x=1,2"]
+    assert srcset_urls("  ") == []
+
+
+def _rows(path, parser):
+    rows = {"image_embeds": [], "page_links": [], "pages": []}
+    for table, row in extract_file(str(path), ExtractOptions(parser=parser)):
+        if table in rows:
+            rows[table].append(tuple(sorted((k, str(v)) for k, v in row.items())))
+    return rows
+
+
+@pytest.mark.parametrize(
+    "name", ["whirlwind/whirlwind.warc.gz", "resiliparse/warcfile.warc.gz",
+             "resiliparse/clueweb-quirk.warc.gz", "ia-web-commons/link-extraction-test.warc"]
+)
+def test_fast_and_reference_parsers_agree_on_real_warcs(name):
+    path = shared_file("warc", *name.split("/"))
+    fast, reference = _rows(path, "selectolax"), _rows(path, "bs4")
+    for table in ("pages", "image_embeds", "page_links"):
+        assert sorted(fast[table]) == sorted(reference[table]), table
+    assert fast["image_embeds"] and fast["page_links"]

@@ -1,0 +1,158 @@
+"""Remote inputs against servers on loopback: plain HTTP that fails on purpose, and S3 (moto)."""
+
+import gzip
+import os
+import threading
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from imagerank.crawl.files import ExtractOptions, extract_file
+from imagerank.crawl.sources import HttpStream, InputError, expand_input
+
+from conftest import shared_file
+
+
+class FlakyServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, files, plan):
+        super().__init__(("127.0.0.1", 0), FlakyHandler)
+        self.files = files
+        self.plan = list(plan)  # per request: "ok", "503", or "cut" (half the bytes, then close)
+        self.requests = []
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.server_address[1]}/"
+
+
+class FlakyHandler(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        server = self.server
+        name = self.path.lstrip("/")
+        action = server.plan.pop(0) if server.plan else "ok"
+        server.requests.append((name, self.headers.get("Range"), action))
+        if name not in server.files:
+            self.send_error(404)
+            return
+        if action == "503":
+            self.send_error(503)
+            return
+        data = server.files[name]
+        start = 0
+        rng = self.headers.get("Range")
+        if rng:
+            start = int(rng.split("=")[1].split("-")[0])
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        else:
+            self.send_response(200)
+        body = data[start:]
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if action == "cut":
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def serve():
+    servers = []
+
+    def start(files, plan=()):
+        server = FlakyServer(files, plan)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def counted(path):
+    tables, counters = Counter(), Counter()
+    for table, row in extract_file(path, ExtractOptions()):
+        if table == "counter":
+            counters[row["name"]] += row["n"]
+        else:
+            tables[table] += 1
+    return tables, counters
+
+
+def test_http_503_then_cut_mid_file_still_reads_everything(serve):
+    data = shared_file("warc", "resiliparse", "warcfile.warc.gz").read_bytes()
+    local = counted(str(shared_file("warc", "resiliparse", "warcfile.warc.gz")))
+    server = serve({"warcfile.warc.gz": data}, plan=["503", "cut", "503", "ok"])
+    remote = counted(server.url + "warcfile.warc.gz")
+    assert remote == local
+    actions = [a for _, _, a in server.requests]
+    assert actions[:4] == ["503", "cut", "503", "ok"]
+    resumed = [r for _, r, a in server.requests[2:] if r]
+    assert resumed and int(resumed[0].split("=")[1].rstrip("-")) > 0  # reconnected mid-file
+
+
+def test_http_manifest_with_relative_paths(serve):
+    data = shared_file("warc", "whirlwind", "whirlwind.warc.gz").read_bytes()
+    manifest = gzip.compress(b"crawl-data/whirlwind.warc.gz\n\n# comment\n")
+    server = serve({"warc.paths.gz": manifest, "crawl-data/whirlwind.warc.gz": data})
+    paths = expand_input(server.url + "warc.paths.gz", server.url)
+    assert paths == [server.url + "crawl-data/whirlwind.warc.gz"]
+    tables, _ = counted(paths[0])
+    assert tables["pages"] == 1 and tables["image_embeds"] == 41
+
+
+def test_http_missing_file_is_reported_not_retried_forever(serve):
+    server = serve({})
+    tables, counters = counted(server.url + "missing.warc.gz")
+    assert counters == Counter({"file:unreadable": 1}) and not tables
+    assert len(server.requests) == 1  # a 404 is final
+
+
+def test_http_gives_up_after_bounded_retries(serve):
+    server = serve({"x.warc.gz": b"x"}, plan=["503"] * 20)
+    stream = HttpStream(server.url + "x.warc.gz", retries=2, backoff=0.01)
+    with pytest.raises(InputError):
+        stream.read(10)
+    assert len(server.requests) == 3
+
+
+@pytest.fixture
+def s3_server(monkeypatch):
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://{host}:{port}")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    yield server
+    server.stop()
+
+
+def test_s3_manifest_and_files(s3_server):
+    import boto3
+
+    data = shared_file("warc", "whirlwind", "whirlwind.warc.gz").read_bytes()
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="commoncrawl")
+    s3.put_object(Bucket="commoncrawl", Key="crawl-data/CC-MAIN-2024-22/whirlwind.warc.gz", Body=data)
+    s3.put_object(Bucket="commoncrawl", Key="warc.paths", Body=b"crawl-data/CC-MAIN-2024-22/whirlwind.warc.gz\n")
+    paths = expand_input("s3://commoncrawl/warc.paths", "s3://commoncrawl/")
+    assert paths == ["s3://commoncrawl/crawl-data/CC-MAIN-2024-22/whirlwind.warc.gz"]
+    rows = list(extract_file(paths[0], ExtractOptions()))
+    pages = [r for t, r in rows if t == "pages"]
+    assert len(pages) == 1 and pages[0]["crawl"] == "CC-MAIN-2024-22"
+    tables, counters = counted("s3://commoncrawl/crawl-data/missing.warc.gz")
+    assert counters["file:unreadable"] == 1

@@ -1,0 +1,76 @@
+import pytest
+
+from imagerank.urls import UrlError, has_image_extension, host_of, image_key, registered_domain, resolve
+
+
+@pytest.mark.parametrize(
+    "base, href, expected",
+    [
+        ("https://an.wikipedia.org/wiki/X", "/static/a.png", "https://an.wikipedia.org/static/a.png"),
+        ("https://an.wikipedia.org/wiki/X", "//upload.wikimedia.org/a.png", "https://upload.wikimedia.org/a.png"),
+        ("http://ex.com/a/b/c.html", "../d.jpg", "http://ex.com/a/d.jpg"),
+        ("http://ex.com/a", "page.html#frag", "http://ex.com/page.html"),
+        ("http://ex.com/", "HTTP://EX.COM:80/X", "http://ex.com/X"),
+        ("https://ex.com/", "https://Ex.com:443/y", "https://ex.com/y"),
+        ("http://ex.com/", "http://bücher.de/x", "http://xn--bcher-kva.de/x"),
+        ("http://ex.com/", "  /padded.png ", "http://ex.com/padded.png"),
+        ("http://ex.com/", "http://ex.com:8080/keep-port", "http://ex.com:8080/keep-port"),
+    ],
+)
+def test_resolve(base, href, expected):
+    assert resolve(base, href) == expected
+
+
+@pytest.mark.parametrize(
+    "href, reason",
+    [
+        ("", "url_empty"),
+        ("   ", "url_empty"),
+        ("data:image/gif;base64,R0lGOD", "url_data"),
+        ("JavaScript:void(0)", "url_javascript"),
+        ("mailto:a@b.c", "url_mailto"),
+        ("tel:+123", "url_other_scheme"),
+        ("http://[::1", "url_unparseable"),
+    ],
+)
+def test_unusable_urls_raise_with_reason(href, reason):
+    with pytest.raises(UrlError) as err:
+        resolve("http://ex.com/", href)
+    assert err.value.reason == reason
+
+
+def test_image_key_folds_wikimedia_thumbnails():
+    original = "https://upload.wikimedia.org/wikipedia/commons/a/ab/Name.jpg"
+    thumb = "https://upload.wikimedia.org/wikipedia/commons/thumb/a/ab/Name.jpg/640px-Name.jpg"
+    assert image_key(original) == image_key(thumb) == "wikimedia:commons/Name.jpg"
+    escaped = "https://upload.wikimedia.org/wikipedia/commons/thumb/0/0a/Escudo_%28G%29.svg/70px-Escudo_%28G%29.svg.png"
+    assert image_key(escaped) == "wikimedia:commons/Escudo_(G).svg"
+    assert image_key("https://upload.wikimedia.org/wikipedia/en/a/ab/Name.jpg") == "wikimedia:en/Name.jpg"
+
+
+def test_image_key_folds_flickr_sizes():
+    urls = [
+        "https://live.staticflickr.com/65535/52345678901_a1b2c3d4e5_b.jpg",
+        "https://live.staticflickr.com/65535/52345678901_a1b2c3d4e5.jpg",
+        "https://farm1.staticflickr.com/123/52345678901_a1b2c3d4e5_m.jpg",
+    ]
+    assert {image_key(u) for u in urls} == {"flickr:52345678901"}
+
+
+def test_image_key_is_the_url_otherwise():
+    url = "https://img.example.org/photos/0001.jpg?w=2x"
+    assert image_key(url) == url
+
+
+def test_hosts_and_registered_domains():
+    assert host_of("https://user@www.BBC.co.uk:8080/x?y") == "www.BBC.co.uk"
+    assert registered_domain("www.bbc.co.uk") == "bbc.co.uk"
+    assert registered_domain("a.b.example.com") == "example.com"
+    assert registered_domain("foo.github.io") == "foo.github.io"  # private suffix
+    assert registered_domain("192.168.0.1") == "192.168.0.1"
+
+
+def test_image_extension():
+    assert has_image_extension("http://x.org/a/B.JPG?x=1")
+    assert not has_image_extension("http://x.org/a.jpg/page")
+    assert not has_image_extension("http://x.org/index.html")
