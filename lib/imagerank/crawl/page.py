@@ -17,6 +17,27 @@ def _has_nofollow(rel: str | None) -> bool:
     return rel is not None and "nofollow" in rel.lower().split()
 
 
+class _Resolver:
+    """resolve() against one base, remembering answers: pages repeat the same hrefs many times."""
+
+    def __init__(self, base: str, counters: Counter):
+        self.base = base
+        self.counters = counters
+        self.known: dict[str, tuple[str | None, str | None]] = {}  # href -> (url, drop reason)
+
+    def __call__(self, href: str) -> str | None:
+        hit = self.known.get(href)
+        if hit is None:
+            try:
+                hit = (resolve(self.base, href), None)
+            except UrlError as err:
+                hit = (None, "url:" + err.reason)
+            self.known[href] = hit
+        if hit[1] is not None:
+            self.counters[hit[1]] += 1
+        return hit[0]
+
+
 def page_rows(page_url: str, raw: RawPage, counters: Counter) -> tuple[list[dict], list[dict]]:
     """Image embed rows and page link rows of one page; dropped URLs counted in ``counters``."""
     base = page_url
@@ -26,13 +47,13 @@ def page_rows(page_url: str, raw: RawPage, counters: Counter) -> tuple[list[dict
         except UrlError as err:
             counters["url:" + err.reason] += 1
 
+    resolve_href = _Resolver(base, counters)
+    keys: dict[str, str] = {}
     embeds: list[dict] = []
     seen: set[tuple[int, str]] = set()
     for image in raw.images:
-        try:
-            url = resolve(base, image.href)
-        except UrlError as err:
-            counters["url:" + err.reason] += 1
+        url = resolve_href(image.href)
+        if url is None:
             continue
         if (image.position, url) in seen:  # one element naming one URL twice (src and srcset)
             continue
@@ -41,7 +62,7 @@ def page_rows(page_url: str, raw: RawPage, counters: Counter) -> tuple[list[dict
             {
                 "page_url": page_url,
                 "image_url": url,
-                "image_key": image_key(url),
+                "image_key": keys[url] if url in keys else keys.setdefault(url, image_key(url)),
                 "source": image.source,
                 "alt": image.alt,
                 "title": image.title,
@@ -54,10 +75,8 @@ def page_rows(page_url: str, raw: RawPage, counters: Counter) -> tuple[list[dict
     position = raw.images[-1].position + 1 if raw.images else 0
     followed: dict[str, bool] = {}  # dst -> nofollow (False once any occurrence is followed)
     for href, rel, title in raw.links:
-        try:
-            url = resolve(base, href)
-        except UrlError as err:
-            counters["url:" + err.reason] += 1
+        url = resolve_href(href)
+        if url is None:
             continue
         if has_image_extension(url):
             embeds.append(

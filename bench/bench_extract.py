@@ -1,0 +1,181 @@
+"""Extraction throughput on real Common Crawl HTML (make bench).
+
+The real WARCs in ../shared/data are concatenated (whole gzip members) into a file of a few tens
+of MB, then read by, in one run on this machine:
+  1. a reading-only pass: FastWARC iterates records and reads every body, nothing parsed;
+  2. the baseline: warcio + BeautifulSoup(lxml) + urllib's urljoin, the same extraction rules;
+  3. imagerank's extraction as plain Python on one core (FastWARC + selectolax + ada-url);
+  4. what one Spark task runs (extraction + writing Parquet parts), called as plain Python;
+  5. the Spark job, local[1] (one core), session start excluded.
+Every figure is pages per second per core, printed with its ratio to the baseline.
+Also: URL resolution alone, urljoin against ada-url, on the links of those pages.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from urllib.parse import urljoin
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("IMAGERANK_SHARED_DATA", ROOT.parent / "shared" / "data"))
+SOURCES = ["whirlwind/whirlwind.warc.gz", "resiliparse/warcfile.warc.gz", "resiliparse/clueweb-quirk.warc.gz"]
+TARGET_MB = float(os.environ.get("BENCH_MB", "24"))
+
+
+def build_input(path: Path) -> None:
+    chunks = [(SHARED / "warc" / name).read_bytes() for name in SOURCES]
+    size = 0
+    with open(path, "wb") as out:
+        while size < TARGET_MB * 1e6:
+            for chunk in chunks:
+                out.write(chunk)
+                size += len(chunk)
+
+
+def reading_only(path: str) -> int:
+    from fastwarc.warc import ArchiveIterator
+
+    pages = 0
+    with open(path, "rb") as fh:
+        for record in ArchiveIterator(fh, parse_http=False):
+            record.reader.read()
+            pages += record.headers.get("WARC-Type") == "response"
+    return pages
+
+
+def imagerank_python(path: str) -> int:
+    """The extraction alone, rows produced and dropped."""
+    from imagerank.crawl.files import ExtractOptions, extract_file
+
+    return sum(1 for table, _ in extract_file(path, ExtractOptions()) if table == "pages")
+
+
+def imagerank_task(path: str, out: str) -> int:
+    """What one Spark task runs (extraction + Parquet part files), called outside Spark."""
+    from imagerank.crawl.extract import extract_files
+    from imagerank.crawl.files import ExtractOptions
+
+    counters = list(extract_files([(0, path)], out, ExtractOptions()))
+    return next(c["n"] for c in counters if c["name"] == "rows:pages")
+
+
+def baseline(path: str) -> int:
+    """warcio + BeautifulSoup(lxml) + urljoin, the same rules (img/srcset/lazy/og/a, self-links)."""
+    from warcio.archiveiterator import ArchiveIterator
+
+    from imagerank.crawl.html import parse_bs4
+    from imagerank.crawl.payload import content_type, decode_html, is_html
+
+    pages = 0
+    with open(path, "rb") as fh:
+        for record in ArchiveIterator(fh):
+            if record.rec_type != "response":
+                continue
+            body = record.content_stream().read()
+            headers = {k.lower(): v for k, v in (record.http_headers.headers if record.http_headers else [])}
+            mime, charset = content_type(headers)
+            if not is_html(mime, body):
+                continue
+            try:
+                text, _ = decode_html(body, charset)
+            except ValueError:
+                continue
+            page_url = record.rec_headers.get_header("WARC-Target-URI").strip("<>")
+            raw = parse_bs4(text)
+            base = urljoin(page_url, raw.base_href) if raw.base_href else page_url
+            images = [urljoin(base, i.href.strip()).split("#")[0] for i in raw.images]
+            links = {urljoin(base, h.strip()).split("#")[0] for h, _, _ in raw.links}
+            links.discard(page_url)
+            pages += 1
+    return pages
+
+
+def spark_job(path: str, out: str) -> tuple[int, float]:
+    from imagerank.crawl.extract import run_extract
+    from imagerank.spark import get_spark
+
+    spark = get_spark("bench-extract", master="local[1]")
+    spark.sparkContext.setLogLevel("ERROR")
+    spark.range(10).count()  # warm the JVM
+    start = time.perf_counter()
+    report = run_extract(spark, path, out)
+    seconds = time.perf_counter() - start
+    spark.stop()
+    return report["pages"], seconds
+
+
+def url_resolution(path: str) -> tuple[float, float, int]:
+    from imagerank.crawl.html import parse_selectolax
+    from imagerank.crawl.payload import decode_html, split_http
+    from imagerank.crawl.records import iter_records
+    from imagerank.urls import UrlError, resolve
+
+    pairs = []
+    with open(SHARED / "warc" / "resiliparse" / "warcfile.warc.gz", "rb") as fh:
+        for record in iter_records(fh, Counter(), 10 << 20):
+            if record.record_type == "response":
+                _, _, body = split_http(record.block)
+                raw = parse_selectolax(decode_html(body, None)[0])
+                pairs += [(record.target_uri, h) for h, _, _ in raw.links] + [(record.target_uri, i.href) for i in raw.images]
+    pairs = pairs * 20
+    start = time.perf_counter()
+    for base, href in pairs:
+        urljoin(base, href)
+    t_urljoin = time.perf_counter() - start
+    start = time.perf_counter()
+    for base, href in pairs:
+        try:
+            resolve(base, href)
+        except UrlError:
+            pass
+    t_ada = time.perf_counter() - start
+    return len(pairs) / t_urljoin, len(pairs) / t_ada, len(pairs)
+
+
+def timed(fn, *args):
+    start = time.perf_counter()
+    result = fn(*args)
+    return result, time.perf_counter() - start
+
+
+def main() -> int:
+    if not (SHARED / "warc").exists():
+        print(f"skipped: {SHARED}/warc is absent")
+        return 0
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "bench.warc.gz")
+        build_input(path)
+        mb = os.path.getsize(path) / 1e6
+        print(f"input: {mb:.1f} MB of real Common Crawl WARC members ({', '.join(SOURCES)})")
+        n_read, t_read = timed(reading_only, path)
+        n_base, t_base = timed(baseline, path)
+        imagerank_python(path)  # warm-up: imports, the Public Suffix List
+        n_fast, t_fast = timed(imagerank_python, path)
+        n_task, t_task = timed(imagerank_task, path, os.path.join(tmp, "task"))
+        n_spark, t_spark = spark_job(path, os.path.join(tmp, "out"))
+        base_rate = n_base / t_base
+        rows = [
+            ("reading only (FastWARC, bodies read)", n_read, t_read),
+            ("baseline: warcio + BeautifulSoup(lxml) + urljoin", n_base, t_base),
+            ("imagerank extraction, plain Python, 1 core", n_fast, t_fast),
+            ("imagerank task + Parquet, plain Python, 1 core", n_task, t_task),
+            ("imagerank Spark job, local[1]", n_spark, t_spark),
+        ]
+        print(f"{'':52s} {'pages':>6s} {'seconds':>8s} {'pages/s':>8s} {'x baseline':>10s}")
+        for name, n, t in rows:
+            print(f"{name:52s} {n:6d} {t:8.2f} {n / t:8.0f} {n / t / base_rate:10.1f}")
+        print(f"imagerank / reading-only: {(n_fast / t_fast) / (n_read / t_read):.2f} of the reading-only rate")
+        print(f"Spark job / the same task code outside Spark: {t_spark / t_task:.2f}x the time")
+        urljoin_rate, ada_rate, n_urls = url_resolution(path)
+        print(f"URL resolution on {n_urls} real (base, href) pairs: urljoin {urljoin_rate:,.0f}/s, "
+              f"imagerank.urls.resolve (ada-url) {ada_rate:,.0f}/s = {ada_rate / urljoin_rate:.1f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
