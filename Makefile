@@ -25,6 +25,7 @@ $(SAMPLE)/crawl/warc.paths.gz: | $(STAMP)
 
 demo: $(STAMP) $(SAMPLE)/crawl/warc.paths.gz
 	$(PY) jobs/extract.py --input $(SAMPLE)/crawl/warc.paths.gz --output $(DEMO)/extract
+	$(PY) jobs/build_graph.py --input $(DEMO)/extract --output $(DEMO)/graph
 	$(PY) -m imagerank.demo $(DEMO)
 
 bench: $(STAMP)

@@ -28,12 +28,19 @@ def show_extract(spark, path: str) -> None:
         print(f"  {row['pages']:4d} pages  {row['image_key']}")
 
 
+def show_graph(spark, path: str) -> None:
+    report = read_report(spark, path)
+    print(f"\n== graph: {path}")
+    print(json.dumps({k: report[k] for k in ("vertices_by_kind", "edges_by_kind")}, indent=2))
+
+
 def main(argv=None) -> None:
     argv = argv if argv is not None else sys.argv[1:]
     root = argv[0] if argv else "data/demo"
     spark = get_spark("imagerank-demo")
     spark.sparkContext.setLogLevel("ERROR")
     show_extract(spark, f"{root}/extract")
+    show_graph(spark, f"{root}/graph")
 
 
 if __name__ == "__main__":

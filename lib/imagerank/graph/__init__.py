@@ -1,0 +1,1 @@
+"""Graph stage: the image -> page -> host -> domain graph built from extraction tables."""

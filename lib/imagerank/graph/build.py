@@ -1,0 +1,156 @@
+"""Build the graph from one or more extraction outputs (several crawls or batches merge).
+
+Vertices are pages (normalized URLs, fetched or only linked to), images (``image_key``), hosts and
+registered domains. Each has a stable 64-bit id, Spark's ``xxhash64`` of ``kind:name``, so re-runs
+and later crawls agree; two names sharing an id are reported (and fail the run: ids must be keys).
+
+Edges (duplicates collapse into one, self-loops drop, ``weight`` = number of distinct source
+pages behind the edge, 1 at page level):
+- ``links_to``: page -> page, from followed links (``nofollow`` links carry no vote);
+- ``embeds``: page -> image, from every embed source but ``link_href``;
+- ``links_to_image``: page -> image, from ``<a>`` links straight to image files;
+- ``host_links_to``: host -> host where at least one page of one links to a page of the other
+  (Common Crawl's host graph, cc-webgraph); ``domain_links_to``: the same folded into registered
+  domains.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Iterator
+
+import pandas as pd
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from imagerank.tables import StagedOutput, now_iso, read_report
+from imagerank.urls import registered_domain
+
+KINDS = ("page", "image", "host", "domain")
+
+
+def vertex_id(kind: F.Column, name: F.Column) -> F.Column:
+    """Stable 64-bit id of a vertex: xxhash64 of ``kind:name``."""
+    return F.xxhash64(F.concat(kind, F.lit(":"), name))
+
+
+def _domains(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    for frame in batches:
+        frame["domain"] = frame["host"].map(registered_domain)
+        yield frame
+
+
+def read_extracts(spark: SparkSession, inputs: list[str]) -> tuple[DataFrame, DataFrame, DataFrame]:
+    def union(table: str) -> DataFrame:
+        frames = [spark.read.parquet(f"{path.rstrip('/')}/{table}") for path in inputs]
+        result = frames[0]
+        for frame in frames[1:]:
+            result = result.unionByName(frame)
+        return result
+
+    for path in inputs:
+        read_report(spark, path)  # a missing report means an incomplete extraction: refuse it
+    return union("pages"), union("image_embeds"), union("page_links")
+
+
+def build_graph(pages: DataFrame, embeds: DataFrame, links: DataFrame) -> tuple[DataFrame, DataFrame]:
+    followed = links.filter(~F.col("nofollow")).select("src_url", "dst_url")
+    page_names = (
+        pages.select(F.col("url").alias("name"))
+        .union(links.select(F.col("src_url").alias("name")))
+        .union(links.select(F.col("dst_url").alias("name")))
+        .union(embeds.select(F.col("page_url").alias("name")))
+        .distinct()
+    )
+    page_hosts = page_names.select("name", F.parse_url(F.col("name"), F.lit("HOST")).alias("host"))
+    hosts = page_hosts.select("host").where(F.col("host").isNotNull()).distinct()
+    host_domains = hosts.mapInPandas(_domains, "host string, domain string")
+
+    vertices = (
+        page_names.select(F.lit("page").alias("kind"), "name")
+        .union(embeds.select(F.lit("image").alias("kind"), F.col("image_key").alias("name")).distinct())
+        .union(host_domains.select(F.lit("host").alias("kind"), F.col("host").alias("name")))
+        .union(host_domains.select(F.lit("domain").alias("kind"), F.col("domain").alias("name")).distinct())
+        .select(vertex_id(F.col("kind"), F.col("name")).alias("id"), "name", "kind")
+    )
+
+    page_edges = followed.where(F.col("src_url") != F.col("dst_url")).select(
+        F.col("src_url").alias("src_name"), F.col("dst_url").alias("dst_name"),
+        F.lit("page").alias("src_kind"), F.lit("page").alias("dst_kind"),
+        F.lit("links_to").alias("kind"), F.col("src_url").alias("via"),
+    )
+    image_edges = embeds.select(
+        F.col("page_url").alias("src_name"), F.col("image_key").alias("dst_name"),
+        F.lit("page").alias("src_kind"), F.lit("image").alias("dst_kind"),
+        F.when(F.col("source") == "link_href", "links_to_image").otherwise("embeds").alias("kind"),
+        F.col("page_url").alias("via"),
+    )
+    host_of_page = page_hosts.join(host_domains, on="host", how="inner")
+    src_site = host_of_page.select(F.col("name").alias("src_url"), F.col("host").alias("src_host"),
+                                   F.col("domain").alias("src_domain"))
+    dst_site = host_of_page.select(F.col("name").alias("dst_url"), F.col("host").alias("dst_host"),
+                                   F.col("domain").alias("dst_domain"))
+    site_links = followed.join(src_site, on="src_url", how="inner").join(dst_site, on="dst_url", how="inner")
+    host_edges = site_links.select(
+        F.col("src_host").alias("src_name"), F.col("dst_host").alias("dst_name"),
+        F.lit("host").alias("src_kind"), F.lit("host").alias("dst_kind"),
+        F.lit("host_links_to").alias("kind"), F.col("src_url").alias("via"),
+    )
+    domain_edges = site_links.select(
+        F.col("src_domain").alias("src_name"), F.col("dst_domain").alias("dst_name"),
+        F.lit("domain").alias("src_kind"), F.lit("domain").alias("dst_kind"),
+        F.lit("domain_links_to").alias("kind"), F.col("src_url").alias("via"),
+    )
+    edges = (
+        page_edges.unionByName(image_edges).unionByName(host_edges).unionByName(domain_edges)
+        .where(~((F.col("src_kind") == F.col("dst_kind")) & (F.col("src_name") == F.col("dst_name"))))
+        .groupBy("src_kind", "src_name", "dst_kind", "dst_name", "kind")
+        .agg(F.countDistinct("via").cast("double").alias("weight"))
+        .select(
+            vertex_id(F.col("src_kind"), F.col("src_name")).alias("src"),
+            vertex_id(F.col("dst_kind"), F.col("dst_name")).alias("dst"),
+            "kind",
+            F.when(F.col("kind").isin("links_to", "embeds", "links_to_image"), F.lit(1.0))
+            .otherwise(F.col("weight")).alias("weight"),
+        )
+    )
+    return vertices, edges
+
+
+
+def id_collisions(vertices: DataFrame) -> list[dict]:
+    """Ids shared by more than one (kind, name): each would merge two vertices."""
+    shared = (
+        vertices.groupBy("id")
+        .agg(F.count(F.lit(1)).alias("n"), F.collect_list(F.concat_ws(":", "kind", "name")).alias("names"))
+        .where(F.col("n") > 1)
+    )
+    return [{"id": r["id"], "names": r["names"][:10]} for r in shared.limit(100).collect()]
+
+
+def run_build_graph(spark: SparkSession, inputs: list[str], output: str) -> dict:
+    """Merge extraction outputs into GRAPH_DIR/vertices and GRAPH_DIR/edges; returns the report."""
+    started, started_at = time.time(), now_iso()
+    pages, embeds, links = read_extracts(spark, inputs)
+    vertices, edges = build_graph(pages, embeds, links)
+    with StagedOutput(spark, output) as staged:
+        staged.write("vertices", vertices)
+        staged.write("edges", edges)
+        written_vertices = spark.read.parquet(staged.table("vertices"))
+        collisions = id_collisions(written_vertices)
+        if collisions:
+            raise ValueError(f"vertex id collisions (xxhash64 of kind:name): {collisions[:3]}")
+        report = {
+            "job": "build_graph",
+            "inputs": inputs,
+            "started_at": started_at,
+            "vertices_by_kind": {r["kind"]: r["count"] for r in written_vertices.groupBy("kind").count().collect()},
+            "edges_by_kind": {
+                r["kind"]: r["count"] for r in spark.read.parquet(staged.table("edges")).groupBy("kind").count().collect()
+            },
+            "id_collisions": collisions,
+            "finished_at": now_iso(),
+            "seconds": round(time.time() - started, 3),
+        }
+        staged.report(report)
+    return report
