@@ -17,6 +17,7 @@ pages behind the edge, 1 at page level):
 from __future__ import annotations
 
 import time
+from functools import reduce
 from typing import Iterator
 
 import pandas as pd
@@ -25,9 +26,6 @@ from pyspark.sql import functions as F
 
 from imagerank.tables import StagedOutput, now_iso, read_report
 from imagerank.urls import registered_domain
-
-KINDS = ("page", "image", "host", "domain")
-
 
 def vertex_id(kind: F.Column, name: F.Column) -> F.Column:
     """Stable 64-bit id of a vertex: xxhash64 of ``kind:name``."""
@@ -53,6 +51,15 @@ def read_extracts(spark: SparkSession, inputs: list[str]) -> tuple[DataFrame, Da
     return union("pages"), union("image_embeds"), union("page_links")
 
 
+def _edges(df: DataFrame, src: str, src_kind: str, dst: str, dst_kind: str, kind: F.Column, via: str) -> DataFrame:
+    """Edge candidates named by (kind, name) at both ends, with the page that gives each."""
+    return df.select(
+        F.col(src).alias("src_name"), F.col(dst).alias("dst_name"),
+        F.lit(src_kind).alias("src_kind"), F.lit(dst_kind).alias("dst_kind"),
+        kind.alias("kind"), F.col(via).alias("via"),
+    )
+
+
 def build_graph(pages: DataFrame, embeds: DataFrame, links: DataFrame) -> tuple[DataFrame, DataFrame]:
     followed = links.filter(~F.col("nofollow")).select("src_url", "dst_url")
     page_names = (
@@ -74,35 +81,21 @@ def build_graph(pages: DataFrame, embeds: DataFrame, links: DataFrame) -> tuple[
         .select(vertex_id(F.col("kind"), F.col("name")).alias("id"), "name", "kind")
     )
 
-    page_edges = followed.where(F.col("src_url") != F.col("dst_url")).select(
-        F.col("src_url").alias("src_name"), F.col("dst_url").alias("dst_name"),
-        F.lit("page").alias("src_kind"), F.lit("page").alias("dst_kind"),
-        F.lit("links_to").alias("kind"), F.col("src_url").alias("via"),
-    )
-    image_edges = embeds.select(
-        F.col("page_url").alias("src_name"), F.col("image_key").alias("dst_name"),
-        F.lit("page").alias("src_kind"), F.lit("image").alias("dst_kind"),
-        F.when(F.col("source") == "link_href", "links_to_image").otherwise("embeds").alias("kind"),
-        F.col("page_url").alias("via"),
-    )
     host_of_page = page_hosts.join(host_domains, on="host", how="inner")
     src_site = host_of_page.select(F.col("name").alias("src_url"), F.col("host").alias("src_host"),
                                    F.col("domain").alias("src_domain"))
     dst_site = host_of_page.select(F.col("name").alias("dst_url"), F.col("host").alias("dst_host"),
                                    F.col("domain").alias("dst_domain"))
     site_links = followed.join(src_site, on="src_url", how="inner").join(dst_site, on="dst_url", how="inner")
-    host_edges = site_links.select(
-        F.col("src_host").alias("src_name"), F.col("dst_host").alias("dst_name"),
-        F.lit("host").alias("src_kind"), F.lit("host").alias("dst_kind"),
-        F.lit("host_links_to").alias("kind"), F.col("src_url").alias("via"),
-    )
-    domain_edges = site_links.select(
-        F.col("src_domain").alias("src_name"), F.col("dst_domain").alias("dst_name"),
-        F.lit("domain").alias("src_kind"), F.lit("domain").alias("dst_kind"),
-        F.lit("domain_links_to").alias("kind"), F.col("src_url").alias("via"),
-    )
+    image_kind = F.when(F.col("source") == "link_href", "links_to_image").otherwise("embeds")
+    parts = [
+        _edges(followed, "src_url", "page", "dst_url", "page", F.lit("links_to"), "src_url"),
+        _edges(embeds, "page_url", "page", "image_key", "image", image_kind, "page_url"),
+        _edges(site_links, "src_host", "host", "dst_host", "host", F.lit("host_links_to"), "src_url"),
+        _edges(site_links, "src_domain", "domain", "dst_domain", "domain", F.lit("domain_links_to"), "src_url"),
+    ]
     edges = (
-        page_edges.unionByName(image_edges).unionByName(host_edges).unionByName(domain_edges)
+        reduce(DataFrame.unionByName, parts)
         .where(~((F.col("src_kind") == F.col("dst_kind")) & (F.col("src_name") == F.col("dst_name"))))
         .groupBy("src_kind", "src_name", "dst_kind", "dst_name", "kind")
         .agg(F.countDistinct("via").cast("double").alias("weight"))
@@ -115,7 +108,6 @@ def build_graph(pages: DataFrame, embeds: DataFrame, links: DataFrame) -> tuple[
         )
     )
     return vertices, edges
-
 
 
 def id_collisions(vertices: DataFrame) -> list[dict]:
