@@ -10,7 +10,7 @@ from imagerank.crawl.extract import run_extract
 from imagerank.crawl.files import ExtractOptions, extract_file
 from imagerank.crawl.schemas import TABLES
 
-from conftest import WARC, shared_file
+from conftest import shared_file
 
 
 @pytest.fixture(scope="module")

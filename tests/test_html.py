@@ -6,7 +6,7 @@ from imagerank.crawl.files import ExtractOptions, extract_file
 from imagerank.crawl.html import parse_bs4, parse_selectolax, srcset_urls
 from imagerank.crawl.page import page_rows
 
-from conftest import WARC, shared_file
+from conftest import shared_file
 
 PAGE = """<!DOCTYPE html><html><head><title>  A  page </title>
 <base href="https://cdn.example.org/base/">

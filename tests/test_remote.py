@@ -1,7 +1,6 @@
 """Remote inputs against servers on loopback: plain HTTP that fails on purpose, and S3 (moto)."""
 
 import gzip
-import os
 import threading
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
