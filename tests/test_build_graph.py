@@ -51,7 +51,22 @@ def test_edges_collapse_and_drop_self_loops(graph):
     ids = vertices.select(F.col("id").alias("src"))
     assert edges.join(ids, on="src", how="left_anti").count() == 0
     assert set(report["edges_by_kind"]) == {"links_to", "embeds", "links_to_image", "host_links_to", "domain_links_to"}
-    assert edges.filter("kind in ('links_to', 'embeds', 'links_to_image')").filter("weight != 1.0").count() == 0
+    assert edges.filter("kind = 'links_to'").filter("weight != 1.0").count() == 0
+    assert edges.filter("kind = 'links_to_image'").filter("weight != 0.5").count() == 0
+    # embeds carry the image's attention weight: og:image 2, <img> 1 (docs/design.md)
+    embed_weights = {r["weight"] for r in edges.filter("kind = 'embeds'").select("weight").distinct().collect()}
+    assert {1.0, 2.0} <= embed_weights <= {0.0, 0.1, 1.0, 2.0}
+
+
+def test_vertices_know_their_site(graph):
+    _, _, vertices, _ = graph
+    assert vertices.filter("kind in ('page', 'image', 'host') and (host is null or domain is null)").count() == 0
+    farm_page = vertices.filter("kind = 'page' and host = 'www.bigfarm-seo.biz'").collect()[0]
+    assert farm_page["domain"] == "bigfarm-seo.biz" and farm_page["url"] == farm_page["name"]
+    # an image's url is one of its variants and its host serves that url
+    image = vertices.filter("kind = 'image' and name like 'wikimedia:%'").collect()[0]
+    assert image["host"] == "upload.wikimedia.org" and image["domain"] == "wikimedia.org"
+    assert image["url"].startswith("https://upload.wikimedia.org/")
 
 
 def test_nofollow_links_carry_no_edge(spark, graph, extract_dir):

@@ -1,0 +1,80 @@
+"""Image authority from page PageRank (the definition is in docs/design.md, "Image authority").
+
+A random surfer browses by PageRank's rules and, on each page visited, looks at one of its images,
+chosen in proportion to the images' attention weights (the ``weight`` of the graph's ``embeds`` and
+``links_to_image`` edges). ``surfer_share`` is the probability that the image looked at is this one:
+
+    surfer_share(i) ∝ sum over pages p showing i of PR(p) * w(p, i) / sum over images j of p of w(p, j)
+
+``authority`` is the same sum with one vote per registered domain: a domain's pages add up to no
+more than its best page's term, so a site cannot manufacture authority by repeating an image on
+many pages. Both are normalized to sum to 1 over images.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+IMAGE_EDGES = ("embeds", "links_to_image")
+
+
+def image_authority(vertices: DataFrame, edges: DataFrame, page_rank: DataFrame, domain_rank: DataFrame) -> DataFrame:
+    """One row per image vertex; see docs/tables.md for the columns."""
+    images = vertices.where(F.col("kind") == "image").select(
+        F.col("id").alias("image"), F.col("name").alias("image_key"), F.col("url").alias("image_url"),
+        F.col("domain").alias("image_domain"))
+    pages = page_rank.select(F.col("id").alias("page"), F.col("url").alias("page_url"), "pagerank", "host", "domain")
+    shown = (
+        edges.where(F.col("kind").isin(*IMAGE_EDGES))
+        .groupBy(F.col("src").alias("page"), F.col("dst").alias("image"))
+        .agg(F.max("weight").alias("weight"))
+    )
+    page_attention = shown.groupBy("page").agg(F.sum("weight").alias("page_weight"))
+    terms = (
+        shown.join(page_attention, on="page", how="inner")
+        .join(pages, on="page", how="inner")
+        .withColumn("term", F.when(F.col("page_weight") > 0,
+                                   F.col("pagerank") * F.col("weight") / F.col("page_weight")).otherwise(0.0))
+    )
+    domain_votes = (
+        terms.groupBy("image", "domain")
+        .agg(F.max("term").alias("vote"))
+        .groupBy("image")
+        .agg(F.sum("vote").alias("authority_raw"))
+    )
+    site_rank = domain_rank.select(F.col("domain"), F.col("pagerank").alias("domain_pagerank"))
+    per_image = (
+        terms.join(site_rank, on="domain", how="left")
+        .groupBy("image")
+        .agg(
+            F.sum("term").alias("surfer_raw"),
+            F.countDistinct("page").alias("n_pages"),
+            F.countDistinct("host").alias("n_hosts"),
+            F.countDistinct("domain").alias("n_domains"),
+            F.max_by("page_url", F.struct("pagerank", "page_url")).alias("best_page"),
+            F.max("domain_pagerank").alias("page_domain_rank"),
+        )
+        .join(domain_votes, on="image", how="inner")
+    )
+    totals = per_image.agg(F.sum("surfer_raw").alias("surfer_total"), F.sum("authority_raw").alias("authority_total"))
+    serving_rank = site_rank.select(F.col("domain").alias("image_domain"), F.col("domain_pagerank").alias("file_domain_rank"))
+    return (
+        images.join(per_image, on="image", how="left")
+        .join(serving_rank, on="image_domain", how="left")
+        .crossJoin(totals)
+        .select(
+            F.col("image").alias("id"),
+            "image_key",
+            "image_url",
+            F.coalesce(F.try_divide("authority_raw", "authority_total"), F.lit(0.0)).alias("authority"),
+            F.coalesce(F.try_divide("surfer_raw", "surfer_total"), F.lit(0.0)).alias("surfer_share"),
+            F.coalesce("n_pages", F.lit(0)).cast("long").alias("n_pages"),
+            F.coalesce("n_hosts", F.lit(0)).cast("long").alias("n_hosts"),
+            F.coalesce("n_domains", F.lit(0)).cast("long").alias("n_domains"),
+            "best_page",
+            F.greatest(F.coalesce("page_domain_rank", F.lit(0.0)),
+                       F.coalesce("file_domain_rank", F.lit(0.0))).alias("domain_authority"),
+            F.col("image_domain").alias("image_domain"),
+        )
+    )

@@ -1,0 +1,109 @@
+"""The rank stage: PageRank of pages, hosts and domains, harmonic centrality of hosts and domains,
+and image authority, from a graph written by the graph stage."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from imagerank.graph.authority import image_authority
+from imagerank.graph.harmonic import DRIVER_MAX_WORK, LOG2M, harmonic_centrality
+from imagerank.graph.pagerank import DRIVER_MAX_EDGES, info_dict, pagerank
+from imagerank.tables import StagedOutput, now_iso, read_report
+
+LEVELS = (  # table, vertex kind, edge kind, harmonic centrality too
+    ("page_rank", "page", "links_to", False),
+    ("host_rank", "host", "host_links_to", True),
+    ("domain_rank", "domain", "domain_links_to", True),
+)
+
+
+@dataclass
+class RankOptions:
+    damping: float = 0.85
+    tol: float = 1e-9
+    max_iter: int = 1000
+    engine: str = "auto"
+    driver_max_edges: int = DRIVER_MAX_EDGES
+    harmonic_engine: str = "auto"
+    harmonic_driver_max_work: int = DRIVER_MAX_WORK
+    log2m: int = LOG2M
+    checkpoint_dir: str | None = None
+
+
+def _degrees(ids: DataFrame, edges: DataFrame) -> DataFrame:
+    out_degree = edges.groupBy(F.col("src").alias("id")).agg(F.count(F.lit(1)).alias("out_degree"))
+    in_degree = edges.groupBy(F.col("dst").alias("id")).agg(F.count(F.lit(1)).alias("in_degree"))
+    return (
+        ids.join(in_degree, on="id", how="left")
+        .join(out_degree, on="id", how="left")
+        .select("id", F.coalesce("in_degree", F.lit(0)).alias("in_degree"),
+                F.coalesce("out_degree", F.lit(0)).alias("out_degree"))
+    )
+
+
+def rank_level(spark: SparkSession, vertices: DataFrame, edges: DataFrame, kind: str, edge_kind: str,
+               harmonic: bool, options: RankOptions) -> tuple[DataFrame, dict]:
+    """PageRank (and harmonic centrality) of one vertex kind over its edge kind."""
+    level_vertices = vertices.where(F.col("kind") == kind)
+    ids = level_vertices.select("id")
+    level_edges = edges.where(F.col("kind") == edge_kind).select("src", "dst")
+    scores, info = pagerank(spark, ids, level_edges, damping=options.damping, tol=options.tol,
+                            max_iter=options.max_iter, engine=options.engine,
+                            driver_max_edges=options.driver_max_edges, checkpoint_dir=options.checkpoint_dir)
+    report = {"pagerank": info_dict(info)}
+    table = level_vertices.join(scores, on="id", how="inner").join(_degrees(ids, level_edges), on="id", how="inner")
+    if harmonic:
+        centrality, report["harmonic_centrality"] = harmonic_centrality(
+            spark, ids, level_edges, engine=options.harmonic_engine,
+            driver_max_work=options.harmonic_driver_max_work, log2m=options.log2m,
+            checkpoint_dir=options.checkpoint_dir)
+        table = table.join(centrality, on="id", how="inner")
+    return table, report
+
+
+def run_rank(spark: SparkSession, graph: str, output: str, options: RankOptions | None = None) -> dict:
+    """Write page_rank, host_rank, domain_rank and image_authority under ``output``; returns the report."""
+    options = options or RankOptions()
+    started, started_at = time.time(), now_iso()
+    graph_report = read_report(spark, graph)  # a graph without its report is unfinished: refuse it
+    vertices = spark.read.parquet(f"{graph.rstrip('/')}/vertices")
+    edges = spark.read.parquet(f"{graph.rstrip('/')}/edges")
+    columns = {
+        "page_rank": ["id", F.col("name").alias("url"), "host", "domain", "pagerank", "in_degree", "out_degree"],
+        "host_rank": ["id", F.col("name").alias("host"), "domain", "pagerank", "harmonic_centrality",
+                      "in_degree", "out_degree"],
+        "domain_rank": ["id", F.col("name").alias("domain"), "pagerank", "harmonic_centrality",
+                        "in_degree", "out_degree"],
+    }
+    hosts_per_domain = (vertices.where(F.col("kind") == "host")
+                        .groupBy("domain").agg(F.count(F.lit(1)).alias("n_hosts")))
+    report = {"job": "rank", "graph": graph, "options": asdict(options), "started_at": started_at,
+              "crawls": graph_report.get("crawls", []), "levels": {}}
+    with StagedOutput(spark, output) as staged:
+        for table_name, kind, edge_kind, harmonic in LEVELS:
+            table, level_report = rank_level(spark, vertices, edges, kind, edge_kind, harmonic, options)
+            table = table.select(*columns[table_name])
+            if table_name == "domain_rank":
+                table = (table.join(hosts_per_domain, on="domain", how="left")
+                         .select("id", "domain", "pagerank", "harmonic_centrality", "in_degree", "out_degree",
+                                 F.coalesce("n_hosts", F.lit(0)).cast("long").alias("n_hosts")))
+            staged.write(table_name, table)
+            report["levels"][table_name] = level_report
+        written = {name: spark.read.parquet(staged.table(name)) for name, *_ in LEVELS}
+        authority = image_authority(vertices, edges, written["page_rank"], written["domain_rank"])
+        staged.write("image_authority", authority)
+        images = spark.read.parquet(staged.table("image_authority"))
+        sums = images.agg(F.count(F.lit(1)).alias("images"), F.sum("authority").alias("authority"),
+                          F.sum(F.when(F.col("n_pages") == 0, 1).otherwise(0)).alias("without_pages")).first()
+        report["images"] = {"rows": sums["images"], "authority_sum": sums["authority"],
+                            "without_pages": sums["without_pages"]}
+        report["rows"] = {name: df.count() for name, df in written.items()}
+        report["rows"]["image_authority"] = sums["images"]
+        report["finished_at"] = now_iso()
+        report["seconds"] = round(time.time() - started, 3)
+        staged.report(report)
+    return report

@@ -1,0 +1,208 @@
+"""The rank stage: PageRank and harmonic centrality against networkx and the published example,
+image authority's definition and its anti-farm rule, the job on the sample crawl."""
+
+import json
+
+import networkx as nx
+import numpy as np
+import pytest
+from pyspark.sql import functions as F
+
+from imagerank.crawl.extract import run_extract
+from imagerank.graph.build import run_build_graph
+from imagerank.graph.harmonic import harmonic_centrality, relative_error
+from imagerank.graph.pagerank import pagerank
+from imagerank.graph.rank import RankOptions, run_rank
+from imagerank.tables import write_text
+
+from conftest import shared_file
+
+PUBLISHED_HARMONIC = {0: 3.5, 1: 3.0, 2: 0.0, 3: 7 / 3, 4: 0.0}  # wac2025 workshop slides (2.33 = 1 + 1/2 + 1/3 + 1/2)
+
+
+def _example(spark):
+    folder = shared_file("graph", "wac2025-example")
+    vertices = spark.read.csv(str(folder / "vertices.txt"), sep="\t", schema="id long, url string")
+    edges = spark.read.csv(str(folder / "edges.txt"), sep="\t", schema="src long, dst long")
+    graph = nx.DiGraph()
+    graph.add_nodes_from(r["id"] for r in vertices.collect())
+    graph.add_edges_from((r["src"], r["dst"]) for r in edges.collect())
+    return vertices, edges, graph
+
+
+def _generated(spark, n=400, m=2400, seed=3):
+    """A power-law-ish directed graph with dangling and isolated vertices."""
+    rng = np.random.default_rng(seed)
+    src = rng.integers(0, n - 20, m)  # the last 20 vertices have no out-links (dangling)
+    dst = (rng.pareto(1.1, m) * 7).astype(int) % (n - 5)  # the last 5 have no in-links either: isolated
+    pairs = sorted({(int(a), int(b)) for a, b in zip(src, dst) if a != b})
+    graph = nx.DiGraph()
+    graph.add_nodes_from(range(n))
+    graph.add_edges_from(pairs)
+    ids = spark.createDataFrame([(i,) for i in range(n)], "id long")
+    # duplicates and a self-loop in the input: the engines drop them as networkx's DiGraph does
+    edges = spark.createDataFrame(pairs + pairs[:10] + [(1, 1)], "src long, dst long")
+    return ids, edges, graph
+
+
+@pytest.mark.parametrize("engine", ["driver", "dataframe"])
+def test_pagerank_matches_networkx_on_the_published_example(spark, engine):
+    vertices, edges, graph = _example(spark)
+    scores, info = pagerank(spark, vertices, edges, engine=engine, tol=1e-12)
+    expected = nx.pagerank(graph, alpha=0.85, tol=1e-12, max_iter=1000)
+    got = {r["id"]: r["pagerank"] for r in scores.collect()}
+    assert info.engine == engine and info.converged and info.vertices == 5 and info.edges == 6
+    assert set(got) == set(expected)
+    for vertex, value in expected.items():
+        assert got[vertex] == pytest.approx(value, abs=1e-6)
+    assert got[0] > got[1] > got[3] > got[2] == pytest.approx(got[4])  # the hub, then who it links to
+
+
+@pytest.mark.parametrize("engine", ["driver", "dataframe"])
+@pytest.mark.parametrize("damping", [0.85, 0.5])
+def test_pagerank_matches_networkx_on_generated_graphs(spark, engine, damping):
+    ids, edges, graph = _generated(spark)
+    scores, info = pagerank(spark, ids, edges, damping=damping, engine=engine, tol=1e-12)
+    expected = nx.pagerank(graph, alpha=damping, tol=1e-12, max_iter=1000)
+    got = {r["id"]: r["pagerank"] for r in scores.collect()}
+    assert info.edges == graph.number_of_edges()
+    assert sum(got.values()) == pytest.approx(1.0, abs=1e-12)
+    assert max(abs(got[v] - expected[v]) for v in graph) < 1e-6
+
+
+def test_pagerank_stops_at_max_iter_and_says_so(spark):
+    ids, edges, graph = _generated(spark)
+    scores, info = pagerank(spark, ids, edges, engine="dataframe", tol=0.0, max_iter=3)
+    assert info.iterations == 3 and not info.converged
+    assert scores.agg(F.sum("pagerank")).first()[0] == pytest.approx(1.0)
+    auto_scores, auto = pagerank(spark, ids, edges, engine="auto", driver_max_edges=10)
+    assert auto.engine == "dataframe" and auto.converged
+    with pytest.raises(ValueError, match="engine"):
+        pagerank(spark, ids, edges, engine="graphx")
+
+
+def test_harmonic_centrality_reproduces_the_published_values(spark):
+    vertices, edges, graph = _example(spark)
+    exact, info = harmonic_centrality(spark, vertices, edges, engine="driver")
+    got = {r["id"]: r["harmonic_centrality"] for r in exact.collect()}
+    assert info["exact"]
+    for vertex, value in PUBLISHED_HARMONIC.items():
+        assert got[vertex] == pytest.approx(value, abs=1e-12)
+    assert got == pytest.approx(nx.harmonic_centrality(graph))
+    approximate, info = harmonic_centrality(spark, vertices, edges, engine="hyperanf", log2m=10)
+    got = {r["id"]: r["harmonic_centrality"] for r in approximate.collect()}
+    assert info["engine"] == "hyperanf" and info["converged"]
+    for vertex, value in PUBLISHED_HARMONIC.items():
+        assert got[vertex] == pytest.approx(value, rel=3 * relative_error(10), abs=1e-9)
+
+
+def test_hyperanf_stays_within_its_stated_error(spark):
+    ids, edges, graph = _generated(spark, n=600, m=3000, seed=11)
+    exact = nx.harmonic_centrality(graph)
+    approximate, info = harmonic_centrality(spark, ids, edges, engine="hyperanf", log2m=8)
+    got = {r["id"]: r["harmonic_centrality"] for r in approximate.collect()}
+    central = [v for v in graph if exact[v] > 20]
+    errors = np.array([abs(got[v] - exact[v]) / exact[v] for v in central])
+    assert len(central) > 30
+    assert errors.mean() < relative_error(8)
+    assert all(got[v] == 0 for v in graph if graph.in_degree(v) == 0)
+
+
+def _write_graph(spark, folder, vertices, edges):
+    spark.createDataFrame(vertices, "id long, name string, kind string, url string, host string, domain string") \
+        .write.parquet(f"{folder}/vertices")
+    spark.createDataFrame(edges, "src long, dst long, kind string, weight double").write.parquet(f"{folder}/edges")
+    write_text(spark, f"{folder}/_report.json", json.dumps({"job": "build_graph", "crawls": ["synthetic"]}))
+
+
+def _page(i, domain):
+    url = f"https://{domain}/p{i}"
+    return (i, url, "page", url, domain, domain)
+
+
+def test_one_site_cannot_manufacture_authority(spark, tmp_path):
+    """A farm of 10,000 pages on one domain shows image 1; three pages on three other domains show
+    image 2. The surfer sees image 1 far more often, but the farm gets one vote."""
+    farm = [_page(100 + i, "farm.example") for i in range(10_000)]
+    independent = [_page(20 + i, f"site{i}.org") for i in range(3)]
+    hub = [_page(10, "hub.net")]
+    images = [(1, "img:farm", "image", "https://cdn.farm.example/x.jpg", "cdn.farm.example", "farm.example"),
+              (2, "img:real", "image", "https://photos.org/y.jpg", "photos.org", "photos.org")]
+    edges = ([(p[0], 1, "embeds", 1.0) for p in farm] + [(p[0], 2, "embeds", 1.0) for p in independent]
+             + [(10, p[0], "links_to", 1.0) for p in independent])
+    _write_graph(spark, tmp_path / "graph", farm + independent + hub + images, edges)
+    run_rank(spark, str(tmp_path / "graph"), str(tmp_path / "rank"))
+    rows = {r["image_key"]: r for r in spark.read.parquet(str(tmp_path / "rank" / "image_authority")).collect()}
+    assert rows["img:farm"]["surfer_share"] > 100 * rows["img:real"]["surfer_share"]
+    assert rows["img:real"]["authority"] > 3 * rows["img:farm"]["authority"]
+    assert rows["img:farm"]["n_pages"] == 10_000 and rows["img:farm"]["n_domains"] == 1
+    assert rows["img:real"]["n_domains"] == 3 and rows["img:real"]["best_page"].startswith("https://site")
+
+
+def test_attention_splits_a_page_between_its_images(spark, tmp_path):
+    """One page: og:image (weight 2), an <img> (1), a link to an image (0.5), a tracking pixel (0)."""
+    pages = [_page(1, "a.org")]
+    images = [(10 + k, f"img:{k}", "image", f"https://a.org/{k}.jpg", "a.org", "a.org") for k in range(4)]
+    edges = [(1, 10, "embeds", 2.0), (1, 11, "embeds", 1.0), (1, 12, "links_to_image", 0.5), (1, 13, "embeds", 0.0),
+             (1, 10, "links_to_image", 0.5)]  # the og:image also linked: the pair counts once, at its largest weight
+    _write_graph(spark, tmp_path / "graph", pages + images, edges)
+    run_rank(spark, str(tmp_path / "graph"), str(tmp_path / "rank"))
+    got = {r["image_key"]: r["authority"] for r in spark.read.parquet(str(tmp_path / "rank" / "image_authority")).collect()}
+    assert got == pytest.approx({"img:0": 2 / 3.5, "img:1": 1 / 3.5, "img:2": 0.5 / 3.5, "img:3": 0.0})
+
+
+@pytest.fixture(scope="module")
+def ranked(spark, sample_crawl, tmp_path_factory):
+    root = tmp_path_factory.mktemp("rank")
+    run_extract(spark, sample_crawl["manifest"], str(root / "extract"))
+    run_build_graph(spark, [str(root / "extract")], str(root / "graph"))
+    report = run_rank(spark, str(root / "graph"), str(root / "rank"))
+    return root, report
+
+
+def test_rank_job_on_the_sample(spark, ranked):
+    root, report = ranked
+    tables = {name: spark.read.parquet(str(root / "rank" / name))
+              for name in ("page_rank", "host_rank", "domain_rank", "image_authority")}
+    assert set(tables["page_rank"].columns) >= {"id", "url", "pagerank", "in_degree", "out_degree"}
+    assert set(tables["host_rank"].columns) >= {"host", "pagerank", "harmonic_centrality", "in_degree", "out_degree"}
+    assert set(tables["domain_rank"].columns) >= {"domain", "pagerank", "harmonic_centrality", "n_hosts"}
+    for name in ("page_rank", "host_rank", "domain_rank"):
+        assert tables[name].agg(F.sum("pagerank")).first()[0] == pytest.approx(1.0, abs=1e-9)
+        assert report["levels"][name]["pagerank"]["engine"] == "driver"
+        assert report["levels"][name]["pagerank"]["converged"]
+    images = tables["image_authority"]
+    assert images.agg(F.sum("authority")).first()[0] == pytest.approx(1.0, abs=1e-9)
+    assert images.count() == images.select("image_key").distinct().count() == report["rows"]["image_authority"]
+    assert report["crawls"] == ["CC-MAIN-2099-01"]
+    # the host graph's harmonic centrality is the exact one (networkx over the same host edges)
+    graph = spark.read.parquet(str(root / "graph" / "edges")).where("kind = 'host_links_to'").collect()
+    hosts = nx.DiGraph()
+    hosts.add_nodes_from(r["id"] for r in tables["host_rank"].collect())
+    hosts.add_edges_from((r["src"], r["dst"]) for r in graph)
+    expected = nx.harmonic_centrality(hosts)
+    got = {r["id"]: r["harmonic_centrality"] for r in tables["host_rank"].collect()}
+    assert got == pytest.approx(expected)
+    assert {r["id"]: r["in_degree"] for r in tables["host_rank"].collect()} == dict(hosts.in_degree())
+    n_hosts = {r["domain"]: r["n_hosts"] for r in tables["domain_rank"].collect()}
+    assert n_hosts["bigfarm-seo.biz"] == 8
+
+
+def test_the_farm_image_loses_to_its_surfer_share(spark, ranked, sample_crawl):
+    """bigfarm-seo.biz shows one image on every page of its 8 hosts: one vote for its domain."""
+    root, _ = ranked
+    images = spark.read.parquet(str(root / "rank" / "image_authority"))
+    farm = images.where(F.col("best_page").contains("bigfarm-seo.biz") & F.col("image_key").endswith("0119.jpg")).first()
+    assert farm is not None and farm["n_pages"] >= 40
+    assert farm["authority"] < 0.8 * farm["surfer_share"]
+    assert farm["domain_authority"] > 0
+
+
+def test_rank_refuses_an_unfinished_graph(spark, tmp_path):
+    (tmp_path / "graph").mkdir()
+    spark.createDataFrame([(1, "x", "page", None, None, None)],
+                          "id long, name string, kind string, url string, host string, domain string") \
+        .write.parquet(str(tmp_path / "graph" / "vertices"))
+    with pytest.raises(Exception, match="_report.json"):
+        run_rank(spark, str(tmp_path / "graph"), str(tmp_path / "rank"), RankOptions(max_iter=2))
+    assert not (tmp_path / "rank").exists()
