@@ -26,10 +26,15 @@ $(SAMPLE)/crawl/warc.paths.gz: | $(STAMP)
 demo: $(STAMP) $(SAMPLE)/crawl/warc.paths.gz
 	$(PY) jobs/extract.py --input $(SAMPLE)/crawl/warc.paths.gz --output $(DEMO)/extract
 	$(PY) jobs/build_graph.py --input $(DEMO)/extract --output $(DEMO)/graph
+	$(PY) jobs/rank.py --graph $(DEMO)/graph --output $(DEMO)/rank
+	$(PY) jobs/popularity.py --catalog $(SAMPLE)/catalog/catalog.csv --output $(DEMO)/popularity
+	$(PY) jobs/publish.py --catalog $(SAMPLE)/catalog/catalog.csv --ranks $(DEMO)/rank \
+	  --popularity $(DEMO)/popularity --output $(DEMO)/table
 	$(PY) -m imagerank.demo $(DEMO)
 
 bench: $(STAMP)
 	$(PY) bench/bench_extract.py
+	$(PY) bench/bench_pagerank.py
 
 # A zip of the library for spark-submit --py-files on a cluster.
 dist: $(STAMP)

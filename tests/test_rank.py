@@ -8,8 +8,6 @@ import numpy as np
 import pytest
 from pyspark.sql import functions as F
 
-from imagerank.crawl.extract import run_extract
-from imagerank.graph.build import run_build_graph
 from imagerank.graph.harmonic import harmonic_centrality, relative_error
 from imagerank.graph.pagerank import pagerank
 from imagerank.graph.rank import RankOptions, run_rank
@@ -152,12 +150,8 @@ def test_attention_splits_a_page_between_its_images(spark, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def ranked(spark, sample_crawl, tmp_path_factory):
-    root = tmp_path_factory.mktemp("rank")
-    run_extract(spark, sample_crawl["manifest"], str(root / "extract"))
-    run_build_graph(spark, [str(root / "extract")], str(root / "graph"))
-    report = run_rank(spark, str(root / "graph"), str(root / "rank"))
-    return root, report
+def ranked(sample_pipeline):
+    return sample_pipeline["root"], sample_pipeline["rank_report"]
 
 
 def test_rank_job_on_the_sample(spark, ranked):

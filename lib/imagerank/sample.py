@@ -243,7 +243,74 @@ def write_sample(output: str, seed: int = 7) -> dict:
     manifest = os.path.join(output, "crawl", "warc.paths.gz")
     with gzip.open(manifest, "wt") as fh:
         fh.write("".join(f"{CRAWL}/{n}\n" for n in names))
-    return {"manifest": manifest, "files": names, "pages": len(pages)}
+    return {"manifest": manifest, "files": names, "pages": len(pages), "catalog": write_catalog(output, seed)}
+
+
+CATALOG_COLUMNS = ["identifier", "created_on", "updated_on", "ingestion_type", "provider", "source",
+                   "foreign_identifier", "foreign_landing_url", "url", "thumbnail", "width", "height", "filesize",
+                   "license", "license_version", "creator", "creator_url", "title", "meta_data", "tags"]
+
+
+def catalog_rows(seed: int = 7) -> list[dict]:
+    """Openverse-schema image rows for the sample web: Flickr (views) and Wikimedia Commons
+    (global_usage_count) publish a metric, a museum does not; most images are embedded by the
+    sample crawl (as other size variants), a few are not, and two rows are bad on purpose."""
+    import hashlib
+    import uuid
+
+    rng = random.Random(seed + 2)
+    museum_images = sorted({url for page in build_web(seed) for url, _ in page.images
+                            if url.startswith("https://img.openmuseum.org/")})
+    landing_pages = {}
+    for page in build_web(seed):
+        for url, _ in page.images:
+            if url in museum_images and page.host.endswith("openmuseum.org"):
+                landing_pages.setdefault(url, page.url)
+
+    def row(provider: str, foreign_id: str, url: str, landing: str, meta: dict) -> dict:
+        return {
+            "identifier": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{provider}:{foreign_id}")),
+            "created_on": "2099-01-01 00:00:00", "updated_on": "2099-01-01 00:00:00", "ingestion_type": "sample",
+            "provider": provider, "source": provider, "foreign_identifier": foreign_id,
+            "foreign_landing_url": landing, "url": url, "thumbnail": "", "width": "1024", "height": "768",
+            "filesize": "", "license": "by", "license_version": "4.0", "creator": f"{provider} creator",
+            "creator_url": "", "title": f"{provider} {foreign_id}", "meta_data": json.dumps(meta),
+            "tags": json.dumps([{"name": "sample", "provider": provider}]),
+        }
+
+    rows = []
+    for photo_id in FLICKR_IDS + [52345678999]:  # the last one is not on any crawled page
+        url = f"https://live.staticflickr.com/65535/{photo_id}_a1b2c3d4e5_b.jpg"
+        rows.append(row("flickr", str(photo_id), url, f"https://www.flickr.com/photos/someone/{photo_id}/",
+                        {"views": rng.randint(10, 50_000), "license_url": "https://creativecommons.org/licenses/by/4.0/"}))
+    for name in WIKIMEDIA_FILES + ["Unused_Sketch.png"]:
+        digest = hashlib.md5(name.encode()).hexdigest()
+        url = f"https://upload.wikimedia.org/wikipedia/commons/{digest[0]}/{digest[:2]}/{name}"
+        rows.append(row("wikimedia", name, url, f"https://commons.wikimedia.org/wiki/File:{name}",
+                        {"global_usage_count": rng.randint(0, 400)}))
+    for url in museum_images[:12]:
+        number = url.rsplit("/", 1)[-1].split(".")[0]
+        rows.append(row("openmuseum", number, url, landing_pages.get(url, "https://www.openmuseum.org/"), {}))
+    rows.append(row("openmuseum", "not-crawled", "https://img.openmuseum.org/photos/9999.jpg",
+                    "https://www.openmuseum.org/collection/9999", {}))
+    broken = row("openmuseum", "broken", "https://img.openmuseum.org/photos/broken.jpg", "", {})
+    broken["provider"] = ""  # a row without a provider: counted, not published
+    rows.append(broken)
+    rows.append(dict(rows[0], updated_on="2098-12-31 00:00:00"))  # an older copy of the first row
+    return rows
+
+
+def write_catalog(output: str, seed: int = 7) -> str:
+    """The sample catalog as an Openverse sample-data CSV; returns its path."""
+    import csv
+
+    path = os.path.join(output, "catalog", "catalog.csv")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=CATALOG_COLUMNS)
+        writer.writeheader()
+        writer.writerows(catalog_rows(seed))
+    return path
 
 
 def main(argv=None) -> None:

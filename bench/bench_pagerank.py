@@ -1,0 +1,187 @@
+"""PageRank scale curve (make bench): seconds per iteration and peak memory per engine and size.
+
+Graphs: generated power-law directed graphs of 10^5, 10^6 and 10^7 edges (10 edges per vertex on
+average; out-links uniform, in-links Pareto-distributed, as on the web). Engines, each run in a
+fresh process so that its peak memory is its own:
+  - driver: imagerank's scipy power iteration (what the rank job runs on a small graph);
+  - networkx: networkx.pagerank (the reference; skipped at 10^7 edges, where it needs tens of GB);
+  - dataframe: imagerank's Spark DataFrame iteration, local[2], checkpointing each iteration.
+  - GraphFrames: not measurable here (its JVM package cannot be fetched; see README).
+Seconds per iteration exclude set-up (collecting, indexing, caching): after a warm-up run, an
+engine runs 1 and then 1 + K iterations, and the difference is divided by K (single-machine
+engines: K sized to take ~4 s, best of 3; Spark: K = --iterations). Peak memory is the process's
+peak RSS (for Spark: Python driver plus its JVM). Every figure is printed as a ratio to the
+fastest engine at that size, then extrapolated to Common Crawl's host graph.
+
+    python bench/bench_pagerank.py [--sizes 100000,1000000,10000000] [--iterations 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "lib"))
+
+CACHE = Path(tempfile.gettempdir()) / "imagerank-bench-pagerank"
+CC_HOSTS, CC_EDGES = 270e6, 9.4e9  # Common Crawl host graph, order of magnitude of recent releases
+
+
+def graph_arrays(n_edges: int) -> tuple[int, np.ndarray, np.ndarray]:
+    n = max(n_edges // 10, 10)
+    rng = np.random.default_rng(n_edges)
+    src = rng.integers(0, n, n_edges, dtype=np.int64)
+    dst = (rng.pareto(1.0, n_edges) * n / 100).astype(np.int64) % n
+    keep = src != dst
+    pairs = np.unique(np.stack([src[keep], dst[keep]], axis=1), axis=0)
+    return n, pairs[:, 0].copy(), pairs[:, 1].copy()
+
+
+def graph_parquet(n_edges: int) -> Path:
+    folder = CACHE / f"graph-{n_edges}"
+    if not (folder / "_SUCCESS").exists():
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        n, src, dst = graph_arrays(n_edges)
+        (folder / "edges").mkdir(parents=True, exist_ok=True)
+        (folder / "vertices").mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.table({"src": src, "dst": dst}), folder / "edges" / "part-0.parquet")
+        pq.write_table(pa.table({"id": np.arange(n, dtype=np.int64)}), folder / "vertices" / "part-0.parquet")
+        (folder / "_SUCCESS").touch()
+    return folder
+
+
+def _peak_rss_mb() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    jvm = 0.0
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            text = status.read_text()
+        except OSError:
+            continue
+        if f"PPid:\t{os.getpid()}\n" in text and "java" in text.split("\n", 1)[0]:
+            jvm = max(jvm, int(text.split("VmHWM:")[1].split()[0]) / 1024)
+    return own + max(children, jvm)
+
+
+def _best_times(once, iterations: int, repeats: int = 3, target_seconds: float = 4.0) -> tuple[list[float], int]:
+    """Seconds for 1 and for 1 + K iterations, each the best of ``repeats`` after a warm-up; K is
+    chosen so that the K iterations take about ``target_seconds`` (set-up noise then hardly matters)."""
+
+    def timed(k: int) -> float:
+        started = time.perf_counter()
+        once(k)
+        return time.perf_counter() - started
+
+    first = timed(1)  # warm-up: imports, caches
+    estimate = max((timed(1 + iterations) - first) / iterations, 1e-6)
+    k = int(min(max(target_seconds / estimate, iterations), 5000))
+    return [0.0, min(timed(1) for _ in range(repeats)), min(timed(1 + k) for _ in range(repeats))], k
+
+
+def run_one(engine: str, n_edges: int, iterations: int) -> dict:
+    """In a fresh process: seconds per iteration (set-up excluded) and peak RSS."""
+    if engine == "driver":
+        from imagerank.graph.pagerank import pagerank_arrays
+
+        n, src, dst = graph_arrays(n_edges)
+        def once(k: int) -> None:
+            pagerank_arrays(n, src, dst, tol=0.0, max_iter=k)
+
+        times, iterations = _best_times(once, iterations)
+    elif engine == "networkx":
+        import networkx as nx
+
+        n, src, dst = graph_arrays(n_edges)
+        graph = nx.DiGraph()
+        graph.add_nodes_from(range(n))
+        graph.add_edges_from(zip(src.tolist(), dst.tolist()))
+        def once(k: int) -> None:
+            try:
+                nx.pagerank(graph, tol=0.0, max_iter=k)
+            except nx.PowerIterationFailedConvergence:
+                pass  # tol=0 never converges: this runs exactly k iterations
+
+        times, iterations = _best_times(once, iterations)
+    elif engine == "dataframe":
+        from imagerank.graph.pagerank import pagerank
+        from imagerank.spark import get_spark
+
+        folder = graph_parquet(n_edges)
+        spark = get_spark("bench-pagerank", master="local[2]",
+                          extra={"spark.sql.shuffle.partitions": "8", "spark.driver.memory": "8g"})
+        spark.sparkContext.setLogLevel("ERROR")
+        ids = spark.read.parquet(str(folder / "vertices"))
+        edges = spark.read.parquet(str(folder / "edges"))
+        times = []
+        for k in (1, 1, 1 + iterations):  # the first run warms up (imports, JIT) and is dropped
+            started = time.perf_counter()
+            scores, _ = pagerank(spark, ids, edges, engine="dataframe", tol=0.0, max_iter=k)
+            scores.agg({"pagerank": "sum"}).first()
+            times.append(time.perf_counter() - started)
+    else:
+        raise ValueError(engine)
+    times = times[1:]
+    return {"engine": engine, "edges": n_edges, "seconds_per_iteration": max(times[1] - times[0], 0.0) / iterations,
+            "setup_and_one_iteration": times[0], "peak_rss_mb": _peak_rss_mb()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", default=os.environ.get("BENCH_PAGERANK_SIZES", "100000,1000000,10000000"))
+    parser.add_argument("--iterations", type=int, default=10)
+    parser.add_argument("--one", nargs=2, metavar=("ENGINE", "EDGES"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(run_one(args.one[0], int(args.one[1]), args.iterations)))
+        return
+    sizes = [int(s) for s in args.sizes.split(",")]
+    results = []
+    for n_edges in sizes:
+        graph_parquet(n_edges)
+        for engine in ("driver", "networkx", "dataframe"):
+            if engine == "networkx" and n_edges > 2_000_000:
+                print(f"{n_edges:>11,} edges  networkx   skipped: a DiGraph of this size needs tens of GB")
+                continue
+            done = subprocess.run([sys.executable, __file__, "--one", engine, str(n_edges),
+                                   "--iterations", str(args.iterations)], capture_output=True, text=True)
+            if done.returncode != 0:
+                print(f"{n_edges:>11,} edges  {engine:<10} failed: {done.stderr.strip().splitlines()[-1:]}")
+                continue
+            results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        at_size = [r for r in results if r["edges"] == n_edges]
+        fastest = max(min(r["seconds_per_iteration"] for r in at_size), 1e-9)
+        for r in at_size:
+            print(f"{n_edges:>11,} edges  {r['engine']:<10} {r['seconds_per_iteration']:9.4f} s/iteration "
+                  f"({r['seconds_per_iteration'] / fastest:6.1f}x the fastest)  set-up+1: "
+                  f"{r['setup_and_one_iteration']:7.2f} s  peak RSS {r['peak_rss_mb']:8.0f} MB")
+    frame = [r for r in results if r["engine"] == "dataframe"]
+    driver = [r for r in results if r["engine"] == "driver"]
+    if frame and driver:
+        big, big_driver = max(frame, key=lambda r: r["edges"]), max(driver, key=lambda r: r["edges"])
+        core_seconds_per_edge = big["seconds_per_iteration"] * 2 / big["edges"]  # local[2]: two cores
+        cores = 100 * 16
+        per_iteration = CC_EDGES * core_seconds_per_edge / cores
+        driver_per_iteration = big_driver["seconds_per_iteration"] * CC_EDGES / big_driver["edges"]
+        print(f"\nCommon Crawl host graph ({CC_HOSTS:.3g} hosts, {CC_EDGES:.3g} edges), extrapolated linearly "
+              f"from {big['edges']:,} edges:")
+        print(f"  dataframe engine on {cores} cores (100 workers x 16): ~{per_iteration:,.0f} s/iteration, "
+              f"~{per_iteration * 60 / 3600:.1f} h for 60 iterations (shuffle at cluster scale not modelled)")
+        print(f"  driver engine on one machine: ~{driver_per_iteration:,.0f} s/iteration and "
+              f"~{CC_EDGES * 12 / 2**30 + CC_HOSTS * 8 * 4 / 2**30:,.0f} GiB for the CSR matrix and vectors")
+
+
+if __name__ == "__main__":
+    main()

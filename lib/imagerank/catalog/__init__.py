@@ -1,0 +1,1 @@
+"""The catalog: reading it, provider popularity, the published authority table."""

@@ -1,0 +1,99 @@
+"""Reading the image catalog (Openverse's schema) from Parquet, CSV/TSV or JSON lines.
+
+Every column comes back as a string except where Parquet says otherwise; ``meta_data`` and
+``tags`` come back as JSON text whatever the input held (Openverse's CSV dumps carry them as
+JSON text, Parquet or JSON lines may carry them as nested values).
+
+What cannot be used is counted, never dropped silently:
+- ``unreadable_row``: a CSV/TSV line with the wrong number of fields, or a JSON line that does not
+  parse (Spark's PERMISSIVE mode, the raw text kept in ``_corrupt_record``);
+- ``missing_identifier`` / ``missing_provider``: a row without one of them;
+- ``duplicate_identifier``: a second row with an identifier already seen (the most recently
+  updated row is kept).
+A required column missing from the input is an error that names it, raised before anything is written.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+CORRUPT = "_corrupt_record"
+FORMATS = ("auto", "parquet", "csv", "tsv", "json")
+JSON_COLUMNS = ("meta_data", "tags")
+POPULARITY_COLUMNS = ("identifier", "provider", "meta_data")
+PUBLISH_COLUMNS = ("identifier", "provider", "url", "foreign_landing_url")
+
+
+class CatalogError(ValueError):
+    """The catalog cannot be read as asked (a missing column, an unknown format)."""
+
+
+def detect_format(path: str) -> str:
+    name = path.rstrip("/").lower()
+    for suffix, fmt in ((".parquet", "parquet"), (".tsv", "tsv"), (".tsv.gz", "tsv"), (".csv", "csv"),
+                        (".csv.gz", "csv"), (".jsonl", "json"), (".ndjson", "json"), (".json", "json"),
+                        (".jsonl.gz", "json"), (".json.gz", "json")):
+        if name.endswith(suffix):
+            return fmt
+    return "parquet"  # a folder of part files, as Spark writes them
+
+
+def _read_text_table(spark: SparkSession, path: str, fmt: str) -> DataFrame:
+    options = {"header": "true", "multiLine": "true", "escape": '"', "sep": "\t" if fmt == "tsv" else ","}
+    header = spark.read.options(**options).csv(path)
+    schema = T.StructType([T.StructField(name, T.StringType(), True) for name in header.columns]
+                          + [T.StructField(CORRUPT, T.StringType(), True)])
+    return (spark.read.options(**options, mode="PERMISSIVE", columnNameOfCorruptRecord=CORRUPT)
+            .schema(schema).csv(path))
+
+
+def _read_json_lines(spark: SparkSession, path: str) -> DataFrame:
+    frame = spark.read.options(mode="PERMISSIVE", columnNameOfCorruptRecord=CORRUPT).json(path)
+    return frame if CORRUPT in frame.columns else frame.withColumn(CORRUPT, F.lit(None).cast("string"))
+
+
+def _as_json_text(frame: DataFrame, column: str) -> F.Column:
+    kind = frame.schema[column].dataType
+    return F.col(column) if isinstance(kind, T.StringType) else F.to_json(F.col(column))
+
+
+def read_catalog(spark: SparkSession, path: str, required: tuple[str, ...] = POPULARITY_COLUMNS,
+                 fmt: str = "auto") -> tuple[DataFrame, dict]:
+    """The catalog's usable rows (one per identifier) and the counts of what was read and skipped."""
+    if fmt not in FORMATS:
+        raise CatalogError(f"unknown catalog format {fmt!r}; choose one of {FORMATS}")
+    fmt = detect_format(path) if fmt == "auto" else fmt
+    if fmt in ("csv", "tsv"):
+        raw = _read_text_table(spark, path, fmt)
+    elif fmt == "json":
+        raw = _read_json_lines(spark, path)
+    else:
+        raw = spark.read.parquet(path).withColumn(CORRUPT, F.lit(None).cast("string"))
+    missing = [name for name in required if name not in raw.columns]
+    if missing:
+        raise CatalogError(f"catalog {path} ({fmt}) lacks required column(s) {missing}; it has {raw.columns[:40]}")
+    raw = raw.select(*[_as_json_text(raw, c).alias(c) if c in JSON_COLUMNS else F.col(c) for c in raw.columns])
+    raw = raw.cache()  # Spark refuses queries on the corrupt-record column of an uncached text source
+    flagged = raw.withColumn(
+        "_skip",
+        F.when(F.col(CORRUPT).isNotNull(), F.lit("unreadable_row"))
+        .when(F.col("identifier").isNull() | (F.trim(F.col("identifier")) == ""), F.lit("missing_identifier"))
+        .when(F.col("provider").isNull() | (F.trim(F.col("provider")) == ""), F.lit("missing_provider")),
+    )
+    order = [F.desc_nulls_last("updated_on")] if "updated_on" in raw.columns else []
+    ranked = flagged.where(F.col("_skip").isNull()).withColumn(
+        "_copy", F.row_number().over(Window.partitionBy("identifier").orderBy(*order, F.col("url").asc_nulls_last()
+                                                                               if "url" in raw.columns else F.lit(1))))
+    usable = ranked.where(F.col("_copy") == 1).drop("_skip", "_copy", CORRUPT)
+    counts = {r["_skip"]: r["n"] for r in flagged.groupBy("_skip").agg(F.count(F.lit(1)).alias("n")).collect()}
+    rows_read = sum(counts.values())
+    kept = usable.count()
+    skipped = {reason: n for reason, n in counts.items() if reason is not None}
+    duplicates = rows_read - sum(skipped.values()) - kept
+    if duplicates:
+        skipped["duplicate_identifier"] = duplicates
+    examples = [r[CORRUPT][:200] for r in raw.where(F.col(CORRUPT).isNotNull()).select(CORRUPT).limit(3).collect()]
+    return usable, {"path": path, "format": fmt, "rows_read": rows_read, "rows_usable": kept,
+                    "skipped": skipped, "unreadable_examples": examples}
