@@ -150,7 +150,10 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     results = []
     for n_edges in sizes:
-        graph_parquet(n_edges)
+        import pyarrow.parquet as pq
+
+        distinct = pq.ParquetFile(graph_parquet(n_edges) / "edges" / "part-0.parquet").metadata.num_rows
+        print(f"{n_edges:>11,} edges asked: {distinct:,} distinct edges, {max(n_edges // 10, 10):,} vertices")
         for engine in ("driver", "networkx", "dataframe"):
             if engine == "networkx" and n_edges > 2_000_000:
                 print(f"{n_edges:>11,} edges  networkx   skipped: a DiGraph of this size needs tens of GB")

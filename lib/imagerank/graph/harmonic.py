@@ -20,6 +20,8 @@ import pandas as pd
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from imagerank.graph.pagerank import collect_indexed
+
 DRIVER_MAX_WORK = 2_000_000_000  # vertices x edges for the exact engine
 LOG2M = 8
 
@@ -102,7 +104,7 @@ def hyperanf(spark: SparkSession, ids: DataFrame, edges: DataFrame, log2m: int =
             .agg(F.collect_list("seen").alias("seen"))
         )
         merged = F.aggregate(
-            F.coalesce(F.col("seen"), F.array().cast(f"array<array<tinyint>>")),
+            F.coalesce(F.col("seen"), F.array().cast("array<array<tinyint>>")),
             F.col("registers"),
             lambda acc, other: F.zip_with(acc, other, lambda a, b: F.greatest(a, b)),
         )
@@ -134,14 +136,10 @@ def harmonic_centrality(spark: SparkSession, ids: DataFrame, edges: DataFrame, e
     n_vertices, n_edges = ids.count(), edges.count()
     chosen = engine if engine != "auto" else ("driver" if n_vertices * n_edges <= driver_max_work else "hyperanf")
     if chosen == "driver":
-        vertex_ids = ids.toPandas()["id"].to_numpy(dtype=np.int64)
-        edge_frame = edges.toPandas()
-        index = pd.Index(vertex_ids)
-        src = index.get_indexer(edge_frame["src"].to_numpy(dtype=np.int64))
-        dst = index.get_indexer(edge_frame["dst"].to_numpy(dtype=np.int64))
+        vertex_ids, src, dst = collect_indexed(ids, edges)
         values = harmonic_arrays(len(vertex_ids), src, dst)
         frame = pd.DataFrame({"id": vertex_ids, "harmonic_centrality": values})
-        result = spark.createDataFrame(frame, "id long, harmonic_centrality double")
+        result = spark.createDataFrame(frame if len(frame) else [], "id long, harmonic_centrality double")
         run = {"exact": True}
     else:
         result, run = hyperanf(spark, ids, edges, log2m=log2m, checkpoint_dir=checkpoint_dir)

@@ -68,8 +68,8 @@ def pagerank_arrays(n: int, src: np.ndarray, dst: np.ndarray, damping: float = 0
     return x / x.sum(), iterations, converged, change
 
 
-def _driver(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: float, tol: float,
-            max_iter: int) -> tuple[DataFrame, dict]:
+def collect_indexed(ids: DataFrame, edges: DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The graph on the driver: vertex ids, and edges as positions 0..n-1 into them."""
     vertex_ids = ids.toPandas()["id"].to_numpy(dtype=np.int64)
     edge_frame = edges.toPandas()
     index = pd.Index(vertex_ids)
@@ -77,10 +77,15 @@ def _driver(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: floa
     dst = index.get_indexer(edge_frame["dst"].to_numpy(dtype=np.int64))
     if (src < 0).any() or (dst < 0).any():
         raise ValueError("edges name vertices that are not in the vertex list")
+    return vertex_ids, src, dst
+
+
+def _driver(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: float, tol: float,
+            max_iter: int) -> tuple[DataFrame, dict]:
+    vertex_ids, src, dst = collect_indexed(ids, edges)
     scores, iterations, converged, change = pagerank_arrays(len(vertex_ids), src, dst, damping, tol, max_iter)
     frame = pd.DataFrame({"id": vertex_ids, "pagerank": scores})
-    result = spark.createDataFrame(frame, "id long, pagerank double") if len(frame) else spark.createDataFrame(
-        [], "id long, pagerank double")
+    result = spark.createDataFrame(frame if len(frame) else [], "id long, pagerank double")
     return result, {"iterations": iterations, "converged": converged, "last_change": change}
 
 
@@ -118,23 +123,19 @@ def _dataframe(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: f
             .agg(F.sum("share").alias("received"))
         )
         updated = _checkpoint(
-            nodes.join(received, on="id", how="left").select(
+            ranks.join(received, on="id", how="left").select(
                 "id", "out_degree",
                 (F.lit(damping) * (F.coalesce(F.col("received"), F.lit(0.0)) + F.lit(dangling_mass / n))
                  + F.lit((1.0 - damping) / n)).alias("pagerank"),
+                F.col("pagerank").alias("previous"),
             ),
             reliable,
         )
-        totals = (
-            updated.alias("new")
-            .join(ranks.alias("old"), on="id", how="inner")
-            .agg(
-                F.sum(F.abs(F.col("new.pagerank") - F.col("old.pagerank"))).alias("change"),
-                F.sum(F.when(F.col("new.out_degree") == 0, F.col("new.pagerank")).otherwise(0.0)).alias("dangling"),
-            )
-            .first()
-        )
-        ranks, iterations = updated, iterations + 1
+        totals = updated.agg(
+            F.sum(F.abs(F.col("pagerank") - F.col("previous"))).alias("change"),
+            F.sum(F.when(F.col("out_degree") == 0, F.col("pagerank")).otherwise(0.0)).alias("dangling"),
+        ).first()
+        ranks, iterations = updated.drop("previous"), iterations + 1
         change, dangling_mass = float(totals["change"]), float(totals["dangling"] or 0.0)
         if change < n * tol:
             converged = True
