@@ -3,8 +3,10 @@
 A few dozen hosts under a handful of registered domains, a few hundred pages whose link and
 embed counts are heavy-tailed (Pareto), targets chosen by Zipf popularity so in-degrees follow a
 power law, images shared across pages and hosts, Wikimedia thumbnails and Flickr size variants of
-one image, nofollow links, every embed kind the extractor knows, and a few broken records: a
-non-HTML response, a binary body labelled text/html, a corrupt gzip member, a truncated record.
+one image, nofollow links, every embed kind the extractor knows, a link farm (one domain whose
+pages link only to each other and all show one image), and a few broken records: a non-HTML
+response, a binary body labelled text/html, a corrupt gzip member, a truncated record. Beside it,
+a small catalog in Openverse's CSV format (``catalog_rows``).
 
     python -m imagerank.sample --output data/sample
 """
@@ -33,6 +35,7 @@ DOMAINS = {  # registered domain -> host prefixes
     "travelnotes.io": ["www", "eu", "us", "asia"],
     "bigfarm-seo.biz": ["www", "a", "b", "c", "d", "e", "f", "g"],
 }
+FARM_DOMAIN = "bigfarm-seo.biz"
 IMAGE_HOSTS = {
     "openmuseum.org": "img.openmuseum.org",
     "photo-forum.net": "cdn.photo-forum.net",
@@ -89,9 +92,13 @@ def build_web(seed: int = 7, n_pages: int = 300, n_images: int = 120) -> list[Pa
         ext = rng.choice(["jpg", "jpg", "png", "webp"])
         images.append(f"https://{IMAGE_HOSTS[domain]}/photos/{j:04d}.{ext}")
     image_weight = [1.0 / (rank + 1) ** 1.0 for rank in range(n_images)]
-    for page in pages:
+    # The SEO farm is a link farm: its pages link only to each other, and no real site links to it.
+    in_farm = [page.host.endswith(FARM_DOMAIN) for page in pages]
+    farm_weights = [w if farm else 0.0 for w, farm in zip(weights, in_farm)]
+    web_weights = [0.0 if farm else w for w, farm in zip(weights, in_farm)]
+    for page, farm in zip(pages, in_farm):
         n_links = min(int(rng.paretovariate(1.3) * 2), 60)
-        for target in rng.choices(pages, weights=weights, k=n_links):
+        for target in rng.choices(pages, weights=farm_weights if farm else web_weights, k=n_links):
             if target is not page:
                 page.links.append((target.url, rng.random() < 0.1))
         n_embeds = min(int(rng.paretovariate(1.4)), 25)
@@ -104,7 +111,7 @@ def build_web(seed: int = 7, n_pages: int = 300, n_images: int = 120) -> list[Pa
         if rng.random() < 0.4 and page.images:
             page.images.insert(0, (page.images[0][0], "og"))
     # One domain farms a single image across all its hosts' pages (authority manipulation).
-    farm = [p for p in pages if p.host.endswith("bigfarm-seo.biz")]
+    farm = [p for p in pages if p.host.endswith(FARM_DOMAIN)]
     for page in farm:
         page.images.append((images[-1], "img"))
     return pages
