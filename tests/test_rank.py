@@ -206,3 +206,29 @@ def test_rank_refuses_an_unfinished_graph(spark, tmp_path):
     with pytest.raises(Exception, match="_report.json"):
         run_rank(spark, str(tmp_path / "graph"), str(tmp_path / "rank"), RankOptions(max_iter=2))
     assert not (tmp_path / "rank").exists()
+
+
+def test_rank_on_real_common_crawl_pages(spark, tmp_path):
+    """Two real WARCs (16 + 1 pages, their links and images): PageRank as networkx computes it."""
+    from imagerank.crawl.extract import run_extract
+    from imagerank.graph.build import run_build_graph
+
+    extracts = []
+    for name, parts in (("resiliparse", ("warc", "resiliparse", "warcfile.warc.gz")),
+                        ("whirlwind", ("warc", "whirlwind", "whirlwind.warc.gz"))):
+        run_extract(spark, str(shared_file(*parts)), str(tmp_path / name))
+        extracts.append(str(tmp_path / name))
+    run_build_graph(spark, extracts, str(tmp_path / "graph"))
+    report = run_rank(spark, str(tmp_path / "graph"), str(tmp_path / "rank"), RankOptions(tol=1e-12))
+    pages = spark.read.parquet(str(tmp_path / "rank" / "page_rank"))
+    links = spark.read.parquet(str(tmp_path / "graph" / "edges")).where("kind = 'links_to'").collect()
+    graph = nx.DiGraph()
+    graph.add_nodes_from(r["id"] for r in pages.collect())
+    graph.add_edges_from((r["src"], r["dst"]) for r in links)
+    expected = nx.pagerank(graph, alpha=0.85, tol=1e-12, max_iter=1000)
+    got = {r["id"]: r["pagerank"] for r in pages.collect()}
+    assert len(got) == report["levels"]["page_rank"]["pagerank"]["vertices"] > 100
+    assert max(abs(got[v] - expected[v]) for v in graph) < 1e-6
+    images = spark.read.parquet(str(tmp_path / "rank" / "image_authority"))
+    assert images.agg(F.sum("authority")).first()[0] == pytest.approx(1.0, abs=1e-9)
+    assert images.where("n_pages = 0").count() == 0
