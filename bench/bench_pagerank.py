@@ -5,11 +5,12 @@ average; out-links uniform, in-links Pareto-distributed, as on the web). Engines
 fresh process so that its peak memory is its own:
   - driver: imagerank's scipy power iteration (what the rank job runs on a small graph);
   - networkx: networkx.pagerank (the reference; skipped at 10^7 edges, where it needs tens of GB);
-  - dataframe: imagerank's Spark DataFrame iteration, local[2], checkpointing each iteration.
+  - dataframe: imagerank's Spark DataFrame iteration, local[2], checkpointing each iteration;
+  - graphx: Spark GraphX's static PageRank over py4j, local[2] (what GraphFrames' PageRank wraps).
   - GraphFrames: not measurable here (its JVM package cannot be fetched; see README).
 Seconds per iteration exclude set-up (collecting, indexing, caching): after a warm-up run, an
 engine runs 1 and then 1 + K iterations, and the difference is divided by K (single-machine
-engines: K sized to take ~4 s, best of 3; Spark: K = --iterations). Peak memory is the process's
+engines: K sized to take ~4 s, best of 3; dataframe: K = --iterations; graphx: 5x that). Peak memory is the process's
 peak RSS (for Spark: Python driver plus its JVM). Every figure is printed as a ratio to the
 fastest engine at that size, then extrapolated to Common Crawl's host graph.
 
@@ -115,8 +116,11 @@ def run_one(engine: str, n_edges: int, iterations: int) -> dict:
                 pass  # tol=0 never converges: this runs exactly k iterations
 
         times, iterations = _best_times(once, iterations)
-    elif engine == "dataframe":
+    elif engine in ("dataframe", "graphx"):
         from imagerank.graph.pagerank import pagerank
+
+        if engine == "graphx":
+            iterations *= 5  # its iterations are short next to its set-up (writing and loading the edge list)
         from imagerank.spark import get_spark
 
         folder = graph_parquet(n_edges)
@@ -128,7 +132,7 @@ def run_one(engine: str, n_edges: int, iterations: int) -> dict:
         times = []
         for k in (1, 1, 1 + iterations):  # the first run warms up (imports, JIT) and is dropped
             started = time.perf_counter()
-            scores, _ = pagerank(spark, ids, edges, engine="dataframe", tol=0.0, max_iter=k)
+            scores, _ = pagerank(spark, ids, edges, engine=engine, tol=0.0, max_iter=k)
             scores.agg({"pagerank": "sum"}).first()
             times.append(time.perf_counter() - started)
     else:
@@ -142,6 +146,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default=os.environ.get("BENCH_PAGERANK_SIZES", "100000,1000000,10000000"))
     parser.add_argument("--iterations", type=int, default=10)
+    parser.add_argument("--engines", default="driver,networkx,dataframe,graphx")
     parser.add_argument("--one", nargs=2, metavar=("ENGINE", "EDGES"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -154,7 +159,7 @@ def main() -> None:
 
         distinct = pq.ParquetFile(graph_parquet(n_edges) / "edges" / "part-0.parquet").metadata.num_rows
         print(f"{n_edges:>11,} edges asked: {distinct:,} distinct edges, {max(n_edges // 10, 10):,} vertices")
-        for engine in ("driver", "networkx", "dataframe"):
+        for engine in args.engines.split(","):
             if engine == "networkx" and n_edges > 2_000_000:
                 print(f"{n_edges:>11,} edges  networkx   skipped: a DiGraph of this size needs tens of GB")
                 continue
@@ -170,21 +175,24 @@ def main() -> None:
             print(f"{n_edges:>11,} edges  {r['engine']:<10} {r['seconds_per_iteration']:9.4f} s/iteration "
                   f"({r['seconds_per_iteration'] / fastest:6.1f}x the fastest)  set-up+1: "
                   f"{r['setup_and_one_iteration']:7.2f} s  peak RSS {r['peak_rss_mb']:8.0f} MB")
-    frame = [r for r in results if r["engine"] == "dataframe"]
     driver = [r for r in results if r["engine"] == "driver"]
-    if frame and driver:
-        big, big_driver = max(frame, key=lambda r: r["edges"]), max(driver, key=lambda r: r["edges"])
+    spark_engines = [max((r for r in results if r["engine"] == e), key=lambda r: r["edges"], default=None)
+                     for e in ("dataframe", "graphx")]
+    spark_engines = [r for r in spark_engines if r is not None]
+    if not spark_engines or not driver:
+        return
+    cores = 100 * 16
+    print(f"\nCommon Crawl host graph ({CC_HOSTS:.3g} hosts, {CC_EDGES:.3g} edges), extrapolated linearly "
+          f"from {spark_engines[0]['edges']:,} edges:")
+    for big in spark_engines:
         core_seconds_per_edge = big["seconds_per_iteration"] * 2 / big["edges"]  # local[2]: two cores
-        cores = 100 * 16
         per_iteration = CC_EDGES * core_seconds_per_edge / cores
-        driver_per_iteration = big_driver["seconds_per_iteration"] * CC_EDGES / big_driver["edges"]
-        print(f"\nCommon Crawl host graph ({CC_HOSTS:.3g} hosts, {CC_EDGES:.3g} edges), extrapolated linearly "
-              f"from {big['edges']:,} edges:")
-        print(f"  dataframe engine on {cores} cores (100 workers x 16): ~{per_iteration:,.0f} s/iteration, "
+        print(f"  {big['engine']} engine on {cores} cores (100 workers x 16): ~{per_iteration:,.0f} s/iteration, "
               f"~{per_iteration * 60 / 3600:.1f} h for 60 iterations (shuffle at cluster scale not modelled)")
-        print(f"  driver engine on one machine: ~{driver_per_iteration:,.0f} s/iteration and "
-              f"~{CC_EDGES * 12 / 2**30 + CC_HOSTS * 8 * 4 / 2**30:,.0f} GiB for the CSR matrix and vectors")
-
+    big_driver = max(driver, key=lambda r: r["edges"])
+    driver_per_iteration = big_driver["seconds_per_iteration"] * CC_EDGES / big_driver["edges"]
+    print(f"  driver engine on one machine: ~{driver_per_iteration:,.0f} s/iteration and "
+          f"~{CC_EDGES * 12 / 2**30 + CC_HOSTS * 8 * 4 / 2**30:,.0f} GiB for the CSR matrix and vectors")
 
 if __name__ == "__main__":
     main()

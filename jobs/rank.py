@@ -24,8 +24,8 @@ def main(argv=None) -> int:
     stop.add_argument("--tol", type=float, default=None,
                       help=f"stop when the summed change falls below N * tol (default {defaults.tol})")
     stop.add_argument("--max-iter", type=int, default=None, help="run exactly this many iterations")
-    parser.add_argument("--engine", choices=["auto", "driver", "dataframe"], default=defaults.engine,
-                        help="PageRank engine; auto: driver (scipy) up to --driver-max-edges edges")
+    parser.add_argument("--engine", choices=["auto", "driver", "dataframe", "graphx"], default=defaults.engine,
+                        help="PageRank engine; auto: driver (scipy) up to --driver-max-edges edges, else dataframe")
     parser.add_argument("--driver-max-edges", type=int, default=defaults.driver_max_edges)
     parser.add_argument("--harmonic-engine", choices=["auto", "driver", "hyperanf"], default=defaults.harmonic_engine)
     parser.add_argument("--log2m", type=int, default=defaults.log2m, help="HyperANF registers per vertex, log2")

@@ -9,7 +9,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from imagerank.graph.harmonic import harmonic_centrality, relative_error
-from imagerank.graph.pagerank import pagerank
+from imagerank.graph.pagerank import graphx_iterations, pagerank
 from imagerank.graph.rank import RankOptions, run_rank
 from imagerank.tables import write_text
 
@@ -43,7 +43,7 @@ def _generated(spark, n=400, m=2400, seed=3):
     return ids, edges, graph
 
 
-@pytest.mark.parametrize("engine", ["driver", "dataframe"])
+@pytest.mark.parametrize("engine", ["driver", "dataframe", "graphx"])
 def test_pagerank_matches_networkx_on_the_published_example(spark, engine):
     vertices, edges, graph = _example(spark)
     scores, info = pagerank(spark, vertices, edges, engine=engine, tol=1e-12)
@@ -56,9 +56,10 @@ def test_pagerank_matches_networkx_on_the_published_example(spark, engine):
     assert got[0] > got[1] > got[3] > got[2] == pytest.approx(got[4])  # the hub, then who it links to
 
 
-@pytest.mark.parametrize("engine", ["driver", "dataframe"])
-@pytest.mark.parametrize("damping", [0.85, 0.5])
+@pytest.mark.parametrize("engine,damping", [("driver", 0.85), ("driver", 0.5), ("dataframe", 0.85),
+                                            ("dataframe", 0.5), ("graphx", 0.5)])
 def test_pagerank_matches_networkx_on_generated_graphs(spark, engine, damping):
+    """Dangling and isolated vertices included; GraphX leaks dangling mass, normalized back here."""
     ids, edges, graph = _generated(spark)
     scores, info = pagerank(spark, ids, edges, damping=damping, engine=engine, tol=1e-12)
     expected = nx.pagerank(graph, alpha=damping, tol=1e-12, max_iter=1000)
@@ -76,7 +77,16 @@ def test_pagerank_stops_at_max_iter_and_says_so(spark):
     auto_scores, auto = pagerank(spark, ids, edges, engine="auto", driver_max_edges=10)
     assert auto.engine == "dataframe" and auto.converged
     with pytest.raises(ValueError, match="engine"):
-        pagerank(spark, ids, edges, engine="graphx")
+        pagerank(spark, ids, edges, engine="graphframes")  # not obtainable here: see README
+    _, fixed = pagerank(spark, ids, edges, engine="graphx", tol=0.0, max_iter=4)
+    assert fixed.iterations == 4 and not fixed.converged
+
+
+def test_graphx_iterations_follow_the_error_bound():
+    # 2 * 0.85^k < 400 * 1e-9  ->  k = 95; a cap below that is reported as not converged
+    assert graphx_iterations(400, 0.85, 1e-9, 1000) == (95, True)
+    assert graphx_iterations(400, 0.85, 1e-9, 50) == (50, False)
+    assert 2 * 0.85**95 < 400e-9 < 2 * 0.85**94
 
 
 def test_harmonic_centrality_reproduces_the_published_values(spark):

@@ -82,6 +82,12 @@ class StagedOutput:
             fs.delete(old, True)
 
 
+def delete_path(spark: SparkSession, path: str) -> None:
+    """Remove a file or folder (recursively) through Hadoop's FileSystem API; absent is fine."""
+    fs, jpath = _fs(spark, path)
+    fs.delete(jpath, True)
+
+
 def write_text(spark: SparkSession, path: str, text: str) -> None:
     fs, jpath = _fs(spark, path)
     fs.setWriteChecksum(False)  # no .crc sidecar next to the report on local disks
