@@ -266,10 +266,11 @@ def catalog_rows(seed: int = 7) -> list[dict]:
     import uuid
 
     rng = random.Random(seed + 2)
-    museum_images = sorted({url for page in build_web(seed) for url, _ in page.images
+    web = build_web(seed)
+    museum_images = sorted({url for page in web for url, _ in page.images
                             if url.startswith("https://img.openmuseum.org/")})
     landing_pages = {}
-    for page in build_web(seed):
+    for page in web:
         for url, _ in page.images:
             if url in museum_images and page.host.endswith("openmuseum.org"):
                 landing_pages.setdefault(url, page.url)

@@ -20,7 +20,7 @@ import pandas as pd
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from imagerank.graph.pagerank import collect_indexed
+from imagerank.graph.pagerank import checkpointer, collect_indexed, simple_graph
 
 DRIVER_MAX_WORK = 2_000_000_000  # vertices x edges for the exact engine
 LOG2M = 8
@@ -80,18 +80,13 @@ def _initial_registers(ids: DataFrame, log2m: int) -> DataFrame:
 
 def hyperanf(spark: SparkSession, ids: DataFrame, edges: DataFrame, log2m: int = LOG2M, max_iter: int = 1000,
              checkpoint_dir: str | None = None) -> tuple[DataFrame, dict]:
-    """Approximate harmonic centrality (DataFrame ``id``, ``harmonic_centrality``) and what ran."""
+    """Approximate harmonic centrality (DataFrame ``id``, ``harmonic_centrality``) and what ran,
+    over a graph prepared by :func:`simple_graph`."""
     m = 2**log2m
-    reliable = checkpoint_dir is not None
-    if reliable:
-        spark.sparkContext.setCheckpointDir(checkpoint_dir)
-
-    def checkpoint(df: DataFrame) -> DataFrame:
-        return df.checkpoint(eager=True) if reliable else df.localCheckpoint(eager=True)
-
-    edges = checkpoint(edges.select("src", "dst").where(F.col("src") != F.col("dst")).distinct().repartition("src"))
+    checkpoint = checkpointer(spark, checkpoint_dir)
+    edges = checkpoint(edges.select("src", "dst").repartition("src"))
     state = checkpoint(
-        _initial_registers(ids.select(F.col("id").cast("long")).distinct(), log2m)
+        _initial_registers(ids, log2m)
         .withColumn("ball", _estimate(F.col("registers"), m))
         .withColumn("harmonic_centrality", F.lit(0.0))
     )
@@ -130,9 +125,7 @@ def harmonic_centrality(spark: SparkSession, ids: DataFrame, edges: DataFrame, e
     if engine not in ("auto", "driver", "hyperanf"):
         raise ValueError(f"unknown harmonic centrality engine {engine!r}; choose auto, driver or hyperanf")
     started = time.time()
-    ids = ids.select(F.col("id").cast("long")).distinct()
-    edges = edges.select(F.col("src").cast("long"), F.col("dst").cast("long")).where(
-        F.col("src") != F.col("dst")).distinct()
+    ids, edges = simple_graph(ids, edges)
     n_vertices, n_edges = ids.count(), edges.count()
     chosen = engine if engine != "auto" else ("driver" if n_vertices * n_edges <= driver_max_work else "hyperanf")
     if chosen == "driver":

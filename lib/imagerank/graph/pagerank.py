@@ -32,6 +32,7 @@ import tempfile
 import time
 import uuid
 from dataclasses import asdict, dataclass
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -101,22 +102,31 @@ def _driver(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: floa
     return result, {"iterations": iterations, "converged": converged, "last_change": change}
 
 
-def _checkpoint(df: DataFrame, reliable: bool) -> DataFrame:
-    return df.checkpoint(eager=True) if reliable else df.localCheckpoint(eager=True)
+def simple_graph(ids: DataFrame, edges: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """Distinct long vertex ids, and distinct edges without self-loops (networkx's DiGraph)."""
+    ids = ids.select(F.col("id").cast("long")).distinct()
+    edges = edges.select(F.col("src").cast("long"), F.col("dst").cast("long")).where(
+        F.col("src") != F.col("dst")).distinct()
+    return ids, edges
+
+
+def checkpointer(spark: SparkSession, checkpoint_dir: str | None) -> Callable[[DataFrame], DataFrame]:
+    """Eager checkpoints that cut an iteration's lineage: reliable ones under ``checkpoint_dir``, else local."""
+    if checkpoint_dir is None:
+        return lambda df: df.localCheckpoint(eager=True)
+    spark.sparkContext.setCheckpointDir(checkpoint_dir)
+    return lambda df: df.checkpoint(eager=True)
 
 
 def _dataframe(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: float, tol: float,
                max_iter: int, checkpoint_dir: str | None) -> tuple[DataFrame, dict]:
-    reliable = checkpoint_dir is not None
-    if reliable:
-        spark.sparkContext.setCheckpointDir(checkpoint_dir)
-    edges = _checkpoint(edges.select("src", "dst").repartition("src"), reliable)
+    checkpoint = checkpointer(spark, checkpoint_dir)
+    edges = checkpoint(edges.select("src", "dst").repartition("src"))
     out_degrees = edges.groupBy("src").agg(F.count(F.lit(1)).alias("out_degree"))
-    nodes = _checkpoint(
+    nodes = checkpoint(
         ids.join(out_degrees.withColumnRenamed("src", "id"), on="id", how="left")
         .select("id", F.coalesce(F.col("out_degree"), F.lit(0)).alias("out_degree"))
-        .repartition("id"),
-        reliable,
+        .repartition("id")
     )
     stats = nodes.agg(F.count(F.lit(1)).alias("n"), F.sum(F.when(F.col("out_degree") == 0, 1).otherwise(0))).first()
     n, n_dangling = int(stats[0]), int(stats[1] or 0)
@@ -134,14 +144,13 @@ def _dataframe(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: f
             .groupBy(F.col("dst").alias("id"))
             .agg(F.sum("share").alias("received"))
         )
-        updated = _checkpoint(
+        updated = checkpoint(
             ranks.join(received, on="id", how="left").select(
                 "id", "out_degree",
                 (F.lit(damping) * (F.coalesce(F.col("received"), F.lit(0.0)) + F.lit(dangling_mass / n))
                  + F.lit((1.0 - damping) / n)).alias("pagerank"),
                 F.col("pagerank").alias("previous"),
-            ),
-            reliable,
+            )
         )
         totals = updated.agg(
             F.sum(F.abs(F.col("pagerank") - F.col("previous"))).alias("change"),
@@ -174,11 +183,10 @@ def graphx_iterations(n: int, damping: float, tol: float, max_iter: int) -> tupl
     return min(needed, max_iter), needed <= max_iter
 
 
-def _graphx(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: float, tol: float, max_iter: int,
-            checkpoint_dir: str | None) -> tuple[DataFrame, dict]:
+def _graphx(spark: SparkSession, ids: DataFrame, edges: DataFrame, n: int, damping: float, tol: float,
+            max_iter: int, checkpoint_dir: str | None) -> tuple[DataFrame, dict]:
     jvm = spark._jvm
     scratch = _scratch_dir(spark, checkpoint_dir)
-    n = ids.count()
     iterations, converged = graphx_iterations(n, damping, tol, max_iter)
     try:
         edges.select(F.concat_ws(" ", "src", "dst")).write.text(f"{scratch}/edges")
@@ -216,18 +224,15 @@ def pagerank(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: flo
     if not 0.0 < damping < 1.0:
         raise ValueError(f"damping must lie in (0, 1), got {damping}")
     started = time.time()
-    ids = ids.select(F.col("id").cast("long")).distinct()
-    edges = edges.select(F.col("src").cast("long"), F.col("dst").cast("long")).where(
-        F.col("src") != F.col("dst")).distinct()
-    n_edges = edges.count()
+    ids, edges = simple_graph(ids, edges)
+    n_vertices, n_edges = ids.count(), edges.count()
     chosen = engine if engine != "auto" else ("driver" if n_edges <= driver_max_edges else "dataframe")
     if chosen == "driver":
         scores, run = _driver(spark, ids, edges, damping, tol, max_iter)
     elif chosen == "graphx":
-        scores, run = _graphx(spark, ids, edges, damping, tol, max_iter, checkpoint_dir)
+        scores, run = _graphx(spark, ids, edges, n_vertices, damping, tol, max_iter, checkpoint_dir)
     else:
         scores, run = _dataframe(spark, ids, edges, damping, tol, max_iter, checkpoint_dir)
-    n_vertices = ids.count()
     info = RankInfo(engine=chosen, vertices=n_vertices, edges=n_edges, seconds=round(time.time() - started, 3), **run)
     return scores, info
 
