@@ -1,7 +1,10 @@
 from setuptools import find_packages, setup
 
+# Spark itself is not pinned: a cluster brings its own (EMR 7 and Dataproc 2.2/2.3 ship 3.5).
+# The `local` extra pins the Spark that `make test` and `make demo` run on.
+SPARK = "pyspark>=3.5,<5"
 EXTRACT = [
-    "pyspark==4.1.4",
+    SPARK,
     "pyarrow>=15",
     "pandas>=2.0",
     "fastwarc>=0.15",
@@ -17,15 +20,18 @@ EXTRACT = [
     "lxml>=5.0",
 ]
 GRAPH = ["graphframes-py==0.12.3", "networkx>=3.2", "scipy>=1.11"]
+LOCAL = ["pyspark==4.1.4"]
 TEST = ["pytest>=8", "moto[server]>=5.0"]
 
 setup(
     name="imagerank",
-    version="0.1.0",
+    version="0.2.0",
     description="Image authority and popularity from Common Crawl, as PySpark jobs",
     package_dir={"": "lib"},
     packages=find_packages("lib"),
+    package_data={"imagerank.conf": ["*.conf", "*.yaml"]},
+    include_package_data=True,
     python_requires=">=3.10",
     install_requires=EXTRACT,
-    extras_require={"graph": GRAPH, "test": TEST},
+    extras_require={"graph": GRAPH, "local": LOCAL, "test": TEST},
 )

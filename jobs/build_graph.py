@@ -5,13 +5,10 @@
 
 import argparse
 import json
-import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-
-from imagerank.graph.build import run_build_graph  # noqa: E402
-from imagerank.spark import get_spark  # noqa: E402
+from imagerank.graph.build import run_build_graph
+from imagerank.spark import get_spark
 
 
 def main(argv=None) -> int:

@@ -6,15 +6,12 @@
 
 import argparse
 import json
-import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-
-from imagerank.crawl.extract import run_extract  # noqa: E402
-from imagerank.crawl.files import FORMATS  # noqa: E402
-from imagerank.crawl.html import PARSERS  # noqa: E402
-from imagerank.spark import get_spark  # noqa: E402
+from imagerank.crawl.extract import run_extract
+from imagerank.crawl.files import FORMATS
+from imagerank.crawl.html import PARSERS
+from imagerank.spark import get_spark
 
 
 def main(argv=None) -> int:

@@ -5,14 +5,11 @@
 
 import argparse
 import json
-import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-
-from imagerank.catalog.popularity import run_popularity  # noqa: E402
-from imagerank.catalog.read import FORMATS  # noqa: E402
-from imagerank.spark import get_spark  # noqa: E402
+from imagerank.catalog.popularity import run_popularity
+from imagerank.catalog.read import FORMATS
+from imagerank.spark import get_spark
 
 
 def main(argv=None) -> int:
@@ -22,7 +19,7 @@ def main(argv=None) -> int:
     parser.add_argument("--output", required=True, help="popularity folder (replaced whole on success)")
     parser.add_argument("--percentile", type=float, default=None,
                         help="the percentile p for every provider (default: the providers file's, 0.85)")
-    parser.add_argument("--providers", default=None, help="provider -> metric YAML (default conf/providers.yaml)")
+    parser.add_argument("--providers", default=None, help="provider -> metric YAML (default: the providers.yaml shipped in the package, lib/imagerank/conf/)")
     parser.add_argument("--approximate", action="store_true", help="percentile_approx instead of exact percentiles")
     args = parser.parse_args(argv)
     report = run_popularity(get_spark("imagerank-popularity"), args.catalog, args.output, args.percentile,

@@ -5,14 +5,11 @@
 
 import argparse
 import json
-import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-
-from imagerank.catalog.publish import run_publish  # noqa: E402
-from imagerank.catalog.read import FORMATS  # noqa: E402
-from imagerank.spark import get_spark  # noqa: E402
+from imagerank.catalog.publish import run_publish
+from imagerank.catalog.read import FORMATS
+from imagerank.spark import get_spark
 
 
 def main(argv=None) -> int:

@@ -1,26 +1,33 @@
-"""The SparkSession every job uses, configured from conf/ (and overridable by spark-submit)."""
+"""The SparkSession every job uses.
+
+Under ``spark-submit`` (and on a cluster: YARN, EMR steps, Dataproc jobs) the session is the one
+spark-submit configured: its master and every setting it was given are left as they are. Only a
+plain ``python jobs/x.py`` run, with no Spark launcher behind it, builds a local session, configured
+from the package's ``spark-local.conf`` (``imagerank/conf/``).
+"""
 
 from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
+from importlib import resources
 
 from pyspark.sql import SparkSession
 
-REPO_CONF = Path(__file__).resolve().parents[2] / "conf"
+# Settings whose absence would change results, applied to a spark-submit session only where the
+# submitter did not set them (they are runtime SQL settings, so setting them is always allowed).
+REQUIRED_SQL = {"spark.sql.session.timeZone": "UTC"}
 
 
-def conf_dir() -> Path:
-    return Path(os.environ.get("IMAGERANK_CONF_DIR", REPO_CONF))
+def package_conf(name: str) -> str:
+    """The text of a configuration file shipped in the package (``imagerank/conf/NAME``)."""
+    return resources.files("imagerank.conf").joinpath(name).read_text(encoding="utf-8")
 
 
-def read_spark_defaults(path: Path) -> dict[str, str]:
+def parse_spark_defaults(text: str) -> dict[str, str]:
     """``key value`` lines, as in Spark's spark-defaults.conf."""
     settings: dict[str, str] = {}
-    if not path.exists():
-        return settings
-    for line in path.read_text().splitlines():
+    for line in text.splitlines():
         line = line.strip()
         if line and not line.startswith("#"):
             key, _, value = line.partition(" ")
@@ -28,17 +35,31 @@ def read_spark_defaults(path: Path) -> dict[str, str]:
     return settings
 
 
+def launched_by_spark() -> bool:
+    """True when a Spark launcher (spark-submit, a notebook kernel, a cluster step) started this driver."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ or "spark.master" in os.environ.get("PYSPARK_SUBMIT_ARGS", "")
+
+
 def get_spark(app_name: str, master: str | None = None, extra: dict[str, str] | None = None) -> SparkSession:
-    """The active session (spark-submit's), or a local one configured from conf/spark-local.conf."""
+    """The active session; else spark-submit's (untouched); else a local one from spark-local.conf.
+
+    ``master`` and ``extra`` apply to a local session only (tests, ``python jobs/x.py``).
+    """
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
+    if launched_by_spark():
+        session = SparkSession.builder.getOrCreate()  # the name, master and settings spark-submit gave
+        conf = session.sparkContext.getConf()
+        for key, value in REQUIRED_SQL.items():
+            if not conf.contains(key):
+                session.conf.set(key, value)
+        return session
     # Local Python workers run this interpreter (the one with imagerank installed).
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    builder = SparkSession.builder.appName(app_name)
-    if not os.environ.get("SPARK_SUBMIT_OPTS") and "spark.master" not in os.environ.get("PYSPARK_SUBMIT_ARGS", ""):
-        builder = builder.master(master or os.environ.get("IMAGERANK_SPARK_MASTER", "local[*]"))
-    settings = read_spark_defaults(conf_dir() / "spark-local.conf")
+    builder = SparkSession.builder.appName(app_name).master(
+        master or os.environ.get("IMAGERANK_SPARK_MASTER", "local[*]"))
+    settings = parse_spark_defaults(package_conf("spark-local.conf"))
     settings.update(extra or {})
     for key, value in settings.items():
         builder = builder.config(key, value)

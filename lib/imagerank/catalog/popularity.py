@@ -1,6 +1,6 @@
 """Provider popularity, standardized exactly as Openverse does it.
 
-Per provider and metric (conf/providers.yaml): V = percentile_disc(p) of the raw metric over the
+Per provider and metric (imagerank/conf/providers.yaml, or a file given with --providers): V = percentile_disc(p) of the raw metric over the
 provider's rows that carry it (p = 0.85; nulls ignored, as PostgreSQL's ordered-set aggregates do),
 a V of 0 taken as 1, C = ((1 - p) / p) * V, and for each row standardized = x / (x + C); a row
 without the metric gets null.
@@ -23,7 +23,7 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from imagerank.catalog.read import read_catalog
-from imagerank.spark import conf_dir
+from imagerank.spark import package_conf
 from imagerank.tables import StagedOutput, now_iso, read_text
 
 
@@ -35,9 +35,10 @@ class ProviderMetric:
 
 
 def load_providers(spark: SparkSession, path: str | None = None, percentile: float | None = None) -> list[ProviderMetric]:
-    """Provider -> metric from a YAML file (default conf/providers.yaml); ``percentile`` overrides the file's default."""
-    path = path or str(conf_dir() / "providers.yaml")
-    config = yaml.safe_load(read_text(spark, path)) or {}
+    """Provider -> metric from a YAML file (default: the package's providers.yaml); ``percentile`` overrides the file's default."""
+    text = read_text(spark, path) if path else package_conf("providers.yaml")
+    path = path or "imagerank/conf/providers.yaml"
+    config = yaml.safe_load(text) or {}
     default = percentile if percentile is not None else float(config.get("percentile", 0.85))
     metrics = []
     for provider, entry in sorted((config.get("providers") or {}).items()):
