@@ -23,14 +23,9 @@ test: $(STAMP)
 $(SAMPLE)/crawl/warc.paths.gz: | $(STAMP)
 	$(PY) -m imagerank.sample --output $(SAMPLE)
 
+# One Spark session: the pipeline (jobs/pipeline.py's run_pipeline, conf/pipeline.yaml), then a look at its tables.
 demo: $(STAMP) $(SAMPLE)/crawl/warc.paths.gz
-	$(PY) jobs/extract.py --input $(SAMPLE)/crawl/warc.paths.gz --output $(DEMO)/extract
-	$(PY) jobs/build_graph.py --input $(DEMO)/extract --output $(DEMO)/graph
-	$(PY) jobs/rank.py --graph $(DEMO)/graph --output $(DEMO)/rank
-	$(PY) jobs/popularity.py --catalog $(SAMPLE)/catalog/catalog.csv --output $(DEMO)/popularity
-	$(PY) jobs/publish.py --catalog $(SAMPLE)/catalog/catalog.csv --ranks $(DEMO)/rank \
-	  --popularity $(DEMO)/popularity --output $(DEMO)/table
-	$(PY) -m imagerank.demo $(DEMO)
+	$(PY) -m imagerank.demo --config conf/pipeline.yaml
 
 bench: $(STAMP)
 	$(PY) bench/bench_extract.py

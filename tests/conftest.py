@@ -8,6 +8,37 @@ SHARED = Path(os.environ.get("IMAGERANK_SHARED_DATA", ROOT.parent / "shared" / "
 WARC = SHARED / "warc"
 
 
+def table(spark, output, name: str):
+    """A table of the committed run of an output folder."""
+    from imagerank import commit
+
+    return commit.table(spark, str(output), name)
+
+
+def run_dir(output) -> Path:
+    """The local folder of the committed run of an output folder."""
+    from imagerank import commit, fs
+
+    return Path(fs.local_path(commit.current_run(str(output))))
+
+
+def report_of(output) -> dict:
+    from imagerank import commit
+
+    return commit.read_report(str(output))
+
+
+def write_committed(spark, output, stage: str, tables: dict, report: dict) -> None:
+    """A committed output made by hand (DataFrames as its tables), as a stage would leave it."""
+    from imagerank import commit, fs
+
+    output = fs.qualify(spark, str(output))
+    run, _ = commit.start_run(output, stage, {})
+    for name, frame in tables.items():
+        frame.write.parquet(fs.join(commit.run_folder(output, run), name))
+    commit.commit(output, run, stage, {"job": stage, **report})
+
+
 def shared_file(*parts: str) -> Path:
     """A file of ../shared/data, or a skip saying it is absent."""
     path = SHARED.joinpath(*parts)

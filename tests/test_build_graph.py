@@ -9,7 +9,7 @@ from pyspark.sql import functions as F
 from imagerank.crawl.extract import run_extract
 from imagerank.graph.build import run_build_graph
 
-from conftest import shared_file
+from conftest import shared_file, table
 
 
 @pytest.fixture(scope="module")
@@ -23,14 +23,14 @@ def extract_dir(spark, sample_crawl, tmp_path_factory):
 def graph(spark, extract_dir, tmp_path_factory):
     out = str(tmp_path_factory.mktemp("g") / "graph")
     report = run_build_graph(spark, [extract_dir], out)
-    return out, report, spark.read.parquet(f"{out}/vertices"), spark.read.parquet(f"{out}/edges")
+    return out, report, table(spark, out, "vertices"), table(spark, out, "edges")
 
 
 def test_vertices_and_ids(spark, graph, extract_dir):
     _, report, vertices, _ = graph
     assert report["id_collisions"] == []
     assert vertices.count() == vertices.select("id").distinct().count()
-    pages = spark.read.parquet(f"{extract_dir}/pages")
+    pages = table(spark, extract_dir, "pages")
     # every fetched page is a vertex; link targets that were never fetched are vertices too
     fetched = pages.select(F.col("url").alias("name")).distinct()
     page_vertices = vertices.filter("kind = 'page'")
@@ -71,7 +71,7 @@ def test_vertices_know_their_site(graph):
 
 def test_nofollow_links_carry_no_edge(spark, graph, extract_dir):
     _, _, vertices, edges = graph
-    links = spark.read.parquet(f"{extract_dir}/page_links")
+    links = table(spark, extract_dir, "page_links")
     only_nofollow = links.filter("nofollow").select("src_url", "dst_url").limit(1).collect()[0]
     names = vertices.filter("kind = 'page'").select("id", "name")
     src = names.filter(F.col("name") == only_nofollow["src_url"]).collect()[0]["id"]
@@ -103,7 +103,7 @@ def test_merging_extracts_and_refusing_incomplete_ones(spark, extract_dir, graph
     assert again["edges_by_kind"] == report["edges_by_kind"]
     broken = tmp_path / "broken"
     shutil.copytree(extract_dir, broken)
-    os.remove(broken / "_report.json")
+    os.remove(broken / "_CURRENT")
     with pytest.raises(Exception):
         run_build_graph(spark, [str(broken)], str(tmp_path / "never"))
     assert not (tmp_path / "never").exists()

@@ -1,16 +1,18 @@
 """The extract stage under real Spark: tables, report, replacement and failure behaviour."""
 
-import json
 import os
+import shutil
 from collections import Counter
 
 import pytest
 
 from imagerank.crawl.extract import run_extract
 from imagerank.crawl.files import ExtractOptions, extract_file
+from imagerank.commit import OutputError
 from imagerank.crawl.schemas import TABLES
+from imagerank.stage import StageError
 
-from conftest import shared_file
+from conftest import report_of, run_dir, shared_file, table
 
 
 @pytest.fixture(scope="module")
@@ -22,11 +24,14 @@ def sample_extract(spark, sample_crawl, tmp_path_factory):
 
 def test_sample_tables_and_report(spark, sample_extract):
     out, report = sample_extract
-    assert sorted(os.listdir(out)) == ["_report.json", "image_embeds", "page_links", "pages"]
-    assert json.load(open(os.path.join(out, "_report.json"))) == report
-    pages = spark.read.parquet(f"{out}/pages")
-    embeds = spark.read.parquet(f"{out}/image_embeds")
-    links = spark.read.parquet(f"{out}/page_links")
+    assert sorted(os.listdir(out)) == ["_CURRENT", "_runs"]
+    assert sorted(os.listdir(run_dir(out))) == ["_files", "_report.json", "_run.json", "image_embeds", "page_links",
+                                                "pages"]
+    assert report_of(out) == report
+    assert report["job"] == "extract" and report["master"].startswith("local")
+    pages = table(spark, out, "pages")
+    embeds = table(spark, out, "image_embeds")
+    links = table(spark, out, "page_links")
     for name, df in (("pages", pages), ("image_embeds", embeds), ("page_links", links)):
         assert [f.name for f in df.schema] == [f.name for f in TABLES[name]]
         assert report["rows_written"][name] == df.count()
@@ -66,7 +71,7 @@ def test_spark_job_matches_plain_python_on_real_warcs(spark, tmp_path):
     report = run_extract(spark, paths, out)
     expected = Counter(t for p in paths for t, _ in extract_file(p, ExtractOptions()) if t != "counter")
     assert report["rows_written"] == {name: expected[name] for name in TABLES}
-    urls = {r["url"] for r in spark.read.parquet(f"{out}/pages").collect()}
+    urls = {r["url"] for r in table(spark, out, "pages").collect()}
     assert "https://an.wikipedia.org/wiki/Escopete" in urls and len(urls) == 17
 
 
@@ -74,9 +79,14 @@ def test_rerun_replaces_the_output_whole(spark, sample_crawl, tmp_path):
     out = str(tmp_path / "out")
     run_extract(spark, sample_crawl["manifest"], out)
     whirlwind = str(shared_file("warc", "whirlwind", "whirlwind.warc.gz"))
+    first_run = run_dir(out).name
     report = run_extract(spark, whirlwind, out)
-    assert spark.read.parquet(f"{out}/pages").count() == 1 == report["pages"]
-    assert sorted(os.listdir(tmp_path)) == ["out"]  # no staging or old folders left
+    assert table(spark, out, "pages").count() == 1 == report["pages"]
+    assert sorted(os.listdir(tmp_path)) == ["out"]
+    # the new run is current; the one it replaced is kept for readers still on it, older ones go
+    assert sorted(os.listdir(os.path.join(out, "_runs"))) == sorted([first_run, report["run"]])
+    third = run_extract(spark, whirlwind, out)
+    assert sorted(os.listdir(os.path.join(out, "_runs"))) == sorted([report["run"], third["run"]])
 
 
 def test_failed_run_keeps_the_previous_output(spark, sample_crawl, tmp_path):
@@ -84,8 +94,8 @@ def test_failed_run_keeps_the_previous_output(spark, sample_crawl, tmp_path):
     first = run_extract(spark, sample_crawl["manifest"], out)
     with pytest.raises(Exception):
         run_extract(spark, sample_crawl["manifest"], out, parser="no-such-parser")  # every task fails
-    assert json.load(open(os.path.join(out, "_report.json"))) == first
-    assert spark.read.parquet(f"{out}/pages").count() == first["pages"]
+    assert report_of(out) == first
+    assert table(spark, out, "pages").count() == first["pages"]
     assert sorted(os.listdir(tmp_path)) == ["out"]
 
 
@@ -96,3 +106,48 @@ def test_unreadable_file_is_named_in_the_report(spark, tmp_path):
     (failed,) = report["files"]["failed"]
     assert failed["path"].endswith("missing.warc.gz") and failed["reason"] == "unreadable"
     assert report["pages"] == 1
+
+
+def test_a_run_that_reads_no_input_fails_and_keeps_the_previous_output(spark, sample_crawl, tmp_path):
+    out = str(tmp_path / "out")
+    first = run_extract(spark, sample_crawl["manifest"], out)
+    with pytest.raises(StageError, match="not one of the 2 input files could be read"):
+        run_extract(spark, [str(tmp_path / "missing.warc.gz"), str(tmp_path / "gone.warc.gz")], out)
+    assert report_of(out) == first
+    assert table(spark, out, "pages").count() == first["pages"]
+
+
+def test_output_that_is_not_ours_is_refused(spark, sample_crawl, tmp_path):
+    mine = tmp_path / "photos"
+    mine.mkdir()
+    (mine / "holiday.jpg").write_bytes(b"\xff\xd8")
+    with pytest.raises(OutputError, match="holds files that no imagerank stage wrote"):
+        run_extract(spark, sample_crawl["manifest"], str(mine))
+    assert sorted(os.listdir(mine)) == ["holiday.jpg"]
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(OutputError, match="is a file"):
+        run_extract(spark, sample_crawl["manifest"], str(tmp_path / "a-file"))
+
+
+def test_resume_continues_an_unfinished_run_file_by_file(spark, sample_crawl, tmp_path):
+    """An unfinished run (one crawl file's parts and counters missing, a killed task's hidden temp
+    file left behind) is continued: only that file is read again, and the tables come out whole."""
+    out = tmp_path / "out"
+    whole = run_extract(spark, sample_crawl["manifest"], str(out))
+    unfinished = out / "_runs" / "29991231T000000Z-dead00"
+    shutil.copytree(run_dir(out), unfinished)
+    os.remove(unfinished / "_report.json")
+    os.remove(unfinished / "_files" / "part-00001.json")
+    for name in TABLES:
+        os.replace(unfinished / name / "part-00001.parquet", unfinished / name / ".part-00001.parquet.tmp-killed")
+    resumed = run_extract(spark, sample_crawl["manifest"], str(out), resume=True)
+    assert resumed["run"] == unfinished.name and resumed["resumed"] and resumed["files_resumed"] == 2
+    for key in ("rows_written", "skipped", "records_by_type", "urls_dropped", "files"):
+        assert resumed[key] == whole[key]
+    for name in TABLES:
+        assert table(spark, out, name).count() == whole["rows_written"][name]
+        assert sorted(p.name for p in (unfinished / name).iterdir() if p.name.startswith("part-")) == [
+            "part-00000.parquet", "part-00001.parquet", "part-00002.parquet"]
+    # without --resume a fresh run starts
+    fresh = run_extract(spark, sample_crawl["manifest"], str(out))
+    assert fresh["run"] != unfinished.name and not fresh["resumed"] and fresh["files_resumed"] == 0

@@ -1,8 +1,9 @@
 """The jobs' command lines reach their stages with the options they name (in-process, the shared session)."""
 
 import importlib.util
-import json
 from pathlib import Path
+
+from conftest import report_of
 
 JOBS = Path(__file__).resolve().parents[1] / "jobs"
 
@@ -18,12 +19,12 @@ def test_rank_popularity_publish_command_lines(spark, sample_pipeline, tmp_path,
     root, catalog = sample_pipeline["root"], sample_pipeline["catalog"]
     assert _job("rank")(["--graph", str(root / "graph"), "--output", str(tmp_path / "rank"), "--max-iter", "3",
                          "--damping", "0.5", "--harmonic-engine", "hyperanf", "--log2m", "6"]) == 0
-    report = json.loads((tmp_path / "rank" / "_report.json").read_text())
+    report = report_of(tmp_path / "rank")
     page = report["levels"]["page_rank"]["pagerank"]
     assert page["iterations"] == 3 and not page["converged"] and report["options"]["damping"] == 0.5
     assert report["levels"]["host_rank"]["harmonic_centrality"]["engine"] == "hyperanf"
     assert _job("popularity")(["--catalog", catalog, "--output", str(tmp_path / "pop"), "--percentile", "0.5"]) == 0
-    popularity = json.loads((tmp_path / "pop" / "_report.json").read_text())
+    popularity = report_of(tmp_path / "pop")
     assert {c["percentile"] for c in popularity["constants"]} == {0.5}
     assert _job("publish")(["--catalog", catalog, "--ranks", str(tmp_path / "rank"), "--popularity",
                             str(tmp_path / "pop"), "--output", str(tmp_path / "table")]) == 0

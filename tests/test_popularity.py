@@ -10,7 +10,7 @@ import pytest
 from imagerank.catalog.popularity import run_popularity
 from imagerank.catalog.read import CatalogError, read_catalog
 
-from conftest import shared_file
+from conftest import shared_file, table
 
 
 def openverse_expected(values: list, p: float = 0.85) -> tuple[float, list]:
@@ -22,7 +22,7 @@ def openverse_expected(values: list, p: float = 0.85) -> tuple[float, list]:
 
 
 def _popularity(spark, output):
-    return {r["identifier"]: r for r in spark.read.parquet(f"{output}/popularity").collect()}
+    return {r["identifier"]: r for r in table(spark, output, "popularity").collect()}
 
 
 def _write_jsonl(path, rows):

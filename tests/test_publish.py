@@ -7,13 +7,15 @@ from imagerank.catalog.popularity import run_popularity
 from imagerank.catalog.publish import SITE_WEIGHT, run_publish
 from imagerank.sample import FLICKR_IDS
 
+from conftest import run_dir, table
+
 
 @pytest.fixture(scope="module")
 def published(spark, sample_pipeline):
     root, catalog = sample_pipeline["root"], sample_pipeline["catalog"]
     run_popularity(spark, catalog, str(root / "popularity"))
     report = run_publish(spark, catalog, str(root / "rank"), str(root / "popularity"), str(root / "table"))
-    return root, report, spark.read.parquet(str(root / "table" / "authority"))
+    return root, report, table(spark, root / "table", "authority")
 
 
 def test_one_row_per_usable_catalog_image(published):
@@ -21,7 +23,7 @@ def test_one_row_per_usable_catalog_image(published):
     assert report["catalog"]["rows_read"] == 26
     assert report["catalog"]["skipped"] == {"missing_provider": 1, "duplicate_identifier": 1}
     assert table.count() == report["rows_written"] == 24 == table.select("identifier").distinct().count()
-    assert sorted(p.name for p in (root / "table" / "authority").iterdir() if p.name.startswith("provider=")) == [
+    assert sorted(p.name for p in (run_dir(root / "table") / "authority").iterdir() if p.name.startswith("provider=")) == [
         "provider=flickr", "provider=openmuseum", "provider=wikimedia"]
     row = table.first()
     assert row["crawls"] == ["CC-MAIN-2099-01"] and row["computed_at"] is not None
@@ -30,8 +32,8 @@ def test_one_row_per_usable_catalog_image(published):
 def test_images_match_the_crawl_through_their_keys(spark, published, sample_pipeline):
     _, _, table = published
     rows = {r["image_key"]: r for r in table.collect()}
-    images = {r["image_key"]: r for r in spark.read.parquet(
-        str(sample_pipeline["root"] / "rank" / "image_authority")).collect()}
+    images = {r["image_key"]: r for r in table(
+        spark, sample_pipeline["root"] / "rank", "image_authority").collect()}
     # the catalog names Flickr's _b size variant; the crawl embeds other sizes: one key
     for photo_id in FLICKR_IDS:
         key = f"flickr:{photo_id}"
@@ -70,7 +72,7 @@ def test_popularity_score_and_coverage(published):
 
 def test_scores_tsv_is_bulk_loadable(published):
     root, _, table = published
-    lines = [line for part in sorted((root / "table" / "scores_tsv").glob("part-*"))
+    lines = [line for part in sorted((run_dir(root / "table") / "scores_tsv").glob("part-*"))
              for line in part.read_text().splitlines()]
     scores = {r["identifier"]: r["score"] for r in table.collect()}
     assert len(lines) == len(scores)
@@ -84,8 +86,8 @@ def test_publish_replaces_its_output_whole_and_refuses_unfinished_inputs(spark, 
     again = run_publish(spark, sample_pipeline["catalog"], str(root / "rank"), str(root / "popularity"),
                         str(root / "table"))
     assert again["rows_written"] == report["rows_written"]
-    assert spark.read.parquet(str(root / "table" / "authority")).count() == report["rows_written"]
-    with pytest.raises(Exception, match="_report.json"):
+    assert table(spark, root / "table", "authority").count() == report["rows_written"]
+    with pytest.raises(Exception, match="_CURRENT"):
         run_publish(spark, sample_pipeline["catalog"], str(tmp_path), str(root / "popularity"), str(tmp_path / "t"))
     assert not (tmp_path / "t").exists()
     missing = tmp_path / "catalog.jsonl"

@@ -1,7 +1,6 @@
 """The rank stage: PageRank and harmonic centrality against networkx and the published example,
 image authority's definition and its anti-farm rule, the job on the sample crawl."""
 
-import json
 
 import networkx as nx
 import numpy as np
@@ -11,9 +10,8 @@ from pyspark.sql import functions as F
 from imagerank.graph.harmonic import harmonic_centrality, relative_error
 from imagerank.graph.pagerank import graphx_iterations, pagerank
 from imagerank.graph.rank import RankOptions, run_rank
-from imagerank.tables import write_text
 
-from conftest import shared_file
+from conftest import shared_file, table, write_committed
 
 PUBLISHED_HARMONIC = {0: 3.5, 1: 3.0, 2: 0.0, 3: 7 / 3, 4: 0.0}  # wac2025 workshop slides (2.33 = 1 + 1/2 + 1/3 + 1/2)
 
@@ -117,10 +115,11 @@ def test_hyperanf_stays_within_its_stated_error(spark):
 
 
 def _write_graph(spark, folder, vertices, edges):
-    spark.createDataFrame(vertices, "id long, name string, kind string, url string, host string, domain string") \
-        .write.parquet(f"{folder}/vertices")
-    spark.createDataFrame(edges, "src long, dst long, kind string, weight double").write.parquet(f"{folder}/edges")
-    write_text(spark, f"{folder}/_report.json", json.dumps({"job": "build_graph", "crawls": ["synthetic"]}))
+    write_committed(spark, folder, "build_graph", {
+        "vertices": spark.createDataFrame(
+            vertices, "id long, name string, kind string, url string, host string, domain string"),
+        "edges": spark.createDataFrame(edges, "src long, dst long, kind string, weight double"),
+    }, {"crawls": ["synthetic"]})
 
 
 def _page(i, domain):
@@ -140,7 +139,7 @@ def test_one_site_cannot_manufacture_authority(spark, tmp_path):
              + [(10, p[0], "links_to", 1.0) for p in independent])
     _write_graph(spark, tmp_path / "graph", farm + independent + hub + images, edges)
     run_rank(spark, str(tmp_path / "graph"), str(tmp_path / "rank"))
-    rows = {r["image_key"]: r for r in spark.read.parquet(str(tmp_path / "rank" / "image_authority")).collect()}
+    rows = {r["image_key"]: r for r in table(spark, tmp_path / "rank", "image_authority").collect()}
     assert rows["img:farm"]["surfer_share"] > 100 * rows["img:real"]["surfer_share"]
     assert rows["img:real"]["authority"] > 3 * rows["img:farm"]["authority"]
     assert rows["img:farm"]["n_pages"] == 10_000 and rows["img:farm"]["n_domains"] == 1
@@ -155,7 +154,7 @@ def test_attention_splits_a_page_between_its_images(spark, tmp_path):
              (1, 10, "links_to_image", 0.5)]  # the og:image also linked: the pair counts once, at its largest weight
     _write_graph(spark, tmp_path / "graph", pages + images, edges)
     run_rank(spark, str(tmp_path / "graph"), str(tmp_path / "rank"))
-    got = {r["image_key"]: r["authority"] for r in spark.read.parquet(str(tmp_path / "rank" / "image_authority")).collect()}
+    got = {r["image_key"]: r["authority"] for r in table(spark, tmp_path / "rank", "image_authority").collect()}
     assert got == pytest.approx({"img:0": 2 / 3.5, "img:1": 1 / 3.5, "img:2": 0.5 / 3.5, "img:3": 0.0})
 
 
@@ -166,7 +165,7 @@ def ranked(sample_pipeline):
 
 def test_rank_job_on_the_sample(spark, ranked):
     root, report = ranked
-    tables = {name: spark.read.parquet(str(root / "rank" / name))
+    tables = {name: table(spark, root / "rank", name)
               for name in ("page_rank", "host_rank", "domain_rank", "image_authority")}
     assert set(tables["page_rank"].columns) >= {"id", "url", "pagerank", "in_degree", "out_degree"}
     assert set(tables["host_rank"].columns) >= {"host", "pagerank", "harmonic_centrality", "in_degree", "out_degree"}
@@ -180,7 +179,7 @@ def test_rank_job_on_the_sample(spark, ranked):
     assert images.count() == images.select("image_key").distinct().count() == report["rows"]["image_authority"]
     assert report["crawls"] == ["CC-MAIN-2099-01"]
     # the host graph's harmonic centrality is the exact one (networkx over the same host edges)
-    graph = spark.read.parquet(str(root / "graph" / "edges")).where("kind = 'host_links_to'").collect()
+    graph = table(spark, root / "graph", "edges").where("kind = 'host_links_to'").collect()
     hosts = nx.DiGraph()
     hosts.add_nodes_from(r["id"] for r in tables["host_rank"].collect())
     hosts.add_edges_from((r["src"], r["dst"]) for r in graph)
@@ -195,7 +194,7 @@ def test_rank_job_on_the_sample(spark, ranked):
 def test_the_farm_image_loses_to_its_surfer_share(spark, ranked, sample_crawl):
     """bigfarm-seo.biz, a link farm, shows one image on every page of its 8 hosts: one vote for its domain."""
     root, _ = ranked
-    images = spark.read.parquet(str(root / "rank" / "image_authority"))
+    images = table(spark, root / "rank", "image_authority")
     farm = images.where(F.col("best_page").contains("bigfarm-seo.biz") & F.col("image_key").endswith("0119.jpg")).first()
     assert farm is not None and farm["n_pages"] >= 40
     assert farm["authority"] < 0.6 * farm["surfer_share"]
@@ -203,7 +202,7 @@ def test_the_farm_image_loses_to_its_surfer_share(spark, ranked, sample_crawl):
     authority_rank = images.where(F.col("authority") > farm["authority"]).count()
     assert authority_rank > surfer_rank
     # no real site links to the link farm: it is the least central domain
-    domains = {r["domain"]: r for r in spark.read.parquet(str(root / "rank" / "domain_rank")).collect()}
+    domains = {r["domain"]: r for r in table(spark, root / "rank", "domain_rank").collect()}
     assert domains["bigfarm-seo.biz"]["harmonic_centrality"] == 0.0
     assert domains["bigfarm-seo.biz"]["pagerank"] == min(d["pagerank"] for d in domains.values())
 
@@ -213,7 +212,7 @@ def test_rank_refuses_an_unfinished_graph(spark, tmp_path):
     spark.createDataFrame([(1, "x", "page", None, None, None)],
                           "id long, name string, kind string, url string, host string, domain string") \
         .write.parquet(str(tmp_path / "graph" / "vertices"))
-    with pytest.raises(Exception, match="_report.json"):
+    with pytest.raises(Exception, match="_CURRENT"):
         run_rank(spark, str(tmp_path / "graph"), str(tmp_path / "rank"), RankOptions(max_iter=2))
     assert not (tmp_path / "rank").exists()
 
@@ -230,8 +229,8 @@ def test_rank_on_real_common_crawl_pages(spark, tmp_path):
         extracts.append(str(tmp_path / name))
     run_build_graph(spark, extracts, str(tmp_path / "graph"))
     report = run_rank(spark, str(tmp_path / "graph"), str(tmp_path / "rank"), RankOptions(tol=1e-12))
-    pages = spark.read.parquet(str(tmp_path / "rank" / "page_rank"))
-    links = spark.read.parquet(str(tmp_path / "graph" / "edges")).where("kind = 'links_to'").collect()
+    pages = table(spark, tmp_path / "rank", "page_rank")
+    links = table(spark, tmp_path / "graph", "edges").where("kind = 'links_to'").collect()
     graph = nx.DiGraph()
     graph.add_nodes_from(r["id"] for r in pages.collect())
     graph.add_edges_from((r["src"], r["dst"]) for r in links)
@@ -239,6 +238,6 @@ def test_rank_on_real_common_crawl_pages(spark, tmp_path):
     got = {r["id"]: r["pagerank"] for r in pages.collect()}
     assert len(got) == report["levels"]["page_rank"]["pagerank"]["vertices"] > 100
     assert max(abs(got[v] - expected[v]) for v in graph) < 1e-6
-    images = spark.read.parquet(str(tmp_path / "rank" / "image_authority"))
+    images = table(spark, tmp_path / "rank", "image_authority")
     assert images.agg(F.sum("authority")).first()[0] == pytest.approx(1.0, abs=1e-9)
     assert images.where("n_pages = 0").count() == 0

@@ -6,17 +6,25 @@ import json
 import sys
 
 from imagerank.spark import get_spark
-from imagerank.tables import read_report
+from imagerank import commit, fs
+
+
+def _report(spark, output: str) -> dict:
+    return commit.read_report(fs.qualify(spark, output))
+
+
+def _table(spark, output: str, name: str):
+    return commit.table(spark, fs.qualify(spark, output), name)
 
 
 def show_extract(spark, path: str) -> None:
     from pyspark.sql import functions as F
 
-    report = read_report(spark, path)
+    report = _report(spark, path)
     print(f"\n== extract: {path}")
     print(json.dumps({k: report[k] for k in ("files", "records_read", "rows_written", "skipped", "urls_dropped")},
                      indent=2))
-    embeds = spark.read.parquet(f"{path}/image_embeds")
+    embeds = _table(spark, path, "image_embeds")
     print("most embedded images (by distinct pages):")
     top = (
         embeds.groupBy("image_key")
@@ -29,7 +37,7 @@ def show_extract(spark, path: str) -> None:
 
 
 def show_graph(spark, path: str) -> None:
-    report = read_report(spark, path)
+    report = _report(spark, path)
     print(f"\n== graph: {path}")
     print(json.dumps({k: report[k] for k in ("vertices_by_kind", "edges_by_kind")}, indent=2))
 
@@ -37,14 +45,14 @@ def show_graph(spark, path: str) -> None:
 def show_rank(spark, path: str, graph: str, top: int = 5) -> None:
     from pyspark.sql import functions as F
 
-    report = read_report(spark, path)
+    report = _report(spark, path)
     print(f"\n== rank: {path}")
     for level, info in report["levels"].items():
         engines = ", ".join(f"{what} by {run['engine']}" for what, run in info.items())
         print(f"  {level}: {engines}; PageRank {info['pagerank']['iterations']} iterations")
-    images = spark.read.parquet(f"{path}/image_authority")
-    vertices = spark.read.parquet(f"{graph}/vertices")
-    edges = spark.read.parquet(f"{graph}/edges").where(F.col("kind").isin("embeds", "links_to_image"))
+    images = _table(spark, path, "image_authority")
+    vertices = _table(spark, graph, "vertices")
+    edges = _table(spark, graph, "edges").where(F.col("kind").isin("embeds", "links_to_image"))
     leaders = images.orderBy(F.desc("authority"), "image_key").limit(top)
     carriers = (
         leaders.select(F.col("id").alias("dst"))
@@ -62,21 +70,21 @@ def show_rank(spark, path: str, graph: str, top: int = 5) -> None:
 def show_published(spark, root: str, top: int = 8) -> None:
     from pyspark.sql import functions as F
 
-    popularity = read_report(spark, f"{root}/popularity")
+    popularity = _report(spark, f"{root}/popularity")
     print(f"\n== popularity: {root}/popularity")
     for constant in popularity["constants"]:
         print(f"  {constant['provider']}: {constant['metric']} percentile {constant['percentile']} = "
               f"{constant['value']:g}, constant {constant['constant']:.4f} ({constant['n']} rows)")
     if popularity["providers_without_metric"]:
         print(f"  no metric: {popularity['providers_without_metric']}")
-    report = read_report(spark, f"{root}/table")
+    report = _report(spark, f"{root}/table")
     print(f"\n== published table: {root}/table/authority ({report['rows_written']} rows; "
           f"catalog rows skipped: {report['catalog']['skipped']})")
     print("coverage per provider (images matched to a crawl image / a landing page / a domain / nothing):")
     for c in report["coverage"]:
         print(f"  {c['provider']:<11} {c['images']:3d} images: {c['crawl_image']:3d} / {c['landing_page']:3d} / "
               f"{c['domain']:3d} / {c['nothing']:3d}; popularity observed for {c['popularity_observed']}")
-    table = spark.read.parquet(f"{root}/table/authority")
+    table = _table(spark, f"{root}/table", "authority")
     print(f"top {top} by score:")
     for r in table.orderBy(F.desc("score"), "identifier").limit(top).collect():
         authority = "-" if r["authority"] is None else f"{r['authority']:.3f}"
@@ -85,16 +93,30 @@ def show_published(spark, root: str, top: int = 8) -> None:
               f"  {r['provider']:<10} {r['image_key']}")
 
 
-def main(argv=None) -> None:
-    argv = argv if argv is not None else sys.argv[1:]
-    root = argv[0] if argv else "data/demo"
-    spark = get_spark("imagerank-demo")
-    spark.sparkContext.setLogLevel("ERROR")
+def show_all(spark, root: str) -> None:
     show_extract(spark, f"{root}/extract")
     show_graph(spark, f"{root}/graph")
     show_rank(spark, f"{root}/rank", f"{root}/graph")
     show_published(spark, root)
 
 
-if __name__ == "__main__":
-    main()
+def main(argv=None) -> None:
+    """``python -m imagerank.demo --config conf/pipeline.yaml``: the pipeline, then what it wrote, in one
+    Spark session; ``python -m imagerank.demo ROOT``: what an earlier run wrote under ROOT."""
+    import argparse
+
+    import yaml
+
+    from imagerank.pipeline import run_pipeline
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("root", nargs="?", help="output_root of an earlier run (default: the config's)")
+    parser.add_argument("--config", help="run this pipeline first (conf/pipeline.yaml)")
+    args = parser.parse_args(argv)
+    spark = get_spark("imagerank-demo")
+    spark.sparkContext.setLogLevel("ERROR")
+    root = args.root
+    if args.config:
+        run_pipeline(spark, args.config)
+        root = root or yaml.safe_load(fs.read_text(fs.qualify(spark, args.config)))["output_root"]
+    show_all(spark, root or "data/demo")

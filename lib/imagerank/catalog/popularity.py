@@ -1,30 +1,24 @@
 """Provider popularity, standardized exactly as Openverse does it.
 
-Per provider and metric (imagerank/conf/providers.yaml, or a file given with --providers): V = percentile_disc(p) of the raw metric over the
-provider's rows that carry it (p = 0.85; nulls ignored, as PostgreSQL's ordered-set aggregates do),
-a V of 0 taken as 1, C = ((1 - p) / p) * V, and for each row standardized = x / (x + C); a row
-without the metric gets null.
-
-percentile_disc(p) is the value at 1-based position ceil(p * n) of the sorted values (at least 1),
-PostgreSQL's definition. It is computed exactly and out of memory: rows are counted per distinct
-value, and a running sum over the sorted distinct values finds the position (Spark sorts and spills
-as needed). ``exact=False`` uses ``percentile_approx`` instead, for speed, when asked.
+Per provider and metric (imagerank/conf/providers.yaml, or a file given with --providers), each
+row's raw metric x becomes x / (x + C), with C from the provider's 85th percentile
+(:mod:`imagerank.catalog.saturation`); a row without the metric gets null.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
-from functools import reduce
 
 import yaml
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from imagerank import fs
 from imagerank.catalog.read import read_catalog
+from imagerank.catalog.saturation import constants, percentile_values
 from imagerank.spark import package_conf
-from imagerank.tables import StagedOutput, now_iso, read_text
+from imagerank.stage import Stage
 
 
 @dataclass(frozen=True)
@@ -36,7 +30,7 @@ class ProviderMetric:
 
 def load_providers(spark: SparkSession, path: str | None = None, percentile: float | None = None) -> list[ProviderMetric]:
     """Provider -> metric from a YAML file (default: the package's providers.yaml); ``percentile`` overrides the file's default."""
-    text = read_text(spark, path) if path else package_conf("providers.yaml")
+    text = fs.read_text(fs.qualify(spark, path)) if path else package_conf("providers.yaml")
     path = path or "imagerank/conf/providers.yaml"
     config = yaml.safe_load(text) or {}
     default = percentile if percentile is not None else float(config.get("percentile", 0.85))
@@ -66,36 +60,6 @@ def raw_metrics(spark: SparkSession, catalog: DataFrame, metrics: list[ProviderM
     )
 
 
-def percentile_values(raw: DataFrame, exact: bool = True) -> DataFrame:
-    """provider, metric, percentile, value (percentile_disc of raw), n (rows with the metric)."""
-    present = raw.where(F.col("raw").isNotNull())
-    keys = ["provider", "metric", "percentile"]
-    if not exact:
-        levels = [r["percentile"] for r in present.select("percentile").distinct().collect()]
-        parts = [present.where(F.col("percentile") == p).groupBy(*keys).agg(
-            F.percentile_approx("raw", p, 100_000).alias("value"), F.count(F.lit(1)).alias("n")) for p in levels]
-        return reduce(DataFrame.unionByName, parts) if parts else present.groupBy(*keys).agg(
-            F.max("raw").alias("value"), F.count(F.lit(1)).alias("n"))
-    counted = present.groupBy(*keys, "raw").agg(F.count(F.lit(1)).alias("rows"))
-    group = Window.partitionBy(*keys)
-    running = group.orderBy("raw").rowsBetween(Window.unboundedPreceding, Window.currentRow)
-    positioned = (
-        counted.withColumn("through", F.sum("rows").over(running))
-        .withColumn("n", F.sum("rows").over(group))
-        .withColumn("target", F.greatest(F.lit(1), F.ceil(F.col("percentile") * F.col("n"))))
-    )
-    return positioned.where(F.col("through") >= F.col("target")).groupBy(*keys, "n").agg(
-        F.min("raw").alias("value"))
-
-
-def constants(values: DataFrame) -> DataFrame:
-    """Openverse's popularity constants: C = ((1 - p) / p) * V, a V of 0 taken as 1."""
-    v = F.when(F.col("value") == 0, F.lit(1.0)).otherwise(F.col("value"))
-    return values.select(
-        "provider", "metric", "percentile", "value",
-        ((F.lit(1.0) - F.col("percentile")) / F.col("percentile") * v).alias("constant"), "n")
-
-
 def standardize(raw: DataFrame, provider_constants: DataFrame) -> DataFrame:
     """identifier, provider, metric, raw, standardized = raw / (raw + C); null where raw is null."""
     return (
@@ -109,14 +73,14 @@ def standardize(raw: DataFrame, provider_constants: DataFrame) -> DataFrame:
 def run_popularity(spark: SparkSession, catalog_path: str, output: str, percentile: float | None = None,
                    providers_path: str | None = None, catalog_format: str = "auto", exact: bool = True) -> dict:
     """Write provider_constants and popularity under ``output``; returns the report."""
-    started, started_at = time.time(), now_iso()
-    metrics = load_providers(spark, providers_path, percentile)
-    catalog, read_report = read_catalog(spark, catalog_path, fmt=catalog_format)
-    raw = raw_metrics(spark, catalog, metrics).cache()
-    with StagedOutput(spark, output) as staged:
-        staged.write("provider_constants", constants(percentile_values(raw, exact)))
-        provider_constants = spark.read.parquet(staged.table("provider_constants"))
-        staged.write("popularity", standardize(raw, provider_constants))
+    args = {"catalog": catalog_path, "percentile": percentile, "providers": providers_path,
+            "catalog_format": catalog_format, "exact": exact}
+    with Stage(spark, "popularity", output, args) as stage:
+        metrics = load_providers(spark, providers_path, percentile)
+        catalog, catalog_report = read_catalog(spark, stage.qualify(catalog_path), fmt=catalog_format)
+        raw = raw_metrics(spark, catalog, metrics).cache()
+        provider_constants = stage.write("provider_constants", constants(percentile_values(raw, exact)))
+        stage.write("popularity", standardize(raw, provider_constants))
         by_provider = {
             r["provider"]: {"rows": r["rows"], "with_metric": r["with_metric"], "not_numeric": r["not_numeric"],
                             "bad_meta_data": r["bad_meta_data"]}
@@ -130,19 +94,13 @@ def run_popularity(spark: SparkSession, catalog_path: str, output: str, percenti
         listed = {m.provider for m in metrics}
         without_metric = {r["provider"]: r["n"] for r in catalog.where(~F.col("provider").isin(*listed))
                           .groupBy("provider").agg(F.count(F.lit(1)).alias("n")).collect()}
-        report = {
-            "job": "popularity",
-            "catalog": read_report,
-            "started_at": started_at,
+        stage.report.update({
+            "catalog": catalog_report,
             "exact_percentiles": exact,
             "metrics": {m.provider: {"metric": m.metric, "percentile": m.percentile} for m in metrics},
             "providers": by_provider,
             "providers_without_metric": without_metric,
             "constants": [json.loads(json.dumps(r.asDict())) for r in provider_constants.orderBy("provider").collect()],
-            "finished_at": now_iso(),
-            "seconds": round(time.time() - started, 3),
-        }
-        staged.report(report)
-    raw.unpersist()
-    return report
-
+        })
+        raw.unpersist()
+    return stage.report

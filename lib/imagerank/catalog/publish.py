@@ -9,16 +9,17 @@ docs/design.md ("The published score").
 
 from __future__ import annotations
 
-import time
 from typing import Iterator
 
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from imagerank.catalog.popularity import constants, percentile_values
+from imagerank import fs
 from imagerank.catalog.read import PUBLISH_COLUMNS, read_catalog
-from imagerank.tables import StagedOutput, now_iso, read_report
+from imagerank.catalog.saturation import saturate
+from imagerank.commit import now_iso
+from imagerank.stage import Stage
 from imagerank.urls import UrlError, host_of, image_key, normalize, registered_domain
 
 SITE_WEIGHT = 0.5  # how much a site's standing alone lifts the score (docs/design.md)
@@ -48,17 +49,6 @@ def _keys(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
             "bad_url": image_urls.isna() & frame["url"].notna(),
             "bad_landing_url": landing_urls.isna() & frame["foreign_landing_url"].notna(),
         })
-
-
-def saturate(frame: DataFrame, column: str, percentile: float) -> tuple[DataFrame, dict | None]:
-    """``column`` mapped to x / (x + C) with Openverse's constant over the whole column (nulls stay null)."""
-    values = frame.select(F.lit("all").alias("provider"), F.lit(column).alias("metric"),
-                          F.lit(percentile).alias("percentile"), F.col(column).alias("raw"))
-    row = constants(percentile_values(values)).first()
-    if row is None:
-        return frame.withColumn(f"{column}_saturated", F.lit(None).cast("double")), None
-    saturated = F.col(column) / (F.col(column) + F.lit(row["constant"]))
-    return frame.withColumn(f"{column}_saturated", saturated), row.asDict()
 
 
 def published_table(catalog: DataFrame, keys: DataFrame, images: DataFrame, pages: DataFrame, domains: DataFrame,
@@ -114,51 +104,48 @@ def coverage(table: DataFrame) -> DataFrame:
 def run_publish(spark: SparkSession, catalog_path: str, ranks: str, popularity_dir: str, output: str,
                 percentile: float = 0.85, catalog_format: str = "auto") -> dict:
     """Write ``authority`` (partitioned by provider), ``coverage`` and ``scores_tsv`` under ``output``."""
-    started, started_at = time.time(), now_iso()
-    rank_report = read_report(spark, ranks)  # refuse unfinished inputs
-    read_report(spark, popularity_dir)
-    catalog, catalog_report = read_catalog(spark, catalog_path, required=PUBLISH_COLUMNS, fmt=catalog_format)
-    keys = catalog.select("identifier", "url", "foreign_landing_url").mapInPandas(_keys, KEYS_SCHEMA).cache()
-    base = published_table(
-        catalog, keys.drop("bad_url", "bad_landing_url"),
-        spark.read.parquet(f"{ranks}/image_authority"), spark.read.parquet(f"{ranks}/page_rank"),
-        spark.read.parquet(f"{ranks}/domain_rank"), spark.read.parquet(f"{popularity_dir}/popularity"),
-    ).cache()
-    with_authority, authority_constant = saturate(base, "authority_raw", percentile)
-    with_site, site_constant = saturate(with_authority, "domain_authority", percentile)
-    computed_at = now_iso()
-    table = with_site.select(
-        "identifier", "provider", "image_key",
-        F.col("authority_raw_saturated").alias("authority"), "authority_raw", "landing_page_rank",
-        "domain_authority", "popularity", "popularity_source",
-        score(F.col("authority_raw_saturated"), F.col("popularity"), F.col("domain_authority_saturated")).alias("score"),
-        F.array(*[F.lit(c) for c in rank_report.get("crawls", [])]).cast("array<string>").alias("crawls"),
-        F.to_timestamp(F.lit(computed_at)).alias("computed_at"),
-    )
-    with StagedOutput(spark, output) as staged:
-        staged.write("authority", table, partition_by=["provider"])
-        written = spark.read.parquet(staged.table("authority"))
-        staged.write("coverage", coverage(written).orderBy("provider").coalesce(1))
+    args = {"catalog": catalog_path, "ranks": ranks, "popularity": popularity_dir, "percentile": percentile,
+            "catalog_format": catalog_format}
+    with Stage(spark, "publish", output, args) as stage:
+        ranks_folder = stage.input(ranks, "rank")
+        rank_report = stage.input_report(ranks_folder)
+        popularity_folder = stage.input(popularity_dir, "popularity")
+        catalog, catalog_report = read_catalog(spark, stage.qualify(catalog_path), required=PUBLISH_COLUMNS,
+                                               fmt=catalog_format)
+        keys = catalog.select("identifier", "url", "foreign_landing_url").mapInPandas(_keys, KEYS_SCHEMA).cache()
+        base = published_table(
+            catalog, keys.drop("bad_url", "bad_landing_url"),
+            *[spark.read.parquet(fs.join(ranks_folder, name)) for name in ("image_authority", "page_rank",
+                                                                           "domain_rank")],
+            spark.read.parquet(fs.join(popularity_folder, "popularity")),
+        ).cache()
+        with_authority, authority_constant = saturate(base, "authority_raw", percentile)
+        with_site, site_constant = saturate(with_authority, "domain_authority", percentile)
+        computed_at = now_iso()
+        table = with_site.select(
+            "identifier", "provider", "image_key",
+            F.col("authority_raw_saturated").alias("authority"), "authority_raw", "landing_page_rank",
+            "domain_authority", "popularity", "popularity_source",
+            score(F.col("authority_raw_saturated"), F.col("popularity"),
+                  F.col("domain_authority_saturated")).alias("score"),
+            F.array(*[F.lit(c) for c in rank_report.get("crawls", [])]).cast("array<string>").alias("crawls"),
+            F.to_timestamp(F.lit(computed_at)).alias("computed_at"),
+        )
+        written = stage.write("authority", table, partition_by=["provider"])
+        coverage_table = stage.write("coverage", coverage(written).orderBy("provider").coalesce(1))
         (written.select("identifier", F.format_number("score", 9).alias("score"))
-         .write.mode("errorifexists").options(sep="\t", header="false").csv(staged.table("scores_tsv")))
+         .write.mode("overwrite").options(sep="\t", header="false").csv(stage.table("scores_tsv")))
         bad = keys.agg(F.sum(F.col("bad_url").cast("long")).alias("url"),
                        F.sum(F.col("bad_landing_url").cast("long")).alias("landing")).first()
-        report = {
-            "job": "publish",
+        stage.report.update({
             "catalog": catalog_report,
-            "ranks": ranks,
-            "popularity": popularity_dir,
             "crawls": rank_report.get("crawls", []),
-            "started_at": started_at,
             "computed_at": computed_at,
             "rows_written": written.count(),
             "unparseable_urls": {"url": bad["url"] or 0, "foreign_landing_url": bad["landing"] or 0},
             "saturation": {"authority": authority_constant, "domain_authority": site_constant},
-            "coverage": [r.asDict() for r in spark.read.parquet(staged.table("coverage")).orderBy("provider").collect()],
-            "finished_at": now_iso(),
-            "seconds": round(time.time() - started, 3),
-        }
-        staged.report(report)
-    base.unpersist()
-    keys.unpersist()
-    return report
+            "coverage": [r.asDict() for r in coverage_table.orderBy("provider").collect()],
+        })
+        base.unpersist()
+        keys.unpersist()
+    return stage.report

@@ -2,10 +2,12 @@
 
 One Spark task per crawl file. Each task streams its file through FastWARC and the HTML (or WAT)
 extractor and writes its rows straight to Parquet (pyarrow, one part file per crawl file and
-table, row groups flushed as they fill), so rows never cross into the JVM; only the task's
-counters come back to the driver. Part files are written under a temporary name and moved into
-place, so a retried or speculative task replaces its own part instead of adding a second one;
-the whole output is staged and swapped in by :class:`imagerank.tables.StagedOutput`.
+table, row groups flushed as they fill), so rows never cross into the JVM. A part is written under
+a hidden temporary name (``.part-N...``, which Spark does not list) and moved into place, so a
+retried or speculative task replaces its own part and a killed one leaves nothing a reader sees.
+Last, the task writes the file's counters to ``_files/part-N.json``: that file marks the crawl
+file as done (``--resume`` skips it) and the report is summed from those files by Spark, so
+nothing per file is collected to the driver. The run is committed by :class:`imagerank.stage.Stage`.
 
 Measured (bench/bench_extract.py): handing the rows to Spark through ``mapInArrow`` and splitting
 a persisted union into three tables ran ~3.8x the plain-Python time; writing from the task brings
@@ -14,55 +16,56 @@ the Spark job close to the plain-Python time.
 
 from __future__ import annotations
 
-import time
+import json
 import uuid
 from collections import defaultdict
 from typing import Iterable, Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pyarrow import fs as pafs
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import to_arrow_schema
 
+from imagerank import fs
 from imagerank.crawl.files import FORMATS, ExtractOptions, extract_file
-from imagerank.crawl.schemas import TABLES
+from imagerank.crawl.schemas import COUNTER, TABLES
 from imagerank.crawl.sources import expand_input
-from imagerank.tables import StagedOutput, now_iso
+from imagerank.progress import FileProgress
+from imagerank.stage import Stage, StageError
 
 ROW_GROUP = 65536
+FILES = "_files"  # one JSON-lines file of counters per crawl file done
 
 
-def arrow_filesystem(path: str) -> tuple[pafs.FileSystem, str]:
-    """pyarrow's filesystem for a Spark-style path (s3a:// is Hadoop's name for s3://)."""
-    if path.startswith("s3a://"):
-        path = "s3://" + path[len("s3a://") :]
-    if "://" not in path:
-        return pafs.LocalFileSystem(), path
-    return pafs.FileSystem.from_uri(path)
+def part_name(part: int) -> str:
+    return f"part-{part:05d}"
 
 
 class PartWriter:
     """Rows of one crawl file into one Parquet part file per table."""
 
     def __init__(self, folder: str, part: int):
-        self.fs, self.root = arrow_filesystem(folder)
+        self.folder = folder
         self.part = part
         self.schemas = {name: to_arrow_schema(schema) for name, schema in TABLES.items()}
         self.buffers: dict[str, list[dict]] = {name: [] for name in TABLES}
         self.writers: dict[str, pq.ParquetWriter] = {}
+        self.sinks: dict = {}
         self.tmp_suffix = f".tmp-{uuid.uuid4().hex[:8]}"
         self.counts: dict[str, int] = defaultdict(int)
 
     def _final(self, table: str) -> str:
-        return f"{self.root}/{table}/part-{self.part:05d}.parquet"
+        return fs.join(self.folder, table, part_name(self.part) + ".parquet")
+
+    def _tmp(self, table: str) -> str:
+        return fs.join(self.folder, table, "." + part_name(self.part) + ".parquet" + self.tmp_suffix)
 
     def _flush(self, table: str) -> None:
         rows = self.buffers[table]
         if table not in self.writers:
-            self.fs.create_dir(f"{self.root}/{table}", recursive=True)
-            sink = self.fs.open_output_stream(self._final(table) + self.tmp_suffix)
-            self.writers[table] = pq.ParquetWriter(sink, self.schemas[table], compression="snappy")
+            self.sinks[table] = fs.open_output(self._tmp(table))
+            self.writers[table] = pq.ParquetWriter(self.sinks[table], self.schemas[table], compression="snappy")
         if rows:
             self.writers[table].write_table(pa.Table.from_pylist(rows, schema=self.schemas[table]))
             self.buffers[table] = []
@@ -78,33 +81,51 @@ class PartWriter:
         for table in TABLES:
             self._flush(table)  # every table gets a part file, empty or not
             self.writers[table].close()
-            self.fs.move(self._final(table) + self.tmp_suffix, self._final(table))
+            self.sinks[table].close()
+            fs.move(self._tmp(table), self._final(table))
 
     def abort(self) -> None:
         for table, writer in self.writers.items():
             try:
                 writer.close()
-                self.fs.delete_file(self._final(table) + self.tmp_suffix)
+                self.sinks[table].close()
+                fs.delete_tree(self._tmp(table))
             except OSError:
                 pass
 
 
-def extract_files(indexed_paths: Iterable[tuple[int, str]], folder: str, options: ExtractOptions) -> Iterator[dict]:
-    """Extract each (part number, path) into ``folder``; yields the counter rows of each file."""
+def extract_files(indexed_paths: Iterable[tuple[int, str]], folder: str, options: ExtractOptions,
+                  settings: fs.FsSettings | None = None, progress: tuple | None = None) -> Iterator[dict]:
+    """Extract each (part number, path) into ``folder``; yields each file's counter rows once written."""
+    if settings is not None:
+        fs.configure(settings)
     for part, path in indexed_paths:
         writer = PartWriter(folder, part)
+        counters = []
         try:
             for table, row in extract_file(path, options):
                 if table == "counter":
-                    yield row
+                    counters.append(row)
                 else:
                     writer.add(table, row)
             writer.close()
         except BaseException:
             writer.abort()
             raise
-        for table in TABLES:
-            yield {"file": path, "name": "rows:" + table, "n": writer.counts[table], "detail": None}
+        counters += [{"file": path, "name": "rows:" + table, "n": writer.counts[table], "detail": None}
+                     for table in TABLES]
+        fs.write_text(fs.join(folder, FILES, part_name(part) + ".json"),
+                      "".join(json.dumps(row) + "\n" for row in counters))
+        if progress is not None:
+            progress[0].add(1)
+            progress[1].add(writer.counts["pages"])
+        yield from counters
+
+
+def done_parts(folder: str) -> set[int]:
+    """Part numbers of the crawl files a run has finished (their counters are written)."""
+    return {int(name[len("part-"):-len(".json")]) for name in fs.list_names(fs.join(folder, FILES))
+            if name.startswith("part-") and name.endswith(".json")}
 
 
 def build_report(counter_rows: list[dict], n_paths: int) -> dict:
@@ -143,6 +164,16 @@ def build_report(counter_rows: list[dict], n_paths: int) -> dict:
     }
 
 
+def summed_counters(spark: SparkSession, folder: str) -> list[dict]:
+    """The counters of every crawl file of a run, summed by name (failed files kept apiece), by Spark."""
+    counters = spark.read.schema(COUNTER).json(fs.join(folder, FILES))
+    per_file = counters.where(F.col("name").startswith("file:")).collect()
+    totals = (counters.where(~F.col("name").startswith("file:"))
+              .groupBy("name").agg(F.sum("n").alias("n")).collect())
+    return sorted((r.asDict() for r in per_file), key=lambda r: (r["file"], r["name"])) + [{"file": None, "name": r["name"], "n": r["n"], "detail": None}
+                                             for r in totals]
+
+
 def run_extract(
     spark: SparkSession,
     input_spec: str | list[str],
@@ -152,35 +183,38 @@ def run_extract(
     input_base_url: str | None = None,
     parser: str = "selectolax",
     max_page_bytes: int = 5 << 20,
+    resume: bool = False,
 ) -> dict:
-    """Extract pages, image embeds and page links from crawl files; returns the report."""
+    """Extract pages, image embeds and page links from crawl files; returns the report.
+
+    With ``resume``, an unfinished run with the same arguments is continued: crawl files it
+    finished are not read again.
+    """
     if fmt not in FORMATS:
         raise ValueError(f"--format must be one of {FORMATS}, not {fmt!r}")
-    started, started_at = time.time(), now_iso()
     specs = [input_spec] if isinstance(input_spec, str) else list(input_spec)
-    paths = [path for spec in specs for path in expand_input(spec, input_base_url)]
-    if not paths:
-        raise ValueError(f"no input files in {specs}")
     options = ExtractOptions(format=fmt, crawl=crawl, parser=parser, max_page_bytes=max_page_bytes)
-
-    with StagedOutput(spark, output) as staged:
-        folder = staged.staging
-        counter_rows = (
-            spark.sparkContext.parallelize(list(enumerate(paths)), len(paths))
-            .mapPartitions(lambda part: extract_files(part, folder, options))
-            .collect()
-        )
-        report = {
-            "job": "extract",
-            "input": specs,
-            "format": fmt,
-            "parser": parser,
-            "crawl": crawl,
-            "max_page_bytes": max_page_bytes,
-            "started_at": started_at,
-            **build_report(counter_rows, len(paths)),
-            "finished_at": now_iso(),
-            "seconds": round(time.time() - started, 3),
-        }
-        staged.report(report)
-    return report
+    args = {"input": specs, "format": fmt, "crawl": crawl, "input_base_url": input_base_url, "parser": parser,
+            "max_page_bytes": max_page_bytes}
+    with Stage(spark, "extract", output, args, resume=resume) as stage:
+        qualified = [stage.qualify(spec) for spec in specs]
+        paths = [path for spec in qualified for path in expand_input(spec, input_base_url)]
+        if not paths:
+            raise StageError(f"no input files in {specs}")
+        folder, settings = stage.folder, fs.current_settings()
+        done = done_parts(folder) if stage.resumed else set()
+        todo = [(part, path) for part, path in enumerate(paths) if part not in done]
+        with FileProgress(spark, "extract", len(paths), done=len(done)) as progress:
+            accumulators = (progress.files, progress.pages)
+            if todo:
+                (spark.sparkContext.parallelize(todo, len(todo))
+                 .mapPartitions(lambda part: extract_files(part, folder, options, settings, accumulators))
+                 .count())
+        report = build_report(summed_counters(spark, folder), len(paths))
+        if report["files"]["read"] == 0:
+            first = report["files"]["failed"][0] if report["files"]["failed"] else {}
+            raise StageError(f"not one of the {len(paths)} input files could be read "
+                             f"(first: {first.get('path')}: {first.get('error')}); the previous output stays current")
+        stage.report.update({"format": fmt, "parser": parser, "crawl": crawl, "max_page_bytes": max_page_bytes,
+                             "files_resumed": len(done), **report})
+    return stage.report

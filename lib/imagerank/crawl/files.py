@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Iterator
 
-from imagerank.crawl.html import PARSERS, RawPage
-from imagerank.crawl.page import page_rows
+from imagerank.crawl.html import PARSERS
+from imagerank.crawl.page import RawPage, page_rows
 from imagerank.crawl.payload import PayloadError, content_type, decode_html, is_html, split_http
 from imagerank.crawl.records import Record, iter_records
 from imagerank.crawl.sources import InputError, open_stream, stream_size

@@ -1,4 +1,5 @@
-"""From a parsed page (HTML or WAT) to rows: resolved image embeds and page links.
+"""The page model both parsers fill (:class:`RawPage`), and from it to rows: resolved image
+embeds and page links.
 
 Shared by the HTML and the WAT paths, so both apply the same URL rules: base resolution,
 fragment stripping, dropped schemes (counted by reason), ``<a>`` links straight to image files
@@ -7,10 +8,46 @@ becoming ``link_href`` embeds instead of page links, self-links dropped, one lin
 
 from __future__ import annotations
 
+import re
 from collections import Counter
+from dataclasses import dataclass, field
 
-from imagerank.crawl.html import RawPage
 from imagerank.urls import UrlError, has_image_extension, image_key, resolve
+
+
+OG_IMAGE = frozenset(("og:image", "og:image:url", "og:image:secure_url"))
+TWITTER_IMAGE = frozenset(("twitter:image", "twitter:image:src"))
+_SPACE = re.compile(r"\s+")
+
+
+@dataclass
+class RawImage:
+    """One image URL as written in the page (not yet resolved)."""
+
+    href: str
+    source: str
+    position: int
+    alt: str | None = None
+    title: str | None = None
+    width: int | None = None
+    height: int | None = None
+
+
+@dataclass
+class RawPage:
+    """What a parser found in one page, before URL resolution."""
+
+    title: str | None = None
+    base_href: str | None = None
+    images: list[RawImage] = field(default_factory=list)
+    links: list[tuple[str, str | None, str | None]] = field(default_factory=list)  # (href, rel, title)
+
+
+def clean_text(text: str | None) -> str | None:
+    if text is None:
+        return None
+    text = _SPACE.sub(" ", text).strip()
+    return text or None
 
 
 def _has_nofollow(rel: str | None) -> bool:

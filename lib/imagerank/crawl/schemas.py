@@ -51,20 +51,3 @@ COUNTER = T.StructType(
 )
 
 TABLES = {"pages": PAGES, "image_embeds": IMAGE_EMBEDS, "page_links": PAGE_LINKS}
-
-# What one extraction task emits: a tag and one struct per table, the others null.
-EXTRACT_ROWS = T.StructType(
-    [T.StructField("table", T.StringType(), False)]
-    + [T.StructField(name, schema, True) for name, schema in {**TABLES, "counter": COUNTER}.items()]
-)
-
-EMBED_SOURCES = (
-    "img_src",
-    "img_srcset",
-    "picture_source",
-    "lazy_src",
-    "og_image",
-    "twitter_image",
-    "link_href",
-    "wat_img",
-)

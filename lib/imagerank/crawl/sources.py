@@ -1,4 +1,5 @@
-"""Where crawl files come from: manifests, globs and single files; local, file://, s3:// and https://.
+"""Where crawl files come from: manifests, globs and single files; local, file://, s3://, https://,
+and any other store of :mod:`imagerank.fs` (gs://, hdfs://).
 
 Every input opens as a seekable binary stream, so the record reader can skip over damage. Remote
 streams read with HTTP range requests and survive a failed request (5xx, 429) or a connection cut
@@ -16,6 +17,8 @@ import time
 from typing import BinaryIO
 from urllib.parse import urljoin
 
+from imagerank import fs
+
 REMOTE_PREFIXES = ("http://", "https://", "s3://", "s3a://")
 MANIFEST_SUFFIXES = (".paths", ".paths.gz", ".txt", ".txt.gz", ".lst", ".manifest")
 RETRY_STATUS = frozenset((408, 429, 500, 502, 503, 504))
@@ -29,8 +32,7 @@ def is_remote(path: str) -> bool:
     return path.startswith(REMOTE_PREFIXES)
 
 
-def local_path(path: str) -> str:
-    return path[len("file://") :] if path.startswith("file://") else path
+local_path = fs.local_path
 
 
 def join_path(base: str, path: str) -> str:
@@ -39,7 +41,7 @@ def join_path(base: str, path: str) -> str:
         return path
     if base.startswith(("http://", "https://")):
         return urljoin(base if base.endswith("/") else base + "/", path)
-    if is_remote(base):  # s3:// is not a scheme urljoin knows
+    if not fs.is_local(base):  # s3://, gs://, hdfs:// are not schemes urljoin knows
         return base.rstrip("/") + "/" + path.lstrip("/")
     return os.path.join(local_path(base), path)
 
@@ -58,7 +60,7 @@ def expand_input(spec: str, base_url: str | None = None) -> list[str]:
         base = base_url or (spec.rsplit("/", 1)[0] if "/" in spec else ".")
         lines = (line.strip() for line in data.decode("utf-8").splitlines())
         return [join_path(base, line) for line in lines if line and not line.startswith("#")]
-    if not is_remote(spec) and any(ch in spec for ch in "*?["):
+    if fs.is_local(spec) and any(ch in spec for ch in "*?["):
         paths = sorted(glob.glob(local_path(spec)))
         if not paths:
             raise InputError(f"no file matches {spec!r}")
@@ -76,7 +78,6 @@ class RangeStream(io.RawIOBase):
         self.pos = 0
         self.size: int | None = None
         self.body = None
-        self.reconnects = 0
 
     # subclasses: open the object from byte ``pos``; return (file-like body, total size or None)
     def _open(self, pos: int):
@@ -151,7 +152,6 @@ class RangeStream(io.RawIOBase):
             # Cut before the end: reconnect at self.pos.
             self._close_body()
             failures += 1
-            self.reconnects += 1
             if failures > self.retries:
                 raise InputError(f"{self.name}: connection kept failing at byte {self.pos}") from (
                     error if data is None else None
@@ -233,11 +233,18 @@ def s3_client():
     from botocore import UNSIGNED
     from botocore.config import Config
 
+    settings = fs.current_settings()
     session = boto3.session.Session()
-    config = Config(retries={"max_attempts": 5, "mode": "standard"})
-    if session.get_credentials() is None:
+    config = Config(retries={"max_attempts": 5, "mode": "standard"},
+                    s3={"addressing_style": "path"} if settings.s3_path_style else None)
+    options = {"endpoint_url": settings.s3_endpoint} if settings.s3_endpoint else {}
+    if settings.s3_region:
+        options["region_name"] = settings.s3_region
+    if settings.s3_access_key and settings.s3_secret_key:
+        options.update(aws_access_key_id=settings.s3_access_key, aws_secret_access_key=settings.s3_secret_key)
+    elif settings.s3_anonymous or session.get_credentials() is None:
         config = config.merge(Config(signature_version=UNSIGNED))
-    return session.client("s3", config=config)
+    return session.client("s3", config=config, **options)
 
 
 def open_stream(path: str) -> BinaryIO:
@@ -247,7 +254,9 @@ def open_stream(path: str) -> BinaryIO:
         raw._connect()  # a missing or refused object fails here, as unreadable
         return io.BufferedReader(raw, buffer_size=1 << 20)
     try:
-        return open(local_path(path), "rb")
+        if fs.is_local(path):
+            return open(local_path(path), "rb")
+        return fs.open_input(path)
     except OSError as err:
         raise InputError(f"cannot read {path}: {err}") from err
 
@@ -259,4 +268,6 @@ def stream_size(stream: BinaryIO) -> int | None:
             raw.seek(0, io.SEEK_END)
             raw.seek(0)
         return raw.size
+    if hasattr(stream, "size"):  # a pyarrow file (gs://, hdfs://)
+        return stream.size()
     return os.fstat(stream.fileno()).st_size

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from imagerank.crawl.html import OG_IMAGE, TWITTER_IMAGE, RawImage, RawPage, clean_text
+from imagerank.crawl.page import OG_IMAGE, TWITTER_IMAGE, RawImage, RawPage, clean_text
 from imagerank.crawl.payload import PayloadError
 
 LINK_PATHS = frozenset(("A@/href", "AREA@/href"))

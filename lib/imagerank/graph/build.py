@@ -19,7 +19,6 @@ Edges (duplicates collapse into one, self-loops drop):
 
 from __future__ import annotations
 
-import time
 from functools import reduce
 from typing import Iterator
 
@@ -27,7 +26,8 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from imagerank.tables import StagedOutput, now_iso, read_report
+from imagerank import fs
+from imagerank.stage import Stage
 from imagerank.urls import registered_domain
 
 def vertex_id(kind: F.Column, name: F.Column) -> F.Column:
@@ -62,16 +62,12 @@ def _domains(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         yield frame
 
 
-def read_extracts(spark: SparkSession, inputs: list[str]) -> tuple[DataFrame, DataFrame, DataFrame]:
+def read_extracts(spark: SparkSession, folders: list[str]) -> tuple[DataFrame, DataFrame, DataFrame]:
+    """The extraction tables of several committed extract runs, unioned."""
     def union(table: str) -> DataFrame:
-        frames = [spark.read.parquet(f"{path.rstrip('/')}/{table}") for path in inputs]
-        result = frames[0]
-        for frame in frames[1:]:
-            result = result.unionByName(frame)
-        return result
+        frames = [spark.read.parquet(fs.join(folder, table)) for folder in folders]
+        return reduce(DataFrame.unionByName, frames)
 
-    for path in inputs:
-        read_report(spark, path)  # a missing report means an incomplete extraction: refuse it
     return union("pages"), union("image_embeds"), union("page_links")
 
 
@@ -172,29 +168,20 @@ def id_collisions(vertices: DataFrame) -> list[dict]:
 
 def run_build_graph(spark: SparkSession, inputs: list[str], output: str) -> dict:
     """Merge extraction outputs into GRAPH_DIR/vertices and GRAPH_DIR/edges; returns the report."""
-    started, started_at = time.time(), now_iso()
-    pages, embeds, links = read_extracts(spark, inputs)
-    vertices, edges = build_graph(pages, embeds, links)
-    with StagedOutput(spark, output) as staged:
-        staged.write("vertices", vertices)
-        staged.write("edges", edges)
-        written_vertices = spark.read.parquet(staged.table("vertices"))
+    with Stage(spark, "build_graph", output, {"input": list(inputs)}) as stage:
+        folders = [stage.input(path, "extract") for path in inputs]
+        pages, embeds, links = read_extracts(spark, folders)
+        vertices, edges = build_graph(pages, embeds, links)
+        written_vertices = stage.write("vertices", vertices)
+        written_edges = stage.write("edges", edges)
         collisions = id_collisions(written_vertices)
         if collisions:
             raise ValueError(f"vertex id collisions (xxhash64 of kind:name): {collisions[:3]}")
-        report = {
-            "job": "build_graph",
-            "inputs": inputs,
-            "started_at": started_at,
+        stage.report.update({
             "vertices_by_kind": {r["kind"]: r["count"] for r in written_vertices.groupBy("kind").count().collect()},
-            "edges_by_kind": {
-                r["kind"]: r["count"] for r in spark.read.parquet(staged.table("edges")).groupBy("kind").count().collect()
-            },
+            "edges_by_kind": {r["kind"]: r["count"] for r in written_edges.groupBy("kind").count().collect()},
             "id_collisions": collisions,
             "crawls": sorted(r["crawl"] for r in pages.select("crawl").where(F.col("crawl").isNotNull())
                              .distinct().collect()),
-            "finished_at": now_iso(),
-            "seconds": round(time.time() - started, 3),
-        }
-        staged.report(report)
-    return report
+        })
+    return stage.report

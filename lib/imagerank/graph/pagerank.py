@@ -39,7 +39,7 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from imagerank.tables import delete_path
+from imagerank import fs
 
 ENGINES = ("auto", "driver", "dataframe", "graphx")
 DRIVER_MAX_EDGES = 5_000_000
@@ -205,7 +205,7 @@ def _graphx(spark: SparkSession, ids: DataFrame, edges: DataFrame, n: int, dampi
                  .select("id", F.coalesce("leaky", F.lit(1.0 - damping)).alias("leaky"))
                  .localCheckpoint(eager=True))
     finally:
-        delete_path(spark, scratch)
+        fs.delete_tree(fs.qualify(spark, scratch))
     total = leaky.agg(F.sum("leaky")).first()[0] or 1.0
     result = leaky.select("id", (F.col("leaky") / F.lit(total)).alias("pagerank"))
     return result, {"iterations": iterations, "converged": converged, "last_change": None}

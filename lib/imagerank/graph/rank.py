@@ -3,7 +3,6 @@ and image authority, from a graph written by the graph stage."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass
 
 from pyspark.sql import DataFrame, SparkSession
@@ -12,7 +11,8 @@ from pyspark.sql import functions as F
 from imagerank.graph.authority import image_authority
 from imagerank.graph.harmonic import DRIVER_MAX_WORK, LOG2M, harmonic_centrality
 from imagerank.graph.pagerank import DRIVER_MAX_EDGES, info_dict, pagerank
-from imagerank.tables import StagedOutput, now_iso, read_report
+from imagerank import fs
+from imagerank.stage import Stage
 
 LEVELS = (  # table, vertex kind, edge kind, harmonic centrality too
     ("page_rank", "page", "links_to", False),
@@ -68,10 +68,6 @@ def rank_level(spark: SparkSession, vertices: DataFrame, edges: DataFrame, kind:
 def run_rank(spark: SparkSession, graph: str, output: str, options: RankOptions | None = None) -> dict:
     """Write page_rank, host_rank, domain_rank and image_authority under ``output``; returns the report."""
     options = options or RankOptions()
-    started, started_at = time.time(), now_iso()
-    graph_report = read_report(spark, graph)  # a graph without its report is unfinished: refuse it
-    vertices = spark.read.parquet(f"{graph.rstrip('/')}/vertices")
-    edges = spark.read.parquet(f"{graph.rstrip('/')}/edges")
     columns = {
         "page_rank": ["id", F.col("name").alias("url"), "host", "domain", "pagerank", "in_degree", "out_degree"],
         "host_rank": ["id", F.col("name").alias("host"), "domain", "pagerank", "harmonic_centrality",
@@ -79,11 +75,15 @@ def run_rank(spark: SparkSession, graph: str, output: str, options: RankOptions 
         "domain_rank": ["id", F.col("name").alias("domain"), "pagerank", "harmonic_centrality",
                         "in_degree", "out_degree"],
     }
-    hosts_per_domain = (vertices.where(F.col("kind") == "host")
-                        .groupBy("domain").agg(F.count(F.lit(1)).alias("n_hosts")))
-    report = {"job": "rank", "graph": graph, "options": asdict(options), "started_at": started_at,
-              "crawls": graph_report.get("crawls", []), "levels": {}}
-    with StagedOutput(spark, output) as staged:
+    with Stage(spark, "rank", output, {"graph": graph, **asdict(options)}) as stage:
+        folder = stage.input(graph, "build_graph")
+        graph_report = stage.input_report(folder)
+        vertices = spark.read.parquet(fs.join(folder, "vertices"))
+        edges = spark.read.parquet(fs.join(folder, "edges"))
+        hosts_per_domain = (vertices.where(F.col("kind") == "host")
+                            .groupBy("domain").agg(F.count(F.lit(1)).alias("n_hosts")))
+        stage.report.update({"options": asdict(options), "crawls": graph_report.get("crawls", []), "levels": {}})
+        written = {}
         for table_name, kind, edge_kind, harmonic in LEVELS:
             table, level_report = rank_level(spark, vertices, edges, kind, edge_kind, harmonic, options)
             table = table.select(*columns[table_name])
@@ -91,19 +91,14 @@ def run_rank(spark: SparkSession, graph: str, output: str, options: RankOptions 
                 table = (table.join(hosts_per_domain, on="domain", how="left")
                          .select("id", "domain", "pagerank", "harmonic_centrality", "in_degree", "out_degree",
                                  F.coalesce("n_hosts", F.lit(0)).cast("long").alias("n_hosts")))
-            staged.write(table_name, table)
-            report["levels"][table_name] = level_report
-        written = {name: spark.read.parquet(staged.table(name)) for name, *_ in LEVELS}
-        authority = image_authority(vertices, edges, written["page_rank"], written["domain_rank"])
-        staged.write("image_authority", authority)
-        images = spark.read.parquet(staged.table("image_authority"))
+            written[table_name] = stage.write(table_name, table)
+            stage.report["levels"][table_name] = level_report
+        images = stage.write("image_authority",
+                             image_authority(vertices, edges, written["page_rank"], written["domain_rank"]))
         sums = images.agg(F.count(F.lit(1)).alias("images"), F.sum("authority").alias("authority"),
                           F.sum(F.when(F.col("n_pages") == 0, 1).otherwise(0)).alias("without_pages")).first()
-        report["images"] = {"rows": sums["images"], "authority_sum": sums["authority"],
-                            "without_pages": sums["without_pages"]}
-        report["rows"] = {name: df.count() for name, df in written.items()}
-        report["rows"]["image_authority"] = sums["images"]
-        report["finished_at"] = now_iso()
-        report["seconds"] = round(time.time() - started, 3)
-        staged.report(report)
-    return report
+        stage.report["images"] = {"rows": sums["images"], "authority_sum": sums["authority"],
+                                  "without_pages": sums["without_pages"]}
+        stage.report["rows"] = {name: df.count() for name, df in written.items()}
+        stage.report["rows"]["image_authority"] = sums["images"]
+    return stage.report

@@ -1,0 +1,101 @@
+"""The stage runner: what every stage does around its own logic.
+
+    with Stage(spark, "rank", output, args={...}) as stage:
+        graph = stage.input(graph_dir, "build_graph")       # the committed run of an earlier stage
+        stage.write("page_rank", table)
+        stage.report["levels"] = {...}
+    stage.report                                            # as written to _report.json
+
+It qualifies paths once on the driver (:mod:`imagerank.fs`), refuses inputs that are not committed
+outputs of the stage expected, writes tables into a fresh run folder, and on success writes the
+report inside an envelope (job, run, master, Spark version, inputs and their runs, arguments,
+start, end, seconds) and commits the run (:mod:`imagerank.commit`). On an exception nothing is
+committed: the previous output stays current.
+"""
+
+from __future__ import annotations
+
+import time
+
+from pyspark.sql import DataFrame, SparkSession
+
+from imagerank import commit, fs
+
+
+class StageError(RuntimeError):
+    """A run that must not publish (for example: not one input could be read)."""
+
+
+class Stage:
+    def __init__(self, spark: SparkSession, name: str, output: str, args: dict, resume: bool = False):
+        self.spark = spark
+        self.name = name
+        fs.configure(fs.FsSettings.from_spark(spark))
+        self.output = fs.qualify(spark, output)
+        self.args = args
+        self.resume = resume
+        self.inputs: dict[str, list[dict]] = {}
+        self.report: dict = {}
+        self.run: str | None = None
+        self.resumed = False
+
+    @property
+    def folder(self) -> str:
+        """This run's folder (qualified URI): tables go under it. The run starts at the first use, so a
+        stage that refuses its inputs first leaves nothing behind."""
+        if self.run is None:
+            self.run, self.resumed = commit.start_run(self.output, self.name, self.args, self.resume)
+        return commit.run_folder(self.output, self.run)
+
+    def qualify(self, path: str) -> str:
+        return fs.qualify(self.spark, path)
+
+    def input(self, path: str, stage: str) -> str:
+        """The committed run folder of an earlier stage's output; recorded in the report."""
+        qualified = self.qualify(path)
+        folder = commit.current_run(qualified, stage)
+        self.inputs.setdefault(stage, []).append({"path": qualified, "run": folder.rsplit("/", 1)[1]})
+        return folder
+
+    def input_report(self, folder: str) -> dict:
+        return fs.read_json(fs.join(folder, commit.REPORT))
+
+    def table(self, name: str) -> str:
+        return fs.join(self.folder, name)
+
+    def write(self, name: str, df: DataFrame, partition_by: list[str] | None = None) -> DataFrame:
+        """Write a table into this run and return it as read back (later steps read the written rows)."""
+        writer = df.write.mode("overwrite")
+        if partition_by:
+            writer = writer.partitionBy(*partition_by)
+        writer.parquet(self.table(name))
+        return self.spark.read.parquet(self.table(name))
+
+    def __enter__(self) -> "Stage":
+        self.started, self.started_at = time.time(), commit.now_iso()
+        commit.check_owned(self.output)
+        return self
+
+    def envelope(self) -> dict:
+        sc = self.spark.sparkContext
+        return {
+            "job": self.name,
+            "run": self.run,
+            "resumed": self.resumed,
+            "output": self.output,
+            "inputs": self.inputs,
+            "args": self.args,
+            "master": sc.master,
+            "spark_version": self.spark.version,
+            "app_id": sc.applicationId,
+            "started_at": self.started_at,
+        }
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            return  # nothing committed; the run folder is left for --resume and removed by the next commit
+        self.folder  # noqa: B018 - a stage that wrote no table still commits its report
+        report = {**self.envelope(), **self.report, "finished_at": commit.now_iso(),
+                  "seconds": round(time.time() - self.started, 3)}
+        commit.commit(self.output, self.run, self.name, report)
+        self.report = report

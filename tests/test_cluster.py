@@ -1,0 +1,291 @@
+"""The jobs as users run them: through pyspark's own spark-submit, in local-cluster mode (a master,
+two workers and their executors in separate processes, as on a cluster), and writing to an
+S3-compatible server on loopback.
+
+Each test starts real spark-submit processes, so these are the slowest tests of the suite.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from imagerank import commit
+from imagerank.pipeline import run_pipeline
+
+from conftest import report_of, table
+
+ROOT = Path(__file__).resolve().parents[1]
+MASTER = "local-cluster[2,1,1024]"
+TABLES = {"extract": ("pages", "image_embeds", "page_links"), "graph": ("vertices", "edges"),
+          "rank": ("page_rank", "host_rank", "domain_rank", "image_authority"),
+          "popularity": ("provider_constants", "popularity"), "table": ("authority", "coverage")}
+
+
+def spark_home() -> Path:
+    import pyspark
+
+    return Path(pyspark.__file__).resolve().parent
+
+
+def hadoop_version() -> str:
+    (jar,) = (spark_home() / "jars").glob("hadoop-client-api-*.jar")
+    return jar.name[len("hadoop-client-api-"):-len(".jar")]
+
+
+class Submitted:
+    """A spark-submit process whose standard error is read line by line as it comes."""
+
+    def __init__(self, script: str, args: list[str], conf: dict | None = None, packages: str | None = None,
+                 env: dict | None = None):
+        settings = {"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "4",
+                    "spark.pyspark.python": sys.executable, "spark.pyspark.driver.python": sys.executable,
+                    "spark.executor.memory": "1g", **(conf or {})}
+        command = [str(spark_home() / "bin" / "spark-submit"), "--master", MASTER]
+        for key, value in settings.items():
+            command += ["--conf", f"{key}={value}"]
+        if packages:
+            command += ["--packages", packages]
+        command += [str(ROOT / "jobs" / script), *args]
+        full_env = {**os.environ, "SPARK_HOME": str(spark_home()), "PYSPARK_PYTHON": sys.executable,
+                    "PYTHONUNBUFFERED": "1", **(env or {})}
+        full_env.pop("PYSPARK_SUBMIT_ARGS", None)
+        self.process = subprocess.Popen(command, cwd=ROOT, env=full_env, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, text=True, start_new_session=True)
+        self.lines: list[str] = []
+        self.out: list[str] = []
+        self._readers = [threading.Thread(target=self._read, args=(self.process.stderr, self.lines), daemon=True),
+                         threading.Thread(target=self._read, args=(self.process.stdout, self.out), daemon=True)]
+        for reader in self._readers:
+            reader.start()
+
+    @staticmethod
+    def _read(stream, sink: list[str]) -> None:
+        for line in stream:
+            sink.append(line.rstrip("\n"))
+
+    def wait_for(self, predicate, timeout: float = 300.0) -> None:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if predicate():
+                return
+            if self.process.poll() is not None:
+                raise AssertionError(f"spark-submit ended ({self.process.returncode}) first:\n" + self.log())
+            time.sleep(0.05)
+        self.kill()
+        raise AssertionError(f"timed out waiting; spark-submit said:\n{self.log()}")
+
+    def saw(self, text: str) -> bool:
+        """Whether a line with ``text`` came (spark-submit's Python driver prints to the JVM's stdout)."""
+        return any(text in line for line in list(self.lines) + list(self.out))
+
+    def finish(self, timeout: float = 600.0) -> int:
+        try:
+            code = self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise
+        for reader in self._readers:
+            reader.join(timeout=10)
+        return code
+
+    def kill(self) -> None:
+        """The whole process group: spark-submit's JVM, the Python driver, the executors."""
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait(timeout=60)
+
+    def log(self, last: int = 60) -> str:
+        return "\n".join(self.out[-last:] + self.lines[-last:])
+
+    def executors(self) -> list[int]:
+        """pids of this application's executor processes (children of the spark-submit JVM)."""
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            if parent == self.process.pid and b"CoarseGrainedExecutorBackend" in cmdline:
+                found.append(int(entry.name))
+        return found
+
+
+def run_ok(submitted: Submitted, timeout: float = 600.0) -> None:
+    code = submitted.finish(timeout)
+    assert code == 0, f"spark-submit exited {code}:\n{submitted.log()}"
+
+
+def write_config(path: Path, root: str, crawl_manifest: str, catalog: str) -> str:
+    path.write_text(yaml.safe_dump({
+        "output_root": root,
+        "extract": {"input": [crawl_manifest]},
+        "graph": {},
+        "rank": {"max_iter": 60},
+        "popularity": {"catalog": catalog},
+        "publish": {},
+    }))
+    return str(path)
+
+
+def rows(spark, output, name: str, drop: tuple[str, ...] = ()) -> list[tuple]:
+    frame = table(spark, output, name).drop(*drop)
+    return sorted(tuple(row) for row in frame.collect())
+
+
+def assert_same_tables(spark, got_root: str, expected_root: str, folders=TABLES) -> None:
+    for folder, names in folders.items():
+        for name in names:
+            drop = ("computed_at",) if name == "authority" else ()
+            got = rows(spark, f"{got_root}/{folder}", name, drop)
+            expected = rows(spark, f"{expected_root}/{folder}", name, drop)
+            assert got == expected, f"{folder}/{name} differs"
+
+
+@pytest.fixture(scope="module")
+def reference(spark, sample_crawl, tmp_path_factory):
+    """The whole pipeline on the sample, in this test process's own session (local mode)."""
+    root = tmp_path_factory.mktemp("reference")
+    config = write_config(root / "pipeline.yaml", str(root / "out"), sample_crawl["manifest"], sample_crawl["catalog"])
+    run_pipeline(spark, config)
+    return {"root": str(root / "out"), "crawl": sample_crawl}
+
+
+def test_pipeline_under_spark_submit_gives_the_in_process_tables(spark, reference, tmp_path):
+    crawl = reference["crawl"]
+    config = write_config(tmp_path / "pipeline.yaml", str(tmp_path / "out"), crawl["manifest"], crawl["catalog"])
+    job = Submitted("pipeline.py", ["--config", config])
+    run_ok(job)
+    for stage in ("extract", "graph", "rank", "popularity", "publish"):
+        assert job.saw(f"[{stage}] committed run"), job.log()
+    assert job.saw("[extract] crawl files 3/3")
+    for folder in TABLES:
+        report = report_of(tmp_path / "out" / folder)
+        assert report["master"] == MASTER and report["app_id"].startswith("app-")
+    assert_same_tables(spark, str(tmp_path / "out"), reference["root"])
+
+
+def _many_crawl_files(root: Path, copies: int) -> str:
+    """A manifest of the sample crawl written ``copies`` times over (different seeds), 3 files each."""
+    from imagerank.sample import write_sample
+
+    lines = []
+    for seed in range(copies):
+        info = write_sample(str(root / f"crawl{seed}"), seed=100 + seed)
+        folder = Path(info["manifest"]).parent
+        lines += [str(folder / name) for name in sorted(os.listdir(folder)) if name.endswith((".warc.gz", ".wat.gz"))]
+    manifest = root / "all.paths"
+    manifest.write_text("\n".join(lines) + "\n")
+    return str(manifest)
+
+
+def test_an_executor_killed_mid_extraction_changes_nothing(spark, tmp_path):
+    from imagerank.crawl.extract import run_extract
+
+    manifest = _many_crawl_files(tmp_path / "crawl", copies=5)
+    expected = run_extract(spark, manifest, str(tmp_path / "expected"))
+    total = expected["files"]["total"]
+    out = tmp_path / "out"
+    job = Submitted("extract.py", ["--input", manifest, "--output", str(out)])
+
+    def first_file_done() -> bool:
+        runs = out / "_runs"
+        return runs.exists() and any((run / "_files").exists() and any((run / "_files").iterdir())
+                                     for run in runs.iterdir())
+
+    job.wait_for(first_file_done)
+    victims = job.executors()
+    assert victims, "no executor process found"
+    done_at_kill = sum(len(list((run / "_files").iterdir())) for run in (out / "_runs").iterdir()
+                       if (run / "_files").exists())
+    os.kill(victims[0], signal.SIGKILL)
+    assert not (out / commit.MARKER).exists() and done_at_kill < total  # killed mid-extraction
+    run_ok(job)
+    report = report_of(out)
+    assert report["files"] == expected["files"] and report["rows_written"] == expected["rows_written"]
+    assert report["skipped"] == expected["skipped"]
+    for name in ("pages", "image_embeds", "page_links"):
+        assert rows(spark, out, name) == rows(spark, tmp_path / "expected", name)
+
+
+def test_a_pipeline_killed_mid_run_and_resumed_ends_with_the_same_tables(spark, reference, tmp_path):
+    crawl = reference["crawl"]
+    config = write_config(tmp_path / "pipeline.yaml", str(tmp_path / "out"), crawl["manifest"], crawl["catalog"])
+    first = Submitted("pipeline.py", ["--config", config])
+    first.wait_for(lambda: first.saw("[graph] started"))
+    first.kill()
+    extract_run = commit.marker(str(tmp_path / "out" / "extract"))["run"]
+    assert commit.marker(str(tmp_path / "out" / "rank")) is None
+    again = Submitted("pipeline.py", ["--config", config, "--resume"])
+    run_ok(again)
+    assert again.saw("[extract] skipped"), again.log()
+    assert commit.marker(str(tmp_path / "out" / "extract"))["run"] == extract_run
+    assert_same_tables(spark, str(tmp_path / "out"), reference["root"])
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint():
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+S3_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+def test_the_pipeline_writes_to_s3_from_a_local_cluster(spark, reference, s3_endpoint, tmp_path):
+    """Outputs on s3:// (rewritten to s3a:// for Hadoop, as outside EMR), written by the driver
+    and by executor tasks, read back through the commit markers, equal to the local run."""
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=s3_endpoint, **{
+        "aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"})
+    client.create_bucket(Bucket="imagerank")
+    crawl = reference["crawl"]
+    config = write_config(tmp_path / "pipeline.yaml", "s3://imagerank/run", crawl["manifest"], crawl["catalog"])
+    s3a = {"spark.hadoop.fs.s3a.endpoint": s3_endpoint, "spark.hadoop.fs.s3a.path.style.access": "true",
+           "spark.hadoop.fs.s3a.access.key": "testing", "spark.hadoop.fs.s3a.secret.key": "testing",
+           "spark.hadoop.fs.s3a.endpoint.region": "us-east-1",
+           "spark.hadoop.fs.s3a.connection.ssl.enabled": "false"}
+    job = Submitted("pipeline.py", ["--config", config], conf=s3a,
+                    packages=f"org.apache.hadoop:hadoop-aws:{hadoop_version()}", env=S3_ENV)
+    code = job.finish(900)
+    if code != 0 and any("unresolved dependency" in line or "UnresolvedDependencies" in line for line in job.lines):
+        pytest.skip("hadoop-aws could not be fetched from the Maven repository: " + job.log(5))
+    assert code == 0, job.log()
+    keys = {obj["Key"] for page in client.get_paginator("list_objects_v2").paginate(Bucket="imagerank")
+            for obj in page.get("Contents", [])}
+    marker = yaml.safe_load(client.get_object(Bucket="imagerank", Key="run/table/_CURRENT")["Body"].read())
+    run = marker["run"]
+    assert f"run/table/_runs/{run}/_report.json" in keys
+    assert any(k.startswith(f"run/table/_runs/{run}/authority/provider=flickr/part-") for k in keys)
+    extract_run = yaml.safe_load(client.get_object(Bucket="imagerank", Key="run/extract/_CURRENT")["Body"].read())
+    parts = [k for k in keys if k.startswith(f"run/extract/_runs/{extract_run['run']}/pages/")]
+    assert sorted(p.rsplit("/", 1)[1] for p in parts) == [f"part-0000{i}.parquet" for i in range(3)]
+    # bring the S3 outputs down and compare them with the local run's
+    local = tmp_path / "down"
+    for key in keys:
+        target = local / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        client.download_file("imagerank", key, str(target))
+    assert_same_tables(spark, str(local / "run"), reference["root"])
+    shutil.rmtree(local)
