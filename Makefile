@@ -31,11 +31,54 @@ bench: $(STAMP)
 	$(PY) bench/bench_extract.py
 	$(PY) bench/bench_pagerank.py
 
-# A zip of the library for spark-submit --py-files on a cluster.
-dist: $(STAMP)
-	mkdir -p dist && rm -f dist/imagerank.zip
-	cd lib && zip -qr ../dist/imagerank.zip imagerank -x '*__pycache__*'
-	@echo "dist/imagerank.zip"
+# `make dist`: what a cluster needs, in dist/ (README: "Running on a cluster"). It uses only $(PYTHON)
+# (venv, pip), not .venv, and starts from scratch each time (setuptools would reuse a stale build/lib).
+#   PYTHON         the interpreter the packed env is built on and linked to (venv-pack copies no
+#                  interpreter): the nodes need the same X.Y at the same path, so build on a machine
+#                  like them, e.g. `make dist PYTHON=python3.11` on the EMR primary node
+#   PYTHON_PREFIX  where that interpreter lives on the nodes when it lives elsewhere here (EMR 7:
+#                  /usr for /usr/bin/python3.11); the env's python links are pointed there (done
+#                  here: venv-pack 0.2.0's --python-prefix turns bin/python3.11 into python3.113.11)
+#   SPARK          the cluster's Spark line, 3.5 (EMR 7, Dataproc 2.2/2.3) or 4: the env follows
+#                  conf/constraints-spark$(SPARK).txt (what that pyspark asks of numpy, pandas, pyarrow)
+PYTHON_PREFIX ?=
+SPARK ?= 3.5
+DIST := dist
+DIST_BUILD := build/dist
+DIST_ENV := $(DIST_BUILD)/env
+# what the env must import (imagerank itself needs pyspark, which the cluster brings)
+DIST_IMPORTS := pyarrow,pandas,numpy,fastwarc,selectolax,ada_url,publicsuffixlist,urllib3,boto3,yaml,warcio,bs4,lxml,networkx,scipy
+
+dist:
+	rm -rf $(DIST) build lib/imagerank.egg-info
+	mkdir -p $(DIST)/jobs $(DIST_BUILD)
+	@echo "== the package: a wheel, and a zip of it for --py-files"
+	$(PYTHON) -m pip wheel --quiet --no-deps --wheel-dir $(DIST) .
+	cd lib && zip -qr ../$(DIST)/imagerank.zip imagerank -x '*__pycache__*'
+	cp jobs/*.py $(DIST)/jobs/
+	cp conf/jvm-packages.txt $(DIST)/
+	@echo "== the Python environment: the wheel, its graph extra and their dependencies; no pyspark (the cluster's Spark brings it)"
+	$(PYTHON) tools/dist_requirements.py $(DIST)/imagerank-*.whl --extra graph --exclude pyspark \
+	  > $(DIST_BUILD)/requirements.in
+	$(PYTHON) -m venv $(DIST_ENV)
+	$(DIST_ENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+	  -r $(DIST_BUILD)/requirements.in -c conf/constraints-spark$(SPARK).txt
+	$(DIST_ENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps $(DIST)/imagerank-*.whl
+	$(DIST_ENV)/bin/python -c "import $(DIST_IMPORTS); from importlib import resources; \
+	  assert resources.files('imagerank.conf').joinpath('providers.yaml').is_file()"
+	$(DIST_ENV)/bin/python -m pip freeze --exclude imagerank > $(DIST)/requirements-cluster.txt
+	@if [ -n "$(PYTHON_PREFIX)" ]; then \
+	  v=$$($(DIST_ENV)/bin/python -c 'import sys; print("python%d.%d" % sys.version_info[:2])'); \
+	  for link in $(DIST_ENV)/bin/python*; do \
+	    case "$$(readlink "$$link")" in /*) ln -sfn "$(PYTHON_PREFIX)/bin/$$v" "$$link";; esac; done; \
+	  sed -i -e "s#^home = .*#home = $(PYTHON_PREFIX)/bin#" \
+	    -e "s#^executable = .*#executable = $(PYTHON_PREFIX)/bin/$$v#" $(DIST_ENV)/pyvenv.cfg; \
+	  echo "env python -> $(PYTHON_PREFIX)/bin/$$v"; fi
+	$(PYTHON) -m venv $(DIST_BUILD)/tools
+	$(DIST_BUILD)/tools/bin/python -m pip install --quiet --disable-pip-version-check venv-pack
+	$(DIST_BUILD)/tools/bin/venv-pack --quiet --prefix $(DIST_ENV) --output $(DIST)/imagerank-env.tar.gz
+	chmod 644 $(DIST)/imagerank-env.tar.gz
+	@ls -lh $(DIST) | sed 1d
 
 clean:
 	rm -rf $(DEMO) $(SAMPLE) dist build *.egg-info lib/*.egg-info
