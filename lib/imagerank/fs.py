@@ -235,8 +235,7 @@ def write_bytes(uri: str, data: bytes) -> None:
     fs, path = resolve(uri)
     try:
         parent = posixpath.dirname(path)
-        if parent:
-            fs.create_dir(parent, recursive=True)
+        _make_parent(uri, fs, parent)
         if scheme_of(uri) in OBJECT_STORES:
             with fs.open_output_stream(path) as out:
                 out.write(data)
@@ -281,12 +280,19 @@ def move(src: str, dst: str) -> None:
         raise _wrap("move", f"{src} to", FsError(dst)) from err
 
 
+def _make_parent(uri: str, fs: pafs.FileSystem, parent: str) -> None:
+    """Folders exist on disks and HDFS; object stores have none (pyarrow would put empty marker objects)."""
+    if parent and scheme_of(uri) not in OBJECT_STORES:
+        fs.create_dir(parent, recursive=True)
+
+
 def open_output(uri: str):
     fs, path = resolve(uri)
-    parent = posixpath.dirname(path)
-    if parent:
-        fs.create_dir(parent, recursive=True)
-    return fs.open_output_stream(path)
+    try:
+        _make_parent(uri, fs, posixpath.dirname(path))
+        return fs.open_output_stream(path)
+    except (OSError, ValueError) as err:
+        raise _wrap("write", uri, err) from None
 
 
 def open_input(uri: str):
