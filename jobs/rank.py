@@ -1,6 +1,7 @@
 """PageRank of pages, hosts and domains, harmonic centrality of hosts and domains, image authority.
 
     python jobs/rank.py --graph GRAPH_DIR --output RANK_DIR [--damping 0.85] [--tol 1e-9 | --max-iter N]
+        [--engine auto|driver|dataframe|graphx|graphframes]
 """
 
 import argparse
@@ -10,6 +11,8 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 
+from imagerank.graph.graphframes_jar import GraphFramesUnavailable, require_graphframes  # noqa: E402
+from imagerank.graph.pagerank import ENGINES  # noqa: E402
 from imagerank.graph.rank import RankOptions, run_rank  # noqa: E402
 from imagerank.spark import get_spark  # noqa: E402
 
@@ -24,8 +27,9 @@ def main(argv=None) -> int:
     stop.add_argument("--tol", type=float, default=None,
                       help=f"stop when the summed change falls below N * tol (default {defaults.tol})")
     stop.add_argument("--max-iter", type=int, default=None, help="run exactly this many iterations")
-    parser.add_argument("--engine", choices=["auto", "driver", "dataframe", "graphx"], default=defaults.engine,
-                        help="PageRank engine; auto: driver (scipy) up to --driver-max-edges edges, else dataframe")
+    parser.add_argument("--engine", choices=list(ENGINES), default=defaults.engine,
+                        help="PageRank engine; auto: driver (scipy) up to --driver-max-edges edges, else dataframe; "
+                             "graphframes needs GraphFrames' JVM package (--packages or --jars, see README)")
     parser.add_argument("--driver-max-edges", type=int, default=defaults.driver_max_edges)
     parser.add_argument("--harmonic-engine", choices=["auto", "driver", "hyperanf"], default=defaults.harmonic_engine)
     parser.add_argument("--log2m", type=int, default=defaults.log2m, help="HyperANF registers per vertex, log2")
@@ -39,7 +43,14 @@ def main(argv=None) -> int:
         engine=args.engine, driver_max_edges=args.driver_max_edges, harmonic_engine=args.harmonic_engine,
         log2m=args.log2m, checkpoint_dir=args.checkpoint_dir,
     )
-    report = run_rank(get_spark("imagerank-rank"), args.graph, args.output, options)
+    spark = get_spark("imagerank-rank")
+    try:
+        if options.engine == "graphframes":
+            require_graphframes(spark)  # fail before reading anything
+        report = run_rank(spark, args.graph, args.output, options)
+    except GraphFramesUnavailable as error:
+        print(f"rank: error: {error}", file=sys.stderr)
+        return 2
     print(json.dumps({k: report[k] for k in ("levels", "images", "rows")}, indent=2))
     return 0
 
