@@ -19,7 +19,9 @@ EXTRACT = [
     "beautifulsoup4>=4.12",
     "lxml>=5.0",
 ]
-GRAPH = ["graphframes-py==0.12.3", "networkx>=3.2", "scipy>=1.11"]
+# graphframes-py imports typing_extensions (for typing.override before Python 3.12) without declaring it;
+# its JVM package is not on PyPI: see README, "GraphFrames"
+GRAPH = ["graphframes-py==0.12.3", 'typing_extensions>=4.4; python_version < "3.12"', "networkx>=3.2", "scipy>=1.11"]
 LOCAL = ["pyspark==4.1.4"]
 TEST = ["pytest>=8", "moto[server]>=5.0"]
 

@@ -7,12 +7,14 @@ fresh process so that its peak memory is its own:
   - networkx: networkx.pagerank (the reference; skipped at 10^7 edges, where it needs tens of GB);
   - dataframe: imagerank's Spark DataFrame iteration, local[2], checkpointing each iteration;
   - graphx: Spark GraphX's static PageRank over py4j, local[2] (what GraphFrames' PageRank wraps).
-  - GraphFrames: not measurable here (its JVM package cannot be fetched; see README).
+  - graphframes: GraphFrames' PageRank (fixed iteration count), local[2]; its JVM classes from the
+    jar imagerank.graph.graphframes_jar.find_graphframes_jar finds (else it fails in one line).
 Seconds per iteration exclude set-up (collecting, indexing, caching): after a warm-up run, an
 engine runs 1 and then 1 + K iterations, and the difference is divided by K (single-machine
-engines: K sized to take ~4 s, best of 3; dataframe: K = --iterations; graphx: 5x that). Peak memory is the process's
-peak RSS (for Spark: Python driver plus its JVM). Every figure is printed as a ratio to the
-fastest engine at that size, then extrapolated to Common Crawl's host graph.
+engines: K sized to take ~4 s, best of 3; dataframe: K = --iterations; graphx and graphframes:
+5x that). Peak memory is the process's peak RSS (for Spark: Python driver plus its JVM). Every
+figure is printed as a ratio to the fastest engine at that size, then extrapolated to Common
+Crawl's host graph.
 
     python bench/bench_pagerank.py [--sizes 100000,1000000,10000000] [--iterations 10]
 """
@@ -116,16 +118,22 @@ def run_one(engine: str, n_edges: int, iterations: int) -> dict:
                 pass  # tol=0 never converges: this runs exactly k iterations
 
         times, iterations = _best_times(once, iterations)
-    elif engine in ("dataframe", "graphx"):
+    elif engine in ("dataframe", "graphx", "graphframes"):
         from imagerank.graph.pagerank import pagerank
 
-        if engine == "graphx":
-            iterations *= 5  # its iterations are short next to its set-up (writing and loading the edge list)
+        if engine in ("graphx", "graphframes"):
+            iterations *= 5  # their iterations are short next to their set-up (loading the graph)
         from imagerank.spark import get_spark
 
         folder = graph_parquet(n_edges)
-        spark = get_spark("bench-pagerank", master="local[2]",
-                          extra={"spark.sql.shuffle.partitions": "8", "spark.driver.memory": "8g"})
+        extra = {"spark.sql.shuffle.partitions": "8", "spark.driver.memory": "8g"}
+        if engine == "graphframes":
+            from imagerank.graph.graphframes_jar import find_graphframes_jar
+
+            jar = find_graphframes_jar()
+            if jar is not None:
+                extra["spark.jars"] = str(jar)
+        spark = get_spark("bench-pagerank", master="local[2]", extra=extra)
         spark.sparkContext.setLogLevel("ERROR")
         ids = spark.read.parquet(str(folder / "vertices"))
         edges = spark.read.parquet(str(folder / "edges"))
@@ -146,7 +154,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default=os.environ.get("BENCH_PAGERANK_SIZES", "100000,1000000,10000000"))
     parser.add_argument("--iterations", type=int, default=10)
-    parser.add_argument("--engines", default="driver,networkx,dataframe,graphx")
+    parser.add_argument("--engines", default="driver,networkx,dataframe,graphx,graphframes")
     parser.add_argument("--one", nargs=2, metavar=("ENGINE", "EDGES"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -166,18 +174,18 @@ def main() -> None:
             done = subprocess.run([sys.executable, __file__, "--one", engine, str(n_edges),
                                    "--iterations", str(args.iterations)], capture_output=True, text=True)
             if done.returncode != 0:
-                print(f"{n_edges:>11,} edges  {engine:<10} failed: {done.stderr.strip().splitlines()[-1:]}")
+                print(f"{n_edges:>11,} edges  {engine:<11} failed: {done.stderr.strip().splitlines()[-1:]}")
                 continue
             results.append(json.loads(done.stdout.strip().splitlines()[-1]))
         at_size = [r for r in results if r["edges"] == n_edges]
         fastest = max(min(r["seconds_per_iteration"] for r in at_size), 1e-9)
         for r in at_size:
-            print(f"{n_edges:>11,} edges  {r['engine']:<10} {r['seconds_per_iteration']:9.4f} s/iteration "
+            print(f"{n_edges:>11,} edges  {r['engine']:<11} {r['seconds_per_iteration']:9.4f} s/iteration "
                   f"({r['seconds_per_iteration'] / fastest:6.1f}x the fastest)  set-up+1: "
                   f"{r['setup_and_one_iteration']:7.2f} s  peak RSS {r['peak_rss_mb']:8.0f} MB")
     driver = [r for r in results if r["engine"] == "driver"]
     spark_engines = [max((r for r in results if r["engine"] == e), key=lambda r: r["edges"], default=None)
-                     for e in ("dataframe", "graphx")]
+                     for e in ("dataframe", "graphx", "graphframes")]
     spark_engines = [r for r in spark_engines if r is not None]
     if not spark_engines or not driver:
         return

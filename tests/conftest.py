@@ -1,6 +1,7 @@
 import os
 from pathlib import Path
 
+import pyspark
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,14 +48,41 @@ def shared_file(*parts: str) -> Path:
     return path
 
 
+def _graphframes_jar():
+    from imagerank.graph.graphframes_jar import find_graphframes_jar
+
+    return find_graphframes_jar(ROOT)
+
+
 @pytest.fixture(scope="session")
 def spark():
     from imagerank.spark import get_spark
 
-    session = get_spark("imagerank-tests", master="local[2]", extra={"spark.sql.shuffle.partitions": "4"})
+    extra = {"spark.sql.shuffle.partitions": "4"}
+    jar = _graphframes_jar()
+    if jar is not None and pyspark.__version__.startswith("4."):
+        extra["spark.jars"] = str(jar)  # GraphFrames' JVM classes (Spark 4.1 / Scala 2.13), for the graphframes engine
+    session = get_spark("imagerank-tests", master="local[2]", extra=extra)
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+
+
+def requires_graphframes(spark) -> None:
+    """Skip unless GraphFrames can run in the test session: a jar was found and put on spark.jars,
+    and the running Spark is 4.x (the jar in ../shared/jars is built for Spark 4.1 / Scala 2.13)."""
+    from imagerank.graph.graphframes_jar import JAR_ENV, graphframes_on_classpath
+
+    pytest.importorskip("graphframes", reason="graphframes-py is not installed (the graph extra)")
+    if not spark.version.startswith("4."):
+        pytest.skip(f"the GraphFrames jar here is built for Spark 4.1 / Scala 2.13; this is Spark {spark.version}")
+    if _graphframes_jar() is None:
+        if os.environ.get(JAR_ENV):
+            pytest.skip(f"no GraphFrames jar: {JAR_ENV}={os.environ[JAR_ENV]} is not a file")
+        pytest.skip(f"no GraphFrames jar: set {JAR_ENV} or put graphframes-*.jar in {ROOT.parent / 'shared' / 'jars'}")
+    if not graphframes_on_classpath(spark):
+        pytest.skip("GraphFrames' JVM classes are not on the test session's classpath (a session started "
+                    "before the jar was found?)")
 
 
 @pytest.fixture(scope="session")

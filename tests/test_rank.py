@@ -11,7 +11,7 @@ from imagerank.graph.harmonic import harmonic_centrality, relative_error
 from imagerank.graph.pagerank import graphx_iterations, pagerank
 from imagerank.graph.rank import RankOptions, run_rank
 
-from conftest import shared_file, table, write_committed
+from conftest import requires_graphframes, shared_file, table, write_committed
 
 PUBLISHED_HARMONIC = {0: 3.5, 1: 3.0, 2: 0.0, 3: 7 / 3, 4: 0.0}  # wac2025 workshop slides (2.33 = 1 + 1/2 + 1/3 + 1/2)
 
@@ -41,8 +41,10 @@ def _generated(spark, n=400, m=2400, seed=3):
     return ids, edges, graph
 
 
-@pytest.mark.parametrize("engine", ["driver", "dataframe", "graphx"])
+@pytest.mark.parametrize("engine", ["driver", "dataframe", "graphx", "graphframes"])
 def test_pagerank_matches_networkx_on_the_published_example(spark, engine):
+    if engine == "graphframes":
+        requires_graphframes(spark)
     vertices, edges, graph = _example(spark)
     scores, info = pagerank(spark, vertices, edges, engine=engine, tol=1e-12)
     expected = nx.pagerank(graph, alpha=0.85, tol=1e-12, max_iter=1000)
@@ -55,9 +57,12 @@ def test_pagerank_matches_networkx_on_the_published_example(spark, engine):
 
 
 @pytest.mark.parametrize("engine,damping", [("driver", 0.85), ("driver", 0.5), ("dataframe", 0.85),
-                                            ("dataframe", 0.5), ("graphx", 0.5)])
+                                            ("dataframe", 0.5), ("graphx", 0.5), ("graphframes", 0.85),
+                                            ("graphframes", 0.5)])
 def test_pagerank_matches_networkx_on_generated_graphs(spark, engine, damping):
-    """Dangling and isolated vertices included; GraphX leaks dangling mass, normalized back here."""
+    """Dangling and isolated vertices included; GraphX and GraphFrames leak dangling mass, normalized back here."""
+    if engine == "graphframes":
+        requires_graphframes(spark)
     ids, edges, graph = _generated(spark)
     scores, info = pagerank(spark, ids, edges, damping=damping, engine=engine, tol=1e-12)
     expected = nx.pagerank(graph, alpha=damping, tol=1e-12, max_iter=1000)
@@ -75,9 +80,78 @@ def test_pagerank_stops_at_max_iter_and_says_so(spark):
     auto_scores, auto = pagerank(spark, ids, edges, engine="auto", driver_max_edges=10)
     assert auto.engine == "dataframe" and auto.converged
     with pytest.raises(ValueError, match="engine"):
-        pagerank(spark, ids, edges, engine="graphframes")  # not obtainable here: see README
+        pagerank(spark, ids, edges, engine="graphframe")
     _, fixed = pagerank(spark, ids, edges, engine="graphx", tol=0.0, max_iter=4)
     assert fixed.iterations == 4 and not fixed.converged
+
+
+def test_graphframes_fixed_iterations_and_what_it_reports(spark):
+    requires_graphframes(spark)
+    ids, edges, graph = _generated(spark)
+    scores, fixed = pagerank(spark, ids, edges, engine="graphframes", tol=0.0, max_iter=4)
+    assert fixed.engine == "graphframes" and fixed.iterations == 4 and not fixed.converged
+    assert fixed.last_change is None and fixed.vertices == 400
+    got = {r["id"]: r["pagerank"] for r in scores.collect()}
+    assert len(got) == 400 and sum(got.values()) == pytest.approx(1.0, abs=1e-12)
+    assert got[399] == pytest.approx(min(got.values()))  # isolated: the teleport share only
+    _, until = pagerank(spark, ids, edges, engine="graphframes", tol=1e-6)
+    assert until.iterations is None and until.converged and until.last_change is None  # no superstep count
+
+
+def test_graphframes_coordinates_follow_the_spark_version():
+    from imagerank.graph.graphframes_jar import GRAPHFRAMES_VERSION, graphframes_package
+
+    assert graphframes_package("4.1.4") == f"io.graphframes:graphframes-spark4_2.13:{GRAPHFRAMES_VERSION}"
+    assert graphframes_package("4.0.1", "2.13.16") == f"io.graphframes:graphframes-spark4_2.13:{GRAPHFRAMES_VERSION}"
+    assert graphframes_package("3.5.8") == f"io.graphframes:graphframes-spark3_2.12:{GRAPHFRAMES_VERSION}"
+    assert graphframes_package("3.5.8", "2.13.8") == f"io.graphframes:graphframes-spark3_2.13:{GRAPHFRAMES_VERSION}"
+    with pytest.raises(ValueError):
+        graphframes_package("4.1.0", "2.12.18")
+    with pytest.raises(ValueError):
+        graphframes_package("2.4.8")
+    import graphframes
+
+    assert graphframes.__version__ == GRAPHFRAMES_VERSION  # the Python package and the JVM release must match
+
+
+def test_graphframes_jar_is_found_from_the_environment_or_beside_the_repo(tmp_path, monkeypatch):
+    from imagerank.graph.graphframes_jar import JAR_ENV, find_graphframes_jar
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    monkeypatch.delenv(JAR_ENV, raising=False)
+    monkeypatch.delenv("IMAGERANK_SHARED_DATA", raising=False)
+    assert find_graphframes_jar(repo) is None
+    (tmp_path / "shared" / "jars").mkdir(parents=True)
+    jar = tmp_path / "shared" / "jars" / "graphframes-all-spark4_2.13-x.jar"
+    jar.write_bytes(b"PK")
+    assert find_graphframes_jar(repo) == jar
+    monkeypatch.setenv(JAR_ENV, str(tmp_path / "elsewhere.jar"))
+    assert find_graphframes_jar(repo) is None  # an explicit path that is not there: none, not a guess
+    (tmp_path / "elsewhere.jar").write_bytes(b"PK")
+    assert find_graphframes_jar(repo) == tmp_path / "elsewhere.jar"
+
+
+def test_graphframes_without_its_jvm_classes_fails_in_one_line(spark, monkeypatch, capsys):
+    """Asked for where GraphFrames' classes are not loadable: one line saying what to pass, no py4j trace."""
+    import imagerank.graph.graphframes_jar as gf
+    from imagerank.graph.graphframes_jar import GraphFramesUnavailable
+
+    pytest.importorskip("graphframes")
+    monkeypatch.setattr(gf, "graphframes_on_classpath", lambda session: False)
+    ids, edges, _ = _generated(spark, n=30, m=60)
+    with pytest.raises(GraphFramesUnavailable) as raised:
+        pagerank(spark, ids, edges, engine="graphframes")
+    message = str(raised.value)
+    assert "\n" not in message and "--jars" in message and "spark.jars" in message
+    assert f"--packages {gf.running_package(spark)}" in message
+    if spark.version.startswith("4."):
+        assert "io.graphframes:graphframes-spark4_2.13:" in message
+    from test_jobs_cli import _job
+
+    assert _job("rank")(["--graph", "/nonexistent", "--output", "/nonexistent-out", "--engine", "graphframes"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("rank: error: ") and "--packages io.graphframes:" in err[0]
 
 
 def test_graphx_iterations_follow_the_error_bound():

@@ -75,7 +75,8 @@ def _rank_arguments(parser: argparse.ArgumentParser) -> None:
                       help=f"stop when the summed change falls below N * tol (default {defaults.tol})")
     stop.add_argument("--max-iter", type=int, default=None, help="run exactly this many iterations")
     parser.add_argument("--engine", choices=ENGINES, default=defaults.engine,
-                        help="PageRank engine; auto: driver (scipy) up to --driver-max-edges edges, else dataframe")
+                        help="PageRank engine; auto: driver (scipy) up to --driver-max-edges edges, else dataframe; "
+                             "graphframes needs GraphFrames' JVM package (--packages or --jars, see README)")
     parser.add_argument("--driver-max-edges", type=int, default=defaults.driver_max_edges)
     parser.add_argument("--harmonic-engine", choices=["auto", "driver", "hyperanf"], default=defaults.harmonic_engine)
     parser.add_argument("--log2m", type=int, default=defaults.log2m, help="HyperANF registers per vertex, log2")
@@ -84,6 +85,7 @@ def _rank_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _rank(spark, args):
+    from imagerank.graph.graphframes_jar import require_graphframes
     from imagerank.graph.rank import RankOptions, run_rank
 
     defaults = RankOptions()
@@ -94,6 +96,8 @@ def _rank(spark, args):
         engine=args.engine, driver_max_edges=args.driver_max_edges, harmonic_engine=args.harmonic_engine,
         log2m=args.log2m, checkpoint_dir=args.checkpoint_dir,
     )
+    if options.engine == "graphframes":
+        require_graphframes(spark)  # fail before reading anything
     return run_rank(spark, args.graph, args.output, options)
 
 
@@ -163,12 +167,31 @@ def summary(name: str, report: dict) -> dict:
     return {key: report[key] for key in COMMANDS[name].summary if key in report}
 
 
+def user_errors() -> tuple[type[Exception], ...]:
+    """Failures whose message says all a user needs: printed as one line, without a trace."""
+    from imagerank.catalog.read import CatalogError
+    from imagerank.commit import OutputError
+    from imagerank.fs import FsError
+    from imagerank.graph.graphframes_jar import GraphFramesUnavailable
+    from imagerank.stage import StageError
+
+    return (CatalogError, OutputError, FsError, GraphFramesUnavailable, StageError)
+
+
 def main(name: str, argv: list[str] | None = None) -> int:
-    """A stage's job: parse its command line, run it in the session spark-submit gave (or a local one)."""
+    """A stage's job: parse its command line, run it in the session spark-submit gave (or a local one).
+
+    Exit codes: 0 committed; 2 a usage or input problem (one line on standard error naming it and
+    the path); anything else is a failure with its trace.
+    """
     from imagerank.spark import get_spark
 
     args = parser_for(name).parse_args(argv)
-    report = COMMANDS[name].call(get_spark(f"imagerank-{name}"), args)
+    try:
+        report = COMMANDS[name].call(get_spark(f"imagerank-{name}"), args)
+    except user_errors() as error:
+        print(f"{name}: error: {error}", file=sys.stderr)
+        return 2
     print(json.dumps(summary(name, report), indent=2, default=str))
     return 0
 

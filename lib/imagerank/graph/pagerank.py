@@ -1,6 +1,6 @@
-"""PageRank over a directed graph given as Spark DataFrames, by one of two engines.
+"""PageRank over a directed graph given as Spark DataFrames, by one of four engines.
 
-Both compute exactly what networkx's ``pagerank`` computes (unweighted edges, uniform teleport):
+All compute what networkx's ``pagerank`` computes (unweighted edges, uniform teleport):
 
     x' = d * (x A_norm + sum(x[dangling]) / N) + (1 - d) / N
 
@@ -19,10 +19,20 @@ or after ``max_iter`` iterations; the result is normalized to sum to 1.
   so it is computed unnormalized and normalized here. It runs a fixed number of iterations: with
   ``tol`` set, enough for the error bound 2 d^k to fall below N * tol. No checkpointing: GraphX
   keeps the lineage of its iterations in memory.
+- ``graphframes``: GraphFrames' own PageRank, ``GraphFrame(v, e).pageRank(resetProbability=1 - d)``
+  (graphframes-py; its JVM classes must be on the classpath, see ``graphframes_jar``). It runs
+  GraphFrames' copy of GraphX's PageRank: dangling vertices' scores leak as in ``graphx``, and
+  GraphFrames rescales the leaky result to sum to N; it is divided by its sum here. Vertices
+  without edges are in the GraphFrame and get their score. With ``tol`` set it runs GraphFrames'
+  tol mode: a Pregel run in which a vertex stops passing on changes of its rank once one is no
+  larger than ``tol`` on GraphFrames' scale (mean 1). ``tol`` is passed unchanged, so after
+  normalization the threshold is tol / N per vertex, far stricter than networkx's N * tol summed
+  over the vertices; measured on the tests' 400-vertex graph, the result is within about
+  0.07 * tol of networkx's per vertex at d = 0.85 (an observation, not a proven bound).
+  ``max_iter`` does not cap that run, and GraphFrames does not expose its superstep count
+  (reported as None). With ``tol=0`` it runs exactly ``max_iter`` iterations. No checkpointing.
 
 ``engine="auto"`` chooses ``driver`` up to ``driver_max_edges`` edges, else ``dataframe``.
-GraphFrames' own engine is not here: its JVM package cannot be fetched in this workplace (see
-README, "GraphFrames").
 """
 
 from __future__ import annotations
@@ -40,8 +50,9 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from imagerank import fs
+from imagerank.graph.graphframes_jar import require_graphframes
 
-ENGINES = ("auto", "driver", "dataframe", "graphx")
+ENGINES = ("auto", "driver", "dataframe", "graphx", "graphframes")
 DRIVER_MAX_EDGES = 5_000_000
 
 
@@ -50,9 +61,9 @@ class RankInfo:
     engine: str
     vertices: int
     edges: int
-    iterations: int
+    iterations: int | None  # None for graphframes' tol mode (GraphFrames does not expose its superstep count)
     converged: bool
-    last_change: float | None  # None for graphx (a fixed iteration count, bounded error)
+    last_change: float | None  # None for graphx and graphframes (not computed)
     seconds: float
 
 
@@ -211,6 +222,24 @@ def _graphx(spark: SparkSession, ids: DataFrame, edges: DataFrame, n: int, dampi
     return result, {"iterations": iterations, "converged": converged, "last_change": None}
 
 
+def _graphframes(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: float, tol: float,
+                 max_iter: int) -> tuple[DataFrame, dict]:
+    from graphframes import GraphFrame
+
+    graph = GraphFrame(ids, edges)
+    if tol > 0:  # GraphFrames' tol mode: Pregel until no vertex's rank changes by more than tol
+        ranked = graph.pageRank(resetProbability=1.0 - damping, tol=tol)
+        run = {"iterations": None, "converged": True, "last_change": None}
+    else:
+        ranked = graph.pageRank(resetProbability=1.0 - damping, maxIter=max_iter)
+        run = {"iterations": max_iter, "converged": False, "last_change": None}
+    # GraphFrames' ranks sum to N (the leaky solution rescaled); checkpointed so that the sum and
+    # the callers' reads do not run PageRank again
+    leaky = ranked.vertices.select("id", F.col("pagerank").alias("leaky")).localCheckpoint(eager=True)
+    total = leaky.agg(F.sum("leaky")).first()[0] or 1.0
+    return leaky.select("id", (F.col("leaky") / F.lit(total)).alias("pagerank")), run
+
+
 def pagerank(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: float = 0.85, tol: float = 1e-9,
              max_iter: int = 1000, engine: str = "auto", driver_max_edges: int = DRIVER_MAX_EDGES,
              checkpoint_dir: str | None = None) -> tuple[DataFrame, RankInfo]:
@@ -223,6 +252,8 @@ def pagerank(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: flo
         raise ValueError(f"unknown PageRank engine {engine!r}; choose one of {ENGINES}")
     if not 0.0 < damping < 1.0:
         raise ValueError(f"damping must lie in (0, 1), got {damping}")
+    if engine == "graphframes":
+        require_graphframes(spark)  # before any work: a one-line error naming what to pass
     started = time.time()
     ids, edges = simple_graph(ids, edges)
     n_vertices, n_edges = ids.count(), edges.count()
@@ -231,6 +262,8 @@ def pagerank(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: flo
         scores, run = _driver(spark, ids, edges, damping, tol, max_iter)
     elif chosen == "graphx":
         scores, run = _graphx(spark, ids, edges, n_vertices, damping, tol, max_iter, checkpoint_dir)
+    elif chosen == "graphframes":
+        scores, run = _graphframes(spark, ids, edges, damping, tol, max_iter)
     else:
         scores, run = _dataframe(spark, ids, edges, damping, tol, max_iter, checkpoint_dir)
     info = RankInfo(engine=chosen, vertices=n_vertices, edges=n_edges, seconds=round(time.time() - started, 3), **run)

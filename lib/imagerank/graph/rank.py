@@ -10,8 +10,8 @@ from pyspark.sql import functions as F
 
 from imagerank.graph.authority import image_authority
 from imagerank.graph.harmonic import DRIVER_MAX_WORK, LOG2M, harmonic_centrality
-from imagerank.graph.pagerank import DRIVER_MAX_EDGES, info_dict, pagerank
 from imagerank import fs
+from imagerank.graph.pagerank import DRIVER_MAX_EDGES, ENGINES, info_dict, pagerank
 from imagerank.stage import Stage
 
 LEVELS = (  # table, vertex kind, edge kind, harmonic centrality too
@@ -26,12 +26,16 @@ class RankOptions:
     damping: float = 0.85
     tol: float = 1e-9
     max_iter: int = 1000
-    engine: str = "auto"
+    engine: str = "auto"  # PageRank engine, one of pagerank.ENGINES (graphframes needs GraphFrames' JVM package)
     driver_max_edges: int = DRIVER_MAX_EDGES
     harmonic_engine: str = "auto"
     harmonic_driver_max_work: int = DRIVER_MAX_WORK
     log2m: int = LOG2M
     checkpoint_dir: str | None = None
+
+    def __post_init__(self):
+        if self.engine not in ENGINES:
+            raise ValueError(f"unknown PageRank engine {self.engine!r}; choose one of {ENGINES}")
 
 
 def _degrees(ids: DataFrame, edges: DataFrame) -> DataFrame:
