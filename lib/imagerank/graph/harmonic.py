@@ -20,7 +20,7 @@ import pandas as pd
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from imagerank.graph.pagerank import checkpointer, collect_indexed, simple_graph
+from imagerank.graph.prepare import checkpointer, collect_indexed, simple_graph
 
 DRIVER_MAX_WORK = 2_000_000_000  # vertices x edges for the exact engine
 LOG2M = 8

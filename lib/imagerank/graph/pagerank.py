@@ -42,7 +42,6 @@ import tempfile
 import time
 import uuid
 from dataclasses import asdict, dataclass
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -51,6 +50,7 @@ from pyspark.sql import functions as F
 
 from imagerank import fs
 from imagerank.graph.graphframes_jar import require_graphframes
+from imagerank.graph.prepare import checkpointer, collect_indexed, simple_graph
 
 ENGINES = ("auto", "driver", "dataframe", "graphx", "graphframes")
 DRIVER_MAX_EDGES = 5_000_000
@@ -92,18 +92,6 @@ def pagerank_arrays(n: int, src: np.ndarray, dst: np.ndarray, damping: float = 0
     return x / x.sum(), iterations, converged, change
 
 
-def collect_indexed(ids: DataFrame, edges: DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The graph on the driver: vertex ids, and edges as positions 0..n-1 into them."""
-    vertex_ids = ids.toPandas()["id"].to_numpy(dtype=np.int64)
-    edge_frame = edges.toPandas()
-    index = pd.Index(vertex_ids)
-    src = index.get_indexer(edge_frame["src"].to_numpy(dtype=np.int64))
-    dst = index.get_indexer(edge_frame["dst"].to_numpy(dtype=np.int64))
-    if (src < 0).any() or (dst < 0).any():
-        raise ValueError("edges name vertices that are not in the vertex list")
-    return vertex_ids, src, dst
-
-
 def _driver(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: float, tol: float,
             max_iter: int) -> tuple[DataFrame, dict]:
     vertex_ids, src, dst = collect_indexed(ids, edges)
@@ -111,22 +99,6 @@ def _driver(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: floa
     frame = pd.DataFrame({"id": vertex_ids, "pagerank": scores})
     result = spark.createDataFrame(frame if len(frame) else [], "id long, pagerank double")
     return result, {"iterations": iterations, "converged": converged, "last_change": change}
-
-
-def simple_graph(ids: DataFrame, edges: DataFrame) -> tuple[DataFrame, DataFrame]:
-    """Distinct long vertex ids, and distinct edges without self-loops (networkx's DiGraph)."""
-    ids = ids.select(F.col("id").cast("long")).distinct()
-    edges = edges.select(F.col("src").cast("long"), F.col("dst").cast("long")).where(
-        F.col("src") != F.col("dst")).distinct()
-    return ids, edges
-
-
-def checkpointer(spark: SparkSession, checkpoint_dir: str | None) -> Callable[[DataFrame], DataFrame]:
-    """Eager checkpoints that cut an iteration's lineage: reliable ones under ``checkpoint_dir``, else local."""
-    if checkpoint_dir is None:
-        return lambda df: df.localCheckpoint(eager=True)
-    spark.sparkContext.setCheckpointDir(checkpoint_dir)
-    return lambda df: df.checkpoint(eager=True)
 
 
 def _dataframe(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: float, tol: float,
