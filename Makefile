@@ -12,7 +12,7 @@ DEMO := data/demo
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[graph,test]'
+	$(PY) -m pip install --quiet -e '.[graph,test,local]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -1,7 +1,7 @@
 from setuptools import find_packages, setup
 
 EXTRACT = [
-    "pyspark==4.1.4",
+    "pyspark>=3.5,<5",
     "pyarrow>=15",
     "pandas>=2.0",
     "fastwarc>=0.15",
@@ -27,5 +27,5 @@ setup(
     packages=find_packages("lib"),
     python_requires=">=3.10",
     install_requires=EXTRACT,
-    extras_require={"graph": GRAPH, "test": TEST},
+    extras_require={"graph": GRAPH, "test": TEST, "local": ["pyspark==4.1.4"]},
 )
