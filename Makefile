@@ -1,13 +1,18 @@
 # imagerank: `make demo` runs the pipeline on the embedded sample; `make test` runs the tests.
-# Both install what they need into .venv first.
+# Both install what they need into .venv first. `make test-spark35` runs the tests on pyspark 3.5
+# (the Spark of EMR 7 and Dataproc 2.2/2.3) in .venv35, pinned by requirements/spark35.txt.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+VENV35 := .venv35
+PY35 := $(VENV35)/bin/python
+STAMP35 := $(VENV35)/.installed
+PINS35 := requirements/spark35.txt
 SAMPLE := data/sample
 DEMO := data/demo
 
-.PHONY: install test demo bench dist clean
+.PHONY: install test test-spark35 demo bench dist clean
 
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -15,10 +20,21 @@ $(STAMP): setup.py
 	$(PY) -m pip install --quiet -e '.[graph,test,local]'
 	touch $(STAMP)
 
+# setuptools: pyspark 3.5 imports distutils, which Python 3.12 no longer ships
+$(STAMP35): setup.py $(PINS35)
+	$(PYTHON) -m venv --clear $(VENV35)
+	$(PY35) -m pip install --quiet --upgrade pip
+	$(PY35) -m pip install --quiet -c $(PINS35) -e '.[graph,test]' setuptools
+	touch $(STAMP35)
+
 install: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests
+
+test-spark35: $(STAMP35)
+	$(PY35) -c "import pyspark; print('pyspark', pyspark.__version__)"
+	$(PY35) -m pytest -q tests
 
 $(SAMPLE)/crawl/warc.paths.gz: | $(STAMP)
 	$(PY) -m imagerank.sample --output $(SAMPLE)

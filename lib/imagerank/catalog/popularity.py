@@ -54,7 +54,8 @@ def raw_metrics(spark: SparkSession, catalog: DataFrame, metrics: list[ProviderM
         catalog.select("identifier", "provider", "meta_data")
         .join(F.broadcast(table), on="provider", how="inner")
         .withColumn("raw_text", F.element_at(values, F.col("metric")))
-        .withColumn("raw", F.col("raw_text").try_cast("double"))
+        # try_cast as SQL: Column.try_cast is pyspark 4.0+, the SQL function is in 3.5 too
+        .withColumn("raw", F.expr("try_cast(raw_text AS DOUBLE)"))
         .select("identifier", "provider", "metric", "percentile", "raw", "raw_text",
                 (F.col("meta_data").isNotNull() & values.isNull()).alias("bad_meta_data"))
     )
