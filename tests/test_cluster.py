@@ -144,8 +144,18 @@ def write_config(path: Path, root: str, crawl_manifest: str, catalog: str) -> st
 
 
 def rows(spark, output, name: str, drop: tuple[str, ...] = ()) -> list[tuple]:
+    """A table's rows, sorted by their values other than floats (floats may differ in the last bits)."""
     frame = table(spark, output, name).drop(*drop)
-    return sorted((tuple(row) for row in frame.collect()), key=repr)
+    return sorted((tuple(row) for row in frame.collect()),
+                  key=lambda row: repr([v for v in row if not isinstance(v, float)]))
+
+
+def same_rows(got: list[tuple], expected: list[tuple]) -> bool:
+    """Equal, floats to 1e-9 relative: PageRank sums in another order on another partitioning."""
+    return len(got) == len(expected) and all(
+        len(a) == len(b) and all(x == pytest.approx(y, rel=1e-9, abs=1e-15) if isinstance(y, float) else x == y
+                                 for x, y in zip(a, b))
+        for a, b in zip(got, expected))
 
 
 def assert_same_tables(spark, got_root: str, expected_root: str, folders=TABLES) -> None:
@@ -154,7 +164,7 @@ def assert_same_tables(spark, got_root: str, expected_root: str, folders=TABLES)
             drop = ("computed_at",) if name == "authority" else ()
             got = rows(spark, f"{got_root}/{folder}", name, drop)
             expected = rows(spark, f"{expected_root}/{folder}", name, drop)
-            assert got == expected, f"{folder}/{name} differs"
+            assert same_rows(got, expected), f"{folder}/{name} differs: {got[:3]} ... != {expected[:3]} ..."
 
 
 @pytest.fixture(scope="module")
@@ -219,7 +229,7 @@ def test_an_executor_killed_mid_extraction_changes_nothing(spark, tmp_path):
     assert report["files"] == expected["files"] and report["rows_written"] == expected["rows_written"]
     assert report["skipped"] == expected["skipped"]
     for name in ("pages", "image_embeds", "page_links"):
-        assert rows(spark, out, name) == rows(spark, tmp_path / "expected", name)
+        assert same_rows(rows(spark, out, name), rows(spark, tmp_path / "expected", name))
 
 
 def test_a_pipeline_killed_mid_run_and_resumed_ends_with_the_same_tables(spark, reference, tmp_path):
