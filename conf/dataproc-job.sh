@@ -8,9 +8,9 @@ set -euo pipefail
 CLUSTER=${CLUSTER:-my-cluster}
 REGION=${REGION:-us-central1}
 BUCKET=${BUCKET:-my-bucket}
-# PLACEHOLDER, for rank --engine graphframes only: GraphFrames' JVM package (Spark 3.5: Scala 2.12),
-# versions in dist/jvm-packages.txt once filled in. Empty: no JVM package.
-GRAPHFRAMES_PACKAGE=${GRAPHFRAMES_PACKAGE:-}   # io.graphframes:graphframes-spark3_2.12:<version>
+# For rank --engine graphframes only: GraphFrames' JVM package (Spark 3.5: Scala 2.12),
+# see dist/jvm-packages.txt. Empty: no JVM package.
+GRAPHFRAMES_PACKAGE=${GRAPHFRAMES_PACKAGE:-}   # rank --engine graphframes only: io.graphframes:graphframes-spark3_2.12:0.12.3
 
 # Cluster mode: the driver runs in YARN beside the executors, where the archive is unpacked as
 # ./environment (Dataproc's default, client mode, runs the driver on the master node's own Python).

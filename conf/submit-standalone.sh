@@ -8,7 +8,7 @@ set -euo pipefail
 MASTER=${MASTER:-spark://spark-master:7077}
 CONFIG=${CONFIG:-conf/pipeline-cluster.yaml}          # read by the driver, here
 HADOOP_AWS=${HADOOP_AWS-org.apache.hadoop:hadoop-aws:3.3.4}   # s3a:// (must match Spark's Hadoop; dist/jvm-packages.txt)
-GRAPHFRAMES_PACKAGE=${GRAPHFRAMES_PACKAGE:-}   # PLACEHOLDER (rank --engine graphframes): io.graphframes:graphframes-spark3_2.12:<version>
+GRAPHFRAMES_PACKAGE=${GRAPHFRAMES_PACKAGE:-}   # rank --engine graphframes only: io.graphframes:graphframes-spark3_2.12:0.12.3
 PACKAGES=$(echo "$HADOOP_AWS,$GRAPHFRAMES_PACKAGE" | sed -e 's/^,//' -e 's/,$//')
 
 [ -x environment/bin/python ] || { mkdir -p environment && tar -xzf dist/imagerank-env.tar.gz -C environment; }

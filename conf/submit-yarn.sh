@@ -7,7 +7,7 @@ CONFIG=${CONFIG:-s3a://my-bucket/imagerank/pipeline.yaml}   # read by the driver
 # JVM packages, comma-separated (dist/jvm-packages.txt); empty: none. hadoop-aws must match the
 # cluster's Hadoop (3.3.4 for Spark 3.5) and is needed for s3a:// only.
 HADOOP_AWS=${HADOOP_AWS-org.apache.hadoop:hadoop-aws:3.3.4}
-GRAPHFRAMES_PACKAGE=${GRAPHFRAMES_PACKAGE:-}   # PLACEHOLDER (rank --engine graphframes): io.graphframes:graphframes-spark3_2.12:<version>
+GRAPHFRAMES_PACKAGE=${GRAPHFRAMES_PACKAGE:-}   # rank --engine graphframes only: io.graphframes:graphframes-spark3_2.12:0.12.3
 PACKAGES=$(echo "$HADOOP_AWS,$GRAPHFRAMES_PACKAGE" | sed -e 's/^,//' -e 's/,$//')
 
 # spark-submit uploads the archive; YARN unpacks it as ./environment in every container, the

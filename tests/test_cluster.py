@@ -179,14 +179,16 @@ def reference(spark, sample_crawl, tmp_path_factory):
 def test_pipeline_under_spark_submit_gives_the_in_process_tables(spark, reference, tmp_path):
     crawl = reference["crawl"]
     config = write_config(tmp_path / "pipeline.yaml", str(tmp_path / "out"), crawl["manifest"], crawl["catalog"])
-    job = Submitted("pipeline.py", ["--config", config])
+    job = Submitted("pipeline.py", ["--config", config], conf={"spark.sql.shuffle.partitions": "5"})
     run_ok(job)
     for stage in ("extract", "graph", "rank", "popularity", "publish"):
         assert job.saw(f"[{stage}] committed run"), job.log()
     assert job.saw("[extract] crawl files 3/3")
     for folder in TABLES:
         report = report_of(tmp_path / "out" / folder)
+        # spark-submit's master and settings, not the package's local defaults
         assert report["master"] == MASTER and report["app_id"].startswith("app-")
+        assert report["shuffle_partitions"] == 5 and report["default_parallelism"] == 2
     assert_same_tables(spark, str(tmp_path / "out"), reference["root"])
 
 

@@ -30,8 +30,8 @@ def test_one_row_per_usable_catalog_image(published):
 
 
 def test_images_match_the_crawl_through_their_keys(spark, published, sample_pipeline):
-    _, _, table = published
-    rows = {r["image_key"]: r for r in table.collect()}
+    _, _, authority = published
+    rows = {r["image_key"]: r for r in authority.collect()}
     images = {r["image_key"]: r for r in table(
         spark, sample_pipeline["root"] / "rank", "image_authority").collect()}
     # the catalog names Flickr's _b size variant; the crawl embeds other sizes: one key
@@ -41,7 +41,7 @@ def test_images_match_the_crawl_through_their_keys(spark, published, sample_pipe
         assert 0 < rows[key]["authority"] < 1
     assert rows["flickr:52345678999"]["authority_raw"] is None  # on no crawled page
     # museum images: matched by image and by landing page (a page of the crawl)
-    museum = table.where("provider = 'openmuseum' and image_key like '%photos/0%'").collect()
+    museum = authority.where("provider = 'openmuseum' and image_key like '%photos/0%'").collect()
     assert museum and all(r["landing_page_rank"] > 0 and r["domain_authority"] > 0 for r in museum)
 
 

@@ -4,7 +4,8 @@
 
 Reads the wheel's METADATA (Requires-Dist), keeps the unconditional requirements and those of the
 named extras, drops the excluded distributions, and prints one requirement a line for
-``pip install -r``. Environment markers other than ``extra == "..."`` are kept for pip to judge.
+``pip install -r``. Environment markers other than ``extra == "..."`` (alone or joined by ``and``)
+are kept for pip to judge.
 Standard library only: it runs with any python3 (``make dist`` runs it with $(PYTHON)).
 """
 
@@ -16,7 +17,7 @@ import sys
 import zipfile
 from email.parser import Parser
 
-EXTRA_MARKER = re.compile(r"""^\s*extra\s*==\s*["']([^"']+)["']\s*$""")
+EXTRA_MARKER = re.compile(r"""\s*(?:\band\s+)?extra\s*==\s*["']([^"']+)["']\s*(?:and\b\s*)?""")
 NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
@@ -36,13 +37,14 @@ def select(requirements: list[str], extras: set[str], exclude: set[str]) -> list
     chosen = []
     for line in requirements:
         spec, _, marker = line.partition(";")
-        extra = EXTRA_MARKER.match(marker) if marker else None
+        extra = EXTRA_MARKER.search(marker) if marker else None
         if extra and normalize(extra.group(1)) not in extras:
             continue
         name = NAME.match(spec)
         if name and normalize(name.group(1)) in exclude:
             continue
-        chosen.append(spec.strip() if extra else line.strip())
+        rest = EXTRA_MARKER.sub(" ", marker).strip() if marker else ""  # the extra is chosen: drop its clause
+        chosen.append(f"{spec.strip()}; {rest}" if rest else spec.strip())
     return chosen
 
 

@@ -86,6 +86,8 @@ class Stage:
             "inputs": self.inputs,
             "args": self.args,
             "master": sc.master,
+            "shuffle_partitions": int(self.spark.conf.get("spark.sql.shuffle.partitions")),
+            "default_parallelism": sc.defaultParallelism,
             "spark_version": self.spark.version,
             "app_id": sc.applicationId,
             "started_at": self.started_at,
