@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import posixpath
+import re
 import uuid
 from dataclasses import dataclass
 from functools import lru_cache
@@ -29,6 +30,7 @@ from urllib.parse import urlsplit
 from pyarrow import fs as pafs
 
 OBJECT_STORES = ("s3", "s3a", "s3n", "gs")
+AWS_ENDPOINT = re.compile(r"(https?://)?s3([.-][a-z0-9-]+)?\.amazonaws\.com(\.cn)?/?")
 
 
 class FsError(OSError):
@@ -55,8 +57,14 @@ class FsSettings:
             return value.strip() if value else None
 
         providers = get("fs.s3a.aws.credentials.provider") or ""
+        endpoint = get("fs.s3a.endpoint")
+        if endpoint and AWS_ENDPOINT.fullmatch(endpoint):
+            endpoint = None  # AWS's own (Hadoop 3.3's default): the SDK picks the region's, or AWS_ENDPOINT_URL
+        elif endpoint and "://" not in endpoint:
+            ssl = (get("fs.s3a.connection.ssl.enabled") or "true").lower() != "false"
+            endpoint = ("https://" if ssl else "http://") + endpoint
         return cls(
-            s3_endpoint=get("fs.s3a.endpoint"),
+            s3_endpoint=endpoint,
             s3_region=get("fs.s3a.endpoint.region"),
             s3_path_style=(get("fs.s3a.path.style.access") or "").lower() == "true",
             s3_access_key=get("fs.s3a.access.key"),
@@ -151,9 +159,7 @@ def _filesystem(scheme: str, authority: str) -> pafs.FileSystem:
         options: dict = {"region": s.s3_region or os.environ.get("AWS_REGION")
                          or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"}
         if endpoint:
-            options["endpoint_override"] = endpoint
-            if s.s3_path_style or not endpoint.startswith("https://s3."):
-                options["force_virtual_addressing"] = False
+            options["endpoint_override"] = endpoint  # addressed path-style by pyarrow, as S3-compatible stores want
         if s.s3_access_key and s.s3_secret_key:
             options.update(access_key=s.s3_access_key, secret_key=s.s3_secret_key)
         elif s.s3_anonymous:

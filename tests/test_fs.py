@@ -1,0 +1,48 @@
+"""The filesystem layer: what a path means (on the driver, once), and S3 settings taken from Spark's."""
+
+import os
+
+import pytest
+
+from imagerank import fs
+
+
+def test_paths_are_qualified_once_on_the_driver(spark, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert fs.qualify(spark, "out/extract") == f"file://{tmp_path}/out/extract"
+    assert fs.qualify(spark, f"file://{tmp_path}/x") == f"file://{tmp_path}/x"
+    assert fs.qualify(spark, "file:/a/b") == "file:///a/b"
+    # no EMRFS here: Hadoop knows S3 as s3a, so s3:// is rewritten for Spark; pyarrow reads either
+    assert fs.qualify(spark, "s3://bucket/key") == "s3a://bucket/key"
+    assert fs.qualify(spark, "gs://bucket/key") == "gs://bucket/key"
+    with pytest.raises(fs.FsError, match="empty path"):
+        fs.qualify(spark, "  ")
+    assert fs.local_path("file:///a/b") == fs.local_path("file:/a/b") == fs.local_path("file://localhost/a/b") == "/a/b"
+
+
+def test_s3_settings_follow_the_sessions_s3a_settings(spark):
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    keys = ("fs.s3a.endpoint", "fs.s3a.path.style.access", "fs.s3a.connection.ssl.enabled")
+    saved = {key: conf.get(key) for key in keys}
+    try:
+        conf.set("fs.s3a.endpoint", "s3.amazonaws.com")  # Hadoop 3.3's default: leave it to the SDK
+        assert fs.FsSettings.from_spark(spark).s3_endpoint is None
+        conf.set("fs.s3a.endpoint", "127.0.0.1:9000")
+        conf.set("fs.s3a.connection.ssl.enabled", "false")
+        conf.set("fs.s3a.path.style.access", "true")
+        settings = fs.FsSettings.from_spark(spark)
+        assert settings.s3_endpoint == "http://127.0.0.1:9000" and settings.s3_path_style
+    finally:
+        for key, value in saved.items():
+            conf.unset(key) if value is None else conf.set(key, value)
+
+
+def test_whole_file_writes_leave_no_temporary_files(tmp_path):
+    target = f"file://{tmp_path}/a/marker.json"
+    fs.write_json(target, {"run": 1})
+    fs.write_json(target, {"run": 2})
+    assert fs.read_json(target) == {"run": 2}
+    assert os.listdir(tmp_path / "a") == ["marker.json"]
+    with pytest.raises(ValueError):  # reports are strict JSON
+        fs.write_json(target, {"x": float("nan")})
+    assert fs.read_json(target) == {"run": 2}
