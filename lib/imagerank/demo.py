@@ -120,3 +120,7 @@ def main(argv=None) -> None:
         run_pipeline(spark, args.config)
         root = root or yaml.safe_load(fs.read_text(fs.qualify(spark, args.config)))["output_root"]
     show_all(spark, root or "data/demo")
+
+
+if __name__ == "__main__":
+    main()
