@@ -105,8 +105,9 @@ def resumable_run(output: str, stage: str, args: dict) -> str | None:
 
 
 def start_run(output: str, stage: str, args: dict, resume: bool = False) -> tuple[str, bool]:
-    """(run id, resumed): a fresh run folder, or with ``resume`` an unfinished one with the same arguments."""
-    check_owned(output)
+    """(run id, resumed): a fresh run folder, or with ``resume`` an unfinished one with the same arguments.
+
+    The caller has checked that ``output`` is ours (:func:`check_owned`)."""
     if resume:
         run = resumable_run(output, stage, args)
         if run is not None:

@@ -283,7 +283,7 @@ def move(src: str, dst: str) -> None:
     try:
         fs.move(src_path, dst_path)
     except (OSError, ValueError) as err:
-        raise _wrap("move", f"{src} to", FsError(dst)) from err
+        raise FsError(f"cannot move {src} to {dst}: {err}") from None
 
 
 def _make_parent(uri: str, fs: pafs.FileSystem, parent: str) -> None:
