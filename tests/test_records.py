@@ -93,3 +93,17 @@ def test_unreadable_file_is_named():
     assert rows == [("counter", {"file": "/no/such/file.warc.gz", "name": "file:unreadable", "n": 1,
                                  "detail": rows[0][1]["detail"]})]
     assert "No such file" in rows[0][1]["detail"]
+
+
+def test_wat_target_uri_in_angle_brackets_is_stripped_as_in_warcs():
+    """WATs made from WARCs whose WARC-Target-URI is bracketed (<https://...>) keep their pages."""
+    import json
+
+    from imagerank.crawl.wat import parse_wat
+    from imagerank.sample import Page, wat_json
+
+    page = Page(url="https://www.openmuseum.org/a.html", host="www.openmuseum.org", title="A")
+    document = wat_json(page, "x.warc.gz", 0)
+    header = document["Envelope"]["WARC-Header-Metadata"]
+    header["WARC-Target-URI"] = "<" + header["WARC-Target-URI"] + ">"
+    assert parse_wat(json.dumps(document).encode())["uri"] == "https://www.openmuseum.org/a.html"

@@ -79,7 +79,7 @@ def find_next_record(stream: BinaryIO, start: int, gzipped: bool) -> int | None:
         pos += SCAN_CHUNK
 
 
-def _strip_uri(uri: str | None) -> str | None:
+def strip_target_uri(uri: str | None) -> str | None:
     # WARC/1.1 drafts and some writers put the target URI in angle brackets.
     if uri and uri.startswith("<") and uri.endswith(">"):
         return uri[1:-1]
@@ -95,7 +95,7 @@ def _records_from(stream: BinaryIO, base: int, max_bytes: int) -> Iterator[Recor
         block = b"" if oversized else rec.reader.read()
         yield Record(
             record_type=headers.get("WARC-Type") or "unknown",
-            target_uri=_strip_uri(headers.get("WARC-Target-URI")),
+            target_uri=strip_target_uri(headers.get("WARC-Target-URI")),
             date=headers.get("WARC-Date"),
             content_type=headers.get("Content-Type"),
             offset=rec.stream_pos,  # FastWARC counts from the start of the stream

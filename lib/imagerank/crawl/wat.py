@@ -11,6 +11,7 @@ import json
 
 from imagerank.crawl.page import OG_IMAGE, TWITTER_IMAGE, RawImage, RawPage, clean_text
 from imagerank.crawl.payload import PayloadError
+from imagerank.crawl.records import strip_target_uri
 
 LINK_PATHS = frozenset(("A@/href", "AREA@/href"))
 
@@ -58,7 +59,7 @@ def parse_wat(block: bytes) -> dict:
             raw.links.append((url, link.get("rel"), link.get("title")))
     return {
         "kind": "response",
-        "uri": header.get("WARC-Target-URI"),
+        "uri": strip_target_uri(header.get("WARC-Target-URI")),  # as the WARC path does
         "date": header.get("WARC-Date"),
         "status": int(status) if str(status or "").isdigit() else None,
         "raw": raw,
