@@ -93,3 +93,8 @@ def test_clueweb_warc_018_quirks():
     assert all(p["fetch_time"] is None for p in tables["pages"])
     keys = Counter(e["image_key"] for e in tables["image_embeds"] if e["source"] == "img_src")
     assert sum(1 for n in keys.values() if n > 1) >= 20  # the shop reuses its images on every page
+    # HTTP headers end their lines in LF alone and the bodies hold a CRLF CRLF: the split is at the
+    # headers' blank line, so nothing before that CRLF CRLF is lost (every title, and the 348 <a> and
+    # 29 <area> links cc-pyspark also finds there: 2,161 links before the fix, 2,538 now)
+    assert all(p["title"] for p in tables["pages"])
+    assert len(tables["page_links"]) == 2538 and len(tables["image_embeds"]) == 1252

@@ -16,15 +16,19 @@ class PayloadError(ValueError):
         self.reason = reason
 
 
+HEADER_ENDS = (b"\r\n\r\n", b"\n\n", b"\n\r\n")  # CRLF as HTTP asks; LF alone, as some crawlers wrote
+
+
 def split_http(block: bytes) -> tuple[int | None, dict[str, str], bytes]:
-    """(status, lowercased headers, body) of an HTTP response block."""
-    end = block.find(b"\r\n\r\n")
-    sep = 4
-    if end < 0:
-        end = block.find(b"\n\n")
-        sep = 2
-    if end < 0 or not block.startswith(b"HTTP/"):
+    """(status, lowercased headers, body) of an HTTP response block.
+
+    The headers end at the first blank line, whichever line ending it uses: headers ending their
+    lines in LF alone, followed by a body that holds a CRLF CRLF somewhere, split there, not inside
+    the body (ClueWeb09's WARCs do this)."""
+    found = [(pos, len(end)) for end in HEADER_ENDS if (pos := block.find(end)) >= 0]
+    if not found or not block.startswith(b"HTTP/"):
         raise PayloadError("bad_http_headers")
+    end, sep = min(found)
     lines = block[:end].decode("latin-1").splitlines()
     parts = lines[0].split(None, 2)
     status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
