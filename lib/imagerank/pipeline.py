@@ -99,8 +99,8 @@ def run_pipeline(spark, config_path: str, stages: list[str] | None = None, resum
     unknown = [name for name in chosen if name not in STAGES]
     if unknown:
         raise PipelineError(f"unknown stage(s) {unknown}; stages are {list(STAGES)}")
+    fs.configure(fs.FsSettings.from_spark(spark))  # before the config is read: it may sit on S3
     options = stage_options(load_config(spark, config_path))
-    fs.configure(fs.FsSettings.from_spark(spark))
     # parse every chosen stage first: a typo in the last stage fails before the first one runs
     parsed = {}
     for name in chosen:

@@ -43,9 +43,12 @@ class Stage:
     def folder(self) -> str:
         """This run's folder (qualified URI): tables go under it. The run starts at the first use, so a
         stage that refuses its inputs first leaves nothing behind."""
+        self._start_run()
+        return commit.run_folder(self.output, self.run)
+
+    def _start_run(self) -> None:
         if self.run is None:
             self.run, self.resumed = commit.start_run(self.output, self.name, self.args, self.resume)
-        return commit.run_folder(self.output, self.run)
 
     def qualify(self, path: str) -> str:
         return fs.qualify(self.spark, path)
@@ -96,7 +99,7 @@ class Stage:
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is not None:
             return  # nothing committed; the run folder is left for --resume and removed by the next commit
-        self.folder  # noqa: B018 - a stage that wrote no table still commits its report
+        self._start_run()  # a stage that wrote no table still commits its report
         report = {**self.envelope(), **self.report, "finished_at": commit.now_iso(),
                   "seconds": round(time.time() - self.started, 3)}
         commit.commit(self.output, self.run, self.name, report)
