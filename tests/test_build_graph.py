@@ -8,8 +8,9 @@ from pyspark.sql import functions as F
 
 from imagerank.crawl.extract import run_extract
 from imagerank.graph.build import run_build_graph
+from imagerank.urls import normalize
 
-from conftest import shared_file, table
+from conftest import shared_file, table, write_committed
 
 
 @pytest.fixture(scope="module")
@@ -28,18 +29,17 @@ def graph(spark, extract_dir, tmp_path_factory):
 
 def test_vertices_and_ids(spark, graph, extract_dir):
     _, report, vertices, _ = graph
-    assert report["id_collisions"] == []
+    # dense ids: 0..N-1, the position of (kind, name) in sorted order; they cannot collide
+    assert report["vertex_ids"] == {"vertices": vertices.count(), "max_id": vertices.count() - 1}
     assert vertices.count() == vertices.select("id").distinct().count()
+    ordered = [(r["kind"], r["name"]) for r in vertices.orderBy("id").collect()]
+    assert ordered == sorted(ordered)
     pages = table(spark, extract_dir, "pages")
     # every fetched page is a vertex; link targets that were never fetched are vertices too
     fetched = pages.select(F.col("url").alias("name")).distinct()
     page_vertices = vertices.filter("kind = 'page'")
     assert fetched.join(page_vertices, on="name", how="left_anti").count() == 0
     assert page_vertices.count() == report["vertices_by_kind"]["page"] >= fetched.count()
-    # the id is xxhash64("kind:name"): recomputing it gives the same value
-    row = vertices.filter("kind = 'domain' and name = 'citynews.co.uk'").collect()[0]
-    expected = spark.sql("select xxhash64('domain:citynews.co.uk') as h").collect()[0]["h"]
-    assert row["id"] == expected
     assert {r["name"] for r in vertices.filter("kind = 'domain'").collect()} == {
         "openmuseum.org", "photo-forum.net", "citynews.co.uk", "example.com", "travelnotes.io", "bigfarm-seo.biz"}
 
@@ -107,3 +107,68 @@ def test_merging_extracts_and_refusing_incomplete_ones(spark, extract_dir, graph
     with pytest.raises(Exception):
         run_build_graph(spark, [str(broken)], str(tmp_path / "never"))
     assert not (tmp_path / "never").exists()
+
+
+def _extract_of(spark, folder, pages, embeds, links):
+    """A committed extract run from rows made the way extraction makes them (imagerank.urls.site_of)."""
+    from imagerank.crawl.schemas import IMAGE_EMBEDS, PAGE_LINKS, PAGES
+    from imagerank.urls import image_key, site_of
+
+    def page(url):
+        host, domain = site_of(url)
+        return {"url": url, "host": host, "domain": domain, "crawl": "CC-TEST", "fetch_time": None, "status": 200,
+                "title": None, "n_images": 0, "n_links": 0, "warc_filename": None, "warc_record_offset": None,
+                "warc_record_length": None}
+
+    def embed(page_url, image_url, source, nofollow=None):
+        host, domain = site_of(image_url)
+        return {"page_url": page_url, "image_url": image_url, "image_key": image_key(image_url), "image_host": host,
+                "image_domain": domain, "source": source, "alt": None, "title": None, "width": None, "height": None,
+                "position": 0, "nofollow": nofollow}
+
+    def link(src, dst, nofollow=False):
+        (src_host, src_domain), (dst_host, dst_domain) = site_of(src), site_of(dst)
+        return {"src_url": src, "src_host": src_host, "src_domain": src_domain, "dst_url": dst, "dst_host": dst_host,
+                "dst_domain": dst_domain, "nofollow": nofollow}
+
+    write_committed(spark, folder, "extract", {
+        "pages": spark.createDataFrame([page(u) for u in pages], PAGES),
+        "image_embeds": spark.createDataFrame([embed(*e) for e in embeds], IMAGE_EMBEDS),
+        "page_links": spark.createDataFrame([link(*lk) for lk in links], PAGE_LINKS),
+    }, {})
+
+
+def test_hosts_come_from_extraction_and_fetched_pages_are_pages(spark, tmp_path):
+    """Real-world URLs Spark's parse_url fails on, typo hosts, IP hosts, and Wikimedia's File: pages."""
+    main, file_page = "https://commons.example.org/wiki/Main", "https://commons.example.org/wiki/File:Foo.jpg"
+    underscore, typo, ip = "http://my_site.example.org/", "http://www1/intranet", "http://10.0.0.1/admin"
+    braces = normalize("https://a.org/s?q={{id}}|^%")
+    _extract_of(
+        spark, str(tmp_path / "extract"),
+        pages=[main, file_page, underscore, typo],
+        embeds=[(main, file_page, "link_href"), (main, "https://img.example.org/x.jpg", "link_href"),
+                (main, "https://img.example.org/y.png", "img_src"), (underscore, "https://img.example.org/y.png", "img_src")],
+        links=[(main, underscore), (underscore, main), (main, typo), (main, ip), (main, braces), (typo, main)],
+    )
+    run_build_graph(spark, [str(tmp_path / "extract")], str(tmp_path / "graph"))
+    vertices = table(spark, tmp_path / "graph", "vertices")
+    edges = table(spark, tmp_path / "graph", "edges")
+    named = {r["id"]: (r["kind"], r["name"]) for r in vertices.collect()}
+    got = {(named[r["src"]], named[r["dst"]], r["kind"]) for r in edges.collect()}
+    # the crawl fetched File:Foo.jpg as a page: a page link, not an image; an unfetched .jpg stays an image
+    assert (("page", main), ("page", file_page), "links_to") in got
+    assert ("image", file_page) not in named.values()
+    assert (("page", main), ("image", "https://img.example.org/x.jpg"), "links_to_image") in got
+    # hosts with '_' and URLs with {}|^% are in the host graph; one-label and IP hosts are not
+    assert {n for k, n in named.values() if k == "host"} == {"commons.example.org", "my_site.example.org", "a.org"}
+    assert {n for k, n in named.values() if k == "domain"} == {"example.org", "a.org"}
+    assert (("host", "commons.example.org"), ("host", "my_site.example.org"), "host_links_to") in got
+    assert (("host", "commons.example.org"), ("host", "a.org"), "host_links_to") in got
+    typo_page = vertices.where(F.col("name") == typo).first()
+    assert (typo_page["host"], typo_page["domain"]) == ("www1", None)  # a page still, with no domain
+    assert (("page", typo), ("page", main), "links_to") in got
+    image = vertices.where(F.col("name") == "https://img.example.org/y.png").first()
+    assert (image["host"], image["domain"]) == ("img.example.org", "example.org")
+    # asked for, IP hosts are kept
+    report = run_build_graph(spark, [str(tmp_path / "extract")], str(tmp_path / "with_ip"), keep_ip_hosts=True)
+    assert report["vertices_by_kind"]["host"] == 4 and report["pages_without_public_host"] == 1

@@ -18,7 +18,8 @@ PAGE = """<!DOCTYPE html><html><head><title>  A  page </title>
 <img src="data:image/gif;base64,AAAA" data-src="lazy.jpg">
 <a href="full/photo.PNG">full</a>
 <a href="other.html" rel="nofollow">x</a><a href="other.html">again</a>
-<a href="https://cdn.example.org/base/self.html">self</a>
+<a href="https://cdn.example.org/base/self.html">self</a><a href="/base/self.html?">self again</a>
+<a href="http://www1/intranet">typo host</a><a href="https://upload.example.org/x.jpg" rel="nofollow">nf</a>
 <a href="javascript:void(0)">js</a><a href="mailto:x@y">m</a>
 </body></html>"""
 
@@ -40,13 +41,24 @@ def test_page_rows(parse):
         ("img_src", "https://cdn.example.org/base/b.jpg", 4),
         ("lazy_src", "https://cdn.example.org/base/lazy.jpg", 5),
         ("link_href", "https://cdn.example.org/base/full/photo.PNG", 6),
+        ("link_href", "https://upload.example.org/x.jpg", 7),
     ]
     first = embeds[2]
     assert (first["alt"], first["width"], first["height"]) == ("A", 300, None)
-    # one row per target; followed once means followed; self-link and js/mailto dropped
-    assert links == [{"src_url": "https://cdn.example.org/base/self.html",
-                      "dst_url": "https://cdn.example.org/base/other.html", "nofollow": False}]
-    assert counters == Counter({"url:url_data": 1, "url:url_javascript": 1, "url:url_mailto": 1, "link:self": 1})
+    # every URL column comes with its host and registered domain; a link to an image file keeps its nofollow
+    assert (first["image_host"], first["image_domain"], first["nofollow"]) == ("cdn.example.org", "example.org", None)
+    assert [(e["image_host"], e["nofollow"]) for e in embeds[-2:]] == [("cdn.example.org", False),
+                                                                         ("upload.example.org", True)]
+    # one row per target; followed once means followed; self-links (also with an empty query) and
+    # js/mailto dropped; a host that is no public name has no domain
+    site = {"src_url": "https://cdn.example.org/base/self.html", "src_host": "cdn.example.org",
+            "src_domain": "example.org"}
+    assert links == [
+        {**site, "dst_url": "https://cdn.example.org/base/other.html", "dst_host": "cdn.example.org",
+         "dst_domain": "example.org", "nofollow": False},
+        {**site, "dst_url": "http://www1/intranet", "dst_host": "www1", "dst_domain": None, "nofollow": False},
+    ]
+    assert counters == Counter({"url:url_data": 1, "url:url_javascript": 1, "url:url_mailto": 1, "link:self": 2})
 
 
 def test_srcset_parsing():

@@ -8,7 +8,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from imagerank.graph.harmonic import harmonic_centrality, relative_error
-from imagerank.graph.pagerank import graphx_iterations, pagerank
+from imagerank.graph.pagerank import graphx_iterations, pagerank, pagerank_arrays
 from imagerank.graph.rank import RankOptions, run_rank
 
 from conftest import requires_graphframes, shared_file, table, write_committed
@@ -46,7 +46,7 @@ def test_pagerank_matches_networkx_on_the_published_example(spark, engine):
     if engine == "graphframes":
         requires_graphframes(spark)
     vertices, edges, graph = _example(spark)
-    scores, info = pagerank(spark, vertices, edges, engine=engine, tol=1e-12)
+    scores, info = pagerank(spark, vertices, edges, engine=engine, tol=1e-9)
     expected = nx.pagerank(graph, alpha=0.85, tol=1e-12, max_iter=1000)
     got = {r["id"]: r["pagerank"] for r in scores.collect()}
     assert info.engine == engine and info.converged and info.vertices == 5 and info.edges == 6
@@ -64,7 +64,7 @@ def test_pagerank_matches_networkx_on_generated_graphs(spark, engine, damping):
     if engine == "graphframes":
         requires_graphframes(spark)
     ids, edges, graph = _generated(spark)
-    scores, info = pagerank(spark, ids, edges, damping=damping, engine=engine, tol=1e-12)
+    scores, info = pagerank(spark, ids, edges, damping=damping, engine=engine, tol=1e-9)
     expected = nx.pagerank(graph, alpha=damping, tol=1e-12, max_iter=1000)
     got = {r["id"]: r["pagerank"] for r in scores.collect()}
     assert info.edges == graph.number_of_edges()
@@ -154,11 +154,34 @@ def test_graphframes_without_its_jvm_classes_fails_in_one_line(spark, monkeypatc
     assert len(err) == 1 and err[0].startswith("rank: error: ") and "--packages io.graphframes:" in err[0]
 
 
+def test_the_stop_rule_does_not_loosen_as_the_graph_grows():
+    """k disjoint copies of a graph have the same PageRank (scaled by 1/k) and the same L1 change per
+    iteration: they must take as many iterations. networkx's N * tol rule stops the copies early."""
+    rng = np.random.default_rng(3)
+    n, m = 300, 1500
+    src, dst = rng.integers(0, n, m), rng.integers(0, n, m)
+    keep = src != dst
+    pairs = sorted(set(zip(src[keep].tolist(), dst[keep].tolist())))
+    src, dst = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+    one, iterations, converged, change = pagerank_arrays(n, src, dst, tol=1e-8)
+    copies = 200
+    offsets = np.repeat(np.arange(copies) * n, len(src))
+    many, many_iterations, many_converged, many_change = pagerank_arrays(
+        n * copies, np.tile(src, copies) + offsets, np.tile(dst, copies) + offsets, tol=1e-8)
+    assert converged and many_converged and change < 1e-8 and many_change < 1e-8
+    assert many_iterations == iterations > 20
+    assert np.allclose(many[:n] * copies, one, atol=1e-12)
+    # the old rule (change < N * tol) stopped the copies after fewer iterations than the one graph
+    _, old_rule, _, old_change = pagerank_arrays(n * copies, np.tile(src, copies) + offsets,
+                                                 np.tile(dst, copies) + offsets, tol=n * copies * 1e-8)
+    assert old_rule < iterations and old_change > 1e-6
+
+
 def test_graphx_iterations_follow_the_error_bound():
-    # 2 * 0.85^k < 400 * 1e-9  ->  k = 95; a cap below that is reported as not converged
-    assert graphx_iterations(400, 0.85, 1e-9, 1000) == (95, True)
-    assert graphx_iterations(400, 0.85, 1e-9, 50) == (50, False)
-    assert 2 * 0.85**95 < 400e-9 < 2 * 0.85**94
+    # 2 * 0.85^k < 1e-6  ->  k = 90, whatever the graph's size; a cap below that is reported as not converged
+    assert graphx_iterations(0.85, 1e-6, 1000) == (90, True)
+    assert graphx_iterations(0.85, 1e-6, 50) == (50, False)
+    assert 2 * 0.85**90 < 1e-6 < 2 * 0.85**89
 
 
 def test_harmonic_centrality_reproduces_the_published_values(spark):
@@ -302,7 +325,7 @@ def test_rank_on_real_common_crawl_pages(spark, tmp_path):
         run_extract(spark, str(shared_file(*parts)), str(tmp_path / name))
         extracts.append(str(tmp_path / name))
     run_build_graph(spark, extracts, str(tmp_path / "graph"))
-    report = run_rank(spark, str(tmp_path / "graph"), str(tmp_path / "rank"), RankOptions(tol=1e-12))
+    report = run_rank(spark, str(tmp_path / "graph"), str(tmp_path / "rank"), RankOptions(tol=1e-9))
     pages = table(spark, tmp_path / "rank", "page_rank")
     links = table(spark, tmp_path / "graph", "edges").where("kind = 'links_to'").collect()
     graph = nx.DiGraph()

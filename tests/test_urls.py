@@ -1,6 +1,7 @@
 import pytest
 
-from imagerank.urls import UrlError, has_image_extension, host_of, image_key, registered_domain, resolve
+from imagerank.urls import (UrlError, has_image_extension, host_of, image_key, normalize, registered_domain, resolve,
+                            site_of)
 
 
 @pytest.mark.parametrize(
@@ -68,6 +69,26 @@ def test_hosts_and_registered_domains():
     assert registered_domain("a.b.example.com") == "example.com"
     assert registered_domain("foo.github.io") == "foo.github.io"  # private suffix
     assert registered_domain("192.168.0.1") == "192.168.0.1"
+
+
+@pytest.mark.parametrize("host", ["www1", "localhost", "www1.hollins", "co.uk", "-a.example.org", "a..b.org",
+                                  "a" * 64 + ".example.org", ""])
+def test_names_that_are_not_public_hosts_have_no_domain(host):
+    """As in Common Crawl's host graph: one label, invalid labels, unknown top-level names, bare suffixes."""
+    assert registered_domain(host) is None
+
+
+def test_real_host_names_with_underscores_and_idns_have_domains():
+    url = resolve("http://my_site.example.org/a", "b?q={{id}}|^%")
+    assert site_of(url) == ("my_site.example.org", "example.org")
+    assert site_of(normalize("http://bücher.de/")) == ("xn--bcher-kva.de", "xn--bcher-kva.de")
+    assert site_of("http://example.org./x") == ("example.org.", "example.org")
+
+
+def test_an_empty_query_is_the_same_page():
+    assert resolve("https://a.org/company/", "/company/?") == "https://a.org/company/"
+    assert resolve("https://a.org/", "x?#top") == "https://a.org/x"
+    assert resolve("https://a.org/", "x?a=1") == "https://a.org/x?a=1"
 
 
 def test_image_extension():

@@ -54,12 +54,15 @@ def _extract(spark, args):
 def _graph_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", required=True, action="append", help="an extract output folder; repeatable")
     parser.add_argument("--output", required=True, help="graph folder (a new run, committed on success)")
+    parser.add_argument("--keep-ip-hosts", action="store_true",
+                        help="keep hosts named by an IP address in the host and domain graphs (dropped by default, "
+                             "as in Common Crawl's host graph)")
 
 
 def _graph(spark, args):
     from imagerank.graph.build import run_build_graph
 
-    return run_build_graph(spark, args.input, args.output)
+    return run_build_graph(spark, args.input, args.output, keep_ip_hosts=args.keep_ip_hosts)
 
 
 def _rank_arguments(parser: argparse.ArgumentParser) -> None:
@@ -72,7 +75,7 @@ def _rank_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--damping", type=float, default=defaults.damping)
     stop = parser.add_mutually_exclusive_group()
     stop.add_argument("--tol", type=float, default=None,
-                      help=f"stop when the summed change falls below N * tol (default {defaults.tol})")
+                      help=f"stop when the L1 change of the score vector (sum 1) falls below tol (default {defaults.tol})")
     stop.add_argument("--max-iter", type=int, default=None, help="run exactly this many iterations")
     parser.add_argument("--engine", choices=ENGINES, default=defaults.engine,
                         help="PageRank engine; auto: driver (scipy) up to --driver-max-edges edges, else dataframe; "
@@ -145,7 +148,7 @@ COMMANDS = {
     "extract": Command("extract", "Extract pages, image embeds and page links from Common Crawl WARC/WAT files.",
                        _extract_arguments, _extract, ("files", "records_read", "rows_written", "skipped")),
     "graph": Command("build_graph", "Build the image -> page -> host -> domain graph from extraction outputs.",
-                     _graph_arguments, _graph, ("vertices_by_kind", "edges_by_kind", "id_collisions")),
+                     _graph_arguments, _graph, ("vertices_by_kind", "edges_by_kind", "vertex_ids")),
     "rank": Command("rank", "PageRank of pages, hosts and domains, harmonic centrality, image authority.",
                     _rank_arguments, _rank, ("levels", "images", "rows")),
     "popularity": Command("popularity", "Provider popularity, standardized per provider and metric as Openverse does.",

@@ -69,7 +69,10 @@ def resolve(base: str, href: str) -> str:
     if not url.startswith(FETCHABLE_SCHEMES):
         raise UrlError("url_other_scheme", href)
     cut = url.find("#")
-    return url if cut < 0 else url[:cut]
+    if cut >= 0:
+        url = url[:cut]
+    # an empty query names the same resource: /company/? is /company/
+    return url[:-1] if url.endswith("?") else url
 
 
 def normalize(url: str) -> str:
@@ -93,16 +96,49 @@ def host_of(url: str) -> str:
 
 @lru_cache(maxsize=1)
 def _psl() -> PublicSuffixList:
-    # publicsuffixlist bundles a dated copy of the Public Suffix List: resolved offline.
-    return PublicSuffixList()
+    # publicsuffixlist bundles a dated copy of the Public Suffix List: resolved offline. Unknown
+    # top-level names are not accepted: ``www1.hollins`` has no public suffix.
+    return PublicSuffixList(accept_unknown=False)
+
+
+# A host name label as Common Crawl's host graph accepts it: letters, digits, '-' and '_' (seen
+# on real hosts), not starting or ending with '-' or '_', at most 63 characters. IDNs arrive in
+# punycode (xn--...), which matches.
+_HOST_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?$")
+_IPV4 = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$")
+
+
+def is_ip(host: str) -> bool:
+    """True for an IPv4 address or a bracketed IPv6 one (as a normalized URL writes them)."""
+    return host.startswith("[") or bool(_IPV4.match(host))
 
 
 @lru_cache(maxsize=65536)
-def registered_domain(host: str) -> str:
-    """Registered domain (public suffix + one label) of a host; IPs and bare suffixes map to themselves."""
-    if not host or host.startswith("[") or host.replace(".", "").isdigit():
+def registered_domain(host: str) -> str | None:
+    """Registered domain (public suffix + one label) of a valid host name, else None.
+
+    An IP address is its own domain (the graph keeps IP hosts only when asked). None means the
+    host is not a public host name and stays out of the host and domain graphs, as in Common
+    Crawl's host graph: one label (``www1``, ``localhost``), an invalid label, more than 253
+    characters, a top-level name not in the Public Suffix List (``www1.hollins``), or a bare
+    public suffix (``co.uk``). A trailing dot is ignored.
+    """
+    if not host:
+        return None
+    if is_ip(host):
         return host
-    return _psl().privatesuffix(host) or host
+    name = host[:-1] if host.endswith(".") else host
+    if len(name) > 253 or "." not in name:
+        return None
+    if not all(_HOST_LABEL.match(label) for label in name.split(".")):
+        return None
+    return _psl().privatesuffix(name)
+
+
+def site_of(url: str) -> tuple[str, str | None]:
+    """(host, registered domain or None) of a normalized URL: the one rule for every URL column."""
+    host = host_of(url)
+    return host, registered_domain(host)
 
 
 def has_image_extension(url: str) -> bool:

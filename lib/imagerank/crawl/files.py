@@ -20,7 +20,7 @@ from imagerank.crawl.payload import PayloadError, content_type, decode_html, is_
 from imagerank.crawl.records import Record, iter_records
 from imagerank.crawl.sources import InputError, open_stream, stream_size
 from imagerank.crawl.wat import parse_wat
-from imagerank.urls import UrlError, host_of, normalize, registered_domain
+from imagerank.urls import UrlError, normalize, site_of
 
 CRAWL_ID = re.compile(r"CC-MAIN-\d{4}-\d{2}")
 FORMATS = ("auto", "warc", "wat")
@@ -73,12 +73,14 @@ class _FileExtractor:
         if fetch_time is None:
             self.counters["warn:bad_warc_date"] += 1
         embeds, links = page_rows(url, raw, self.counters)
-        host = host_of(url)
+        host, domain = site_of(url)
         self.counters["pages"] += 1
+        if domain is None:
+            self.counters["warn:page_host_not_public"] += 1
         yield "pages", {
             "url": url,
             "host": host,
-            "domain": registered_domain(host),
+            "domain": domain,
             "crawl": self.crawl,
             "fetch_time": fetch_time,
             "status": status,

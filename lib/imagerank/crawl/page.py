@@ -3,7 +3,10 @@ embeds and page links.
 
 Shared by the HTML and the WAT paths, so both apply the same URL rules: base resolution,
 fragment stripping, dropped schemes (counted by reason), ``<a>`` links straight to image files
-becoming ``link_href`` embeds instead of page links, self-links dropped, one link row per target.
+becoming ``link_href`` embeds instead of page links (the graph stage turns one back into a page
+link when the crawl fetched its target as a page), self-links dropped, one link row per target.
+Every URL column comes with its host and registered domain (:func:`imagerank.urls.site_of`),
+computed here once so that later stages never parse URLs again.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from imagerank.urls import UrlError, has_image_extension, image_key, resolve
+from imagerank.urls import UrlError, has_image_extension, image_key, resolve, site_of
 
 
 OG_IMAGE = frozenset(("og:image", "og:image:url", "og:image:secure_url"))
@@ -85,7 +88,15 @@ def page_rows(page_url: str, raw: RawPage, counters: Counter) -> tuple[list[dict
             counters["url:" + err.reason] += 1
 
     resolve_href = _Resolver(base, counters)
-    keys: dict[str, str] = {}
+    page_host, page_domain = site_of(page_url)
+    keys: dict[str, tuple[str, str, str | None]] = {}  # url -> (image_key, host, domain)
+
+    def image_identity(url: str) -> tuple[str, str, str | None]:
+        known = keys.get(url)
+        if known is None:
+            known = keys[url] = (image_key(url), *site_of(url))
+        return known
+
     embeds: list[dict] = []
     seen: set[tuple[int, str]] = set()
     for image in raw.images:
@@ -95,17 +106,21 @@ def page_rows(page_url: str, raw: RawPage, counters: Counter) -> tuple[list[dict
         if (image.position, url) in seen:  # one element naming one URL twice (src and srcset)
             continue
         seen.add((image.position, url))
+        key, host, domain = image_identity(url)
         embeds.append(
             {
                 "page_url": page_url,
                 "image_url": url,
-                "image_key": keys[url] if url in keys else keys.setdefault(url, image_key(url)),
+                "image_key": key,
+                "image_host": host,
+                "image_domain": domain,
                 "source": image.source,
                 "alt": image.alt,
                 "title": image.title,
                 "width": image.width,
                 "height": image.height,
                 "position": image.position,
+                "nofollow": None,
             }
         )
 
@@ -116,17 +131,21 @@ def page_rows(page_url: str, raw: RawPage, counters: Counter) -> tuple[list[dict
         if url is None:
             continue
         if has_image_extension(url):
+            key, host, domain = image_identity(url)
             embeds.append(
                 {
                     "page_url": page_url,
                     "image_url": url,
-                    "image_key": image_key(url),
+                    "image_key": key,
+                    "image_host": host,
+                    "image_domain": domain,
                     "source": "link_href",
                     "alt": None,
                     "title": title,
                     "width": None,
                     "height": None,
                     "position": position,
+                    "nofollow": _has_nofollow(rel),
                 }
             )
             position += 1
@@ -137,5 +156,9 @@ def page_rows(page_url: str, raw: RawPage, counters: Counter) -> tuple[list[dict
         nofollow = _has_nofollow(rel)
         followed[url] = followed.get(url, True) and nofollow
 
-    links = [{"src_url": page_url, "dst_url": dst, "nofollow": nf} for dst, nf in followed.items()]
+    links = []
+    for dst, nofollow in followed.items():
+        dst_host, dst_domain = site_of(dst)
+        links.append({"src_url": page_url, "src_host": page_host, "src_domain": page_domain,
+                      "dst_url": dst, "dst_host": dst_host, "dst_domain": dst_domain, "nofollow": nofollow})
     return embeds, links

@@ -6,7 +6,7 @@ PAGES = T.StructType(
     [
         T.StructField("url", T.StringType(), False),
         T.StructField("host", T.StringType(), False),
-        T.StructField("domain", T.StringType(), False),
+        T.StructField("domain", T.StringType(), True),
         T.StructField("crawl", T.StringType(), True),
         T.StructField("fetch_time", T.TimestampType(), True),
         T.StructField("status", T.IntegerType(), True),
@@ -24,19 +24,26 @@ IMAGE_EMBEDS = T.StructType(
         T.StructField("page_url", T.StringType(), False),
         T.StructField("image_url", T.StringType(), False),
         T.StructField("image_key", T.StringType(), False),
+        T.StructField("image_host", T.StringType(), False),
+        T.StructField("image_domain", T.StringType(), True),
         T.StructField("source", T.StringType(), False),
         T.StructField("alt", T.StringType(), True),
         T.StructField("title", T.StringType(), True),
         T.StructField("width", T.IntegerType(), True),
         T.StructField("height", T.IntegerType(), True),
         T.StructField("position", T.IntegerType(), False),
+        T.StructField("nofollow", T.BooleanType(), True),
     ]
 )
 
 PAGE_LINKS = T.StructType(
     [
         T.StructField("src_url", T.StringType(), False),
+        T.StructField("src_host", T.StringType(), False),
+        T.StructField("src_domain", T.StringType(), True),
         T.StructField("dst_url", T.StringType(), False),
+        T.StructField("dst_host", T.StringType(), False),
+        T.StructField("dst_domain", T.StringType(), True),
         T.StructField("nofollow", T.BooleanType(), False),
     ]
 )

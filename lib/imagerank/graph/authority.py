@@ -37,8 +37,8 @@ def image_authority(vertices: DataFrame, edges: DataFrame, page_rank: DataFrame,
         .withColumn("term", F.when(F.col("page_weight") > 0,
                                    F.col("pagerank") * F.col("weight") / F.col("page_weight")).otherwise(0.0))
     )
-    domain_votes = (
-        terms.groupBy("image", "domain")
+    domain_votes = (  # a page without a public host name votes as its own host, never with all such pages
+        terms.groupBy("image", F.coalesce("domain", "host").alias("site"))
         .agg(F.max("term").alias("vote"))
         .groupBy("image")
         .agg(F.sum("vote").alias("authority_raw"))

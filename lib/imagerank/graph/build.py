@@ -1,38 +1,42 @@
 """Build the graph from one or more extraction outputs (several crawls or batches merge).
 
 Vertices are pages (normalized URLs, fetched or only linked to), images (``image_key``), hosts and
-registered domains. Each has a stable 64-bit id, Spark's ``xxhash64`` of ``kind:name``, so re-runs
-and later crawls agree; two names sharing an id are reported (and fail the run: ids must be keys).
+registered domains. Every vertex carries the ``host`` and registered ``domain`` it belongs to (an
+image: those of the URL that serves it), as extraction computed them (``imagerank.urls.site_of``:
+no URL is parsed again here), and pages and images a ``url`` (an image: its most embedded URL
+variant). A page whose host is not a public host name (one label, invalid characters, a top-level
+name outside the Public Suffix List) has a null ``domain`` and stays out of the host and domain
+graphs, as in Common Crawl's host graph; so do IP hosts unless ``keep_ip_hosts``.
 
-Every vertex carries the ``host`` and registered ``domain`` it belongs to (an image: those of the
-URL that serves it), and pages and images a ``url`` (an image: its most embedded URL variant).
+Ids are dense, 0..N-1, the position of ``(kind, name)`` in sorted order (as Common Crawl's
+webgraph numbers its vertices): they cannot collide at any N. The same vertex set gets the same
+ids; a graph with more or fewer vertices renumbers them, so ids join only tables of one run.
 
 Edges (duplicates collapse into one, self-loops drop):
-- ``links_to``: page -> page, from followed links (``nofollow`` links carry no vote), weight 1;
-- ``embeds``: page -> image, from every embed source but ``link_href``; the weight is the
-  image's share of attention on the page (:func:`attention`, docs/design.md);
+- ``links_to``: page -> page, from followed links (``nofollow`` links carry no vote), weight 1. An
+  ``<a>`` link to a URL with an image extension is a page link when the crawl fetched that URL as
+  an HTML page (``/wiki/File:Foo.jpg`` is Wikimedia's description page); otherwise it is:
 - ``links_to_image``: page -> image, from ``<a>`` links straight to image files (weight 0.5);
-- ``host_links_to``: host -> host where at least one page of one links to a page of the other
-  (Common Crawl's host graph, cc-webgraph); ``domain_links_to``: the same folded into registered
-  domains; weight = number of distinct linking pages behind the edge.
+- ``embeds``: page -> image, from every other embed source; the weight is the image's share of
+  attention on the page (:func:`attention`, docs/design.md);
+- ``host_links_to``: host -> host where at least one page of one links to a page of the other,
+  from followed page links (docs/tables.md says how this differs from cc-webgraph's host graph);
+  ``domain_links_to``: the same folded into registered domains; weight = number of distinct
+  linking pages behind the edge.
 """
 
 from __future__ import annotations
 
 from functools import reduce
-from typing import Iterator
 
-import pandas as pd
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from imagerank import fs
 from imagerank.stage import Stage
-from imagerank.urls import registered_domain
 
-def vertex_id(kind: F.Column, name: F.Column) -> F.Column:
-    """Stable 64-bit id of a vertex: xxhash64 of ``kind:name``."""
-    return F.xxhash64(F.concat(kind, F.lit(":"), name))
+_POSITION_BITS = 33  # monotonically_increasing_id: partition index above bit 33, row within below
 
 
 # How much of a visitor's attention an image gets on a page, relative to an ordinary <img> (1.0).
@@ -56,12 +60,6 @@ def attention(source: F.Column, width: F.Column, height: F.Column) -> F.Column:
     )
 
 
-def _domains(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-    for frame in batches:
-        frame["domain"] = frame["host"].map(registered_domain)
-        yield frame
-
-
 def read_extracts(spark: SparkSession, folders: list[str]) -> tuple[DataFrame, DataFrame, DataFrame]:
     """The extraction tables of several committed extract runs, unioned."""
     def union(table: str) -> DataFrame:
@@ -82,56 +80,115 @@ def _edges(df: DataFrame, src: str, src_kind: str, dst: str, dst_kind: str, kind
     )
 
 
-def _image_urls(embeds: DataFrame, host_domains: DataFrame) -> DataFrame:
-    """One row per image_key: its most embedded URL variant (ties: the smallest), host, domain."""
+def assign_ids(names: DataFrame) -> DataFrame:
+    """``names`` (distinct on kind, name) with ``id``: the row's position in (kind, name) order.
+
+    A range-partitioned sort puts every partition in order; ``monotonically_increasing_id`` numbers
+    the rows within each partition; the per-partition row counts (one small row per partition)
+    give each partition's offset. No row passes through the driver and no task sees more than
+    its partition.
+    """
+    mask = (1 << _POSITION_BITS) - 1
+    ordered = (
+        names.repartitionByRange("kind", "name")
+        .sortWithinPartitions("kind", "name")
+        .withColumn("_position", F.monotonically_increasing_id())
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
+    sizes = (
+        ordered.groupBy(F.shiftright(F.col("_position"), _POSITION_BITS).alias("_part"))
+        .agg(F.count(F.lit(1)).alias("rows"))
+        .collect()
+    )
+    offsets, total = [], 0
+    for row in sorted(sizes, key=lambda r: r["_part"]):
+        offsets.append((row["_part"], total))
+        total += row["rows"]
+    spark = names.sparkSession
+    offset_frame = spark.createDataFrame(offsets or [], "_part long, _offset long")
+    return (
+        ordered.withColumn("_part", F.shiftright(F.col("_position"), _POSITION_BITS))
+        .join(F.broadcast(offset_frame), on="_part", how="inner")
+        .withColumn("id", F.col("_offset") + F.col("_position").bitwiseAND(F.lit(mask)))
+        .drop("_part", "_offset", "_position")
+    )
+
+
+def _image_vertices(embeds: DataFrame) -> DataFrame:
+    """One row per image_key: its most embedded URL variant (ties: the smallest), its host, domain."""
     variants = (
-        embeds.groupBy("image_key", "image_url")
+        embeds.groupBy("image_key", "image_url", "image_host", "image_domain")
         .agg(F.countDistinct("page_url").alias("n_pages"))
         .groupBy("image_key")
-        .agg(F.min_by("image_url", F.struct(-F.col("n_pages"), F.col("image_url"))).alias("url"))
+        .agg(F.min_by(F.struct("image_url", "image_host", "image_domain"),
+                      F.struct(-F.col("n_pages"), F.col("image_url"))).alias("best"))
     )
-    return (
-        variants.withColumn("host", F.parse_url(F.col("url"), F.lit("HOST")))
-        .join(host_domains, on="host", how="left")
-        .select(F.col("image_key").alias("name"), "url", "host", "domain")
-    )
+    return variants.select(F.lit("image").alias("kind"), F.col("image_key").alias("name"),
+                           F.col("best.image_url").alias("url"), F.col("best.image_host").alias("host"),
+                           F.col("best.image_domain").alias("domain"))
 
 
-def build_graph(pages: DataFrame, embeds: DataFrame, links: DataFrame) -> tuple[DataFrame, DataFrame]:
-    followed = links.filter(~F.col("nofollow")).select("src_url", "dst_url")
-    page_names = (
-        pages.select(F.col("url").alias("name"))
-        .union(links.select(F.col("src_url").alias("name")))
-        .union(links.select(F.col("dst_url").alias("name")))
-        .union(embeds.select(F.col("page_url").alias("name")))
-        .distinct()
-    )
-    page_hosts = page_names.select("name", F.parse_url(F.col("name"), F.lit("HOST")).alias("host"))
-    image_hosts = embeds.select(F.parse_url(F.col("image_url"), F.lit("HOST")).alias("host"))
-    all_hosts = page_hosts.select("host").union(image_hosts).where(F.col("host").isNotNull()).distinct()
-    site_of_host = all_hosts.mapInPandas(_domains, "host string, domain string").cache()
-    # host and domain vertices are those of pages (cc-webgraph); image hosts only label images
-    host_domains = page_hosts.select("host").distinct().join(site_of_host, on="host", how="inner")
-    host_of_page = page_hosts.join(host_domains, on="host", how="inner")
-    images = _image_urls(embeds, site_of_host)
+def public_host(host: F.Column, domain: F.Column, keep_ip_hosts: bool) -> F.Column:
+    """True for a host that belongs in the host and domain graphs."""
+    valid = domain.isNotNull()
+    if keep_ip_hosts:
+        return valid
+    is_ip = host.startswith("[") | host.rlike(r"^[0-9]{1,3}(\.[0-9]{1,3}){3}$")
+    return valid & ~is_ip
 
-    vertices = (
-        page_hosts.join(host_domains, on="host", how="left")
+
+def _links(pages: DataFrame, embeds: DataFrame, links: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """(page links, image embeds): ``<a>`` links to image-like URLs the crawl fetched as pages move
+    from the embeds to the page links."""
+    fetched = pages.select(F.col("url").alias("image_url")).distinct()
+    hrefs = embeds.where(F.col("source") == "link_href")
+    to_pages = hrefs.join(fetched, on="image_url", how="left_semi")
+    page_sites = pages.select(F.col("url").alias("page_url"), F.col("host").alias("src_host"),
+                              F.col("domain").alias("src_domain")).distinct()
+    moved = (
+        to_pages.join(page_sites, on="page_url", how="inner")
+        .groupBy(F.col("page_url").alias("src_url"), "src_host", "src_domain", F.col("image_url").alias("dst_url"),
+                 F.col("image_host").alias("dst_host"), F.col("image_domain").alias("dst_domain"))
+        .agg(F.min(F.coalesce("nofollow", F.lit(False))).alias("nofollow"))
+    )
+    kept_embeds = (
+        embeds.where(F.col("source") != "link_href")
+        .unionByName(hrefs.join(fetched, on="image_url", how="left_anti"))
+    )
+    all_links = links.select(*moved.columns).unionByName(moved)
+    return all_links, kept_embeds
+
+
+def build_graph(pages: DataFrame, embeds: DataFrame, links: DataFrame,
+                keep_ip_hosts: bool = False) -> tuple[DataFrame, DataFrame]:
+    """Vertices named by (kind, name) and edges named by both ends' (kind, name): ids come later."""
+    links, embeds = _links(pages, embeds, links)
+    followed = links.where(~F.col("nofollow"))
+    page_vertices = (
+        pages.select(F.col("url").alias("name"), "host", "domain")
+        .unionByName(links.select(F.col("dst_url").alias("name"), F.col("dst_host").alias("host"),
+                                  F.col("dst_domain").alias("domain")))
+        .unionByName(links.select(F.col("src_url").alias("name"), F.col("src_host").alias("host"),
+                                  F.col("src_domain").alias("domain")))
+        .dropDuplicates(["name"])
         .select(F.lit("page").alias("kind"), "name", F.col("name").alias("url"), "host", "domain")
-        .union(images.select(F.lit("image").alias("kind"), "name", "url", "host", "domain"))
-        .union(host_domains.select(F.lit("host").alias("kind"), F.col("host").alias("name"),
-                                   F.lit(None).cast("string").alias("url"), "host", "domain"))
-        .union(host_domains.select(F.lit("domain").alias("kind"), F.col("domain").alias("name"),
-                                   F.lit(None).cast("string").alias("url"), F.lit(None).cast("string").alias("host"),
-                                   "domain").distinct())
-        .select(vertex_id(F.col("kind"), F.col("name")).alias("id"), "name", "kind", "url", "host", "domain")
     )
+    # host and domain vertices are those of pages (cc-webgraph); image hosts only label images
+    hosts = (
+        page_vertices.where(public_host(F.col("host"), F.col("domain"), keep_ip_hosts))
+        .select("host", "domain").distinct()
+    )
+    no_url = F.lit(None).cast("string")
+    vertices = reduce(DataFrame.unionByName, [
+        page_vertices,
+        _image_vertices(embeds),
+        hosts.select(F.lit("host").alias("kind"), F.col("host").alias("name"), no_url.alias("url"), "host", "domain"),
+        hosts.select(F.lit("domain").alias("kind"), F.col("domain").alias("name"), no_url.alias("url"),
+                     no_url.alias("host"), "domain").distinct(),
+    ])
 
-    src_site = host_of_page.select(F.col("name").alias("src_url"), F.col("host").alias("src_host"),
-                                   F.col("domain").alias("src_domain"))
-    dst_site = host_of_page.select(F.col("name").alias("dst_url"), F.col("host").alias("dst_host"),
-                                   F.col("domain").alias("dst_domain"))
-    site_links = followed.join(src_site, on="src_url", how="inner").join(dst_site, on="dst_url", how="inner")
+    site_links = followed.where(public_host(F.col("src_host"), F.col("src_domain"), keep_ip_hosts)
+                                & public_host(F.col("dst_host"), F.col("dst_domain"), keep_ip_hosts))
     image_kind = F.when(F.col("source") == "link_href", "links_to_image").otherwise("embeds")
     image_attention = attention(F.col("source"), F.col("width"), F.col("height"))
     parts = [
@@ -146,9 +203,7 @@ def build_graph(pages: DataFrame, embeds: DataFrame, links: DataFrame) -> tuple[
         .groupBy("src_kind", "src_name", "dst_kind", "dst_name", "kind")
         .agg(F.countDistinct("via").cast("double").alias("pages"), F.max("attention").alias("attention"))
         .select(
-            vertex_id(F.col("src_kind"), F.col("src_name")).alias("src"),
-            vertex_id(F.col("dst_kind"), F.col("dst_name")).alias("dst"),
-            "kind",
+            "src_kind", "src_name", "dst_kind", "dst_name", "kind",
             F.when(F.col("kind").isin("host_links_to", "domain_links_to"), F.col("pages"))
             .otherwise(F.col("attention")).alias("weight"),
         )
@@ -156,31 +211,38 @@ def build_graph(pages: DataFrame, embeds: DataFrame, links: DataFrame) -> tuple[
     return vertices, edges
 
 
-def id_collisions(vertices: DataFrame) -> list[dict]:
-    """Ids shared by more than one (kind, name): each would merge two vertices."""
-    shared = (
-        vertices.groupBy("id")
-        .agg(F.count(F.lit(1)).alias("n"), F.collect_list(F.concat_ws(":", "kind", "name")).alias("names"))
-        .where(F.col("n") > 1)
+def number_edges(edges: DataFrame, vertices: DataFrame) -> DataFrame:
+    """Edges named by (kind, name) at both ends, as ``src``, ``dst`` ids of the numbered vertices."""
+    ids = vertices.select("kind", "name", "id")
+    src = ids.select(F.col("kind").alias("src_kind"), F.col("name").alias("src_name"), F.col("id").alias("src"))
+    dst = ids.select(F.col("kind").alias("dst_kind"), F.col("name").alias("dst_name"), F.col("id").alias("dst"))
+    return (
+        edges.join(src, on=["src_kind", "src_name"], how="inner")
+        .join(dst, on=["dst_kind", "dst_name"], how="inner")
+        .select("src", "dst", "kind", "weight")
     )
-    return [{"id": r["id"], "names": r["names"][:10]} for r in shared.limit(100).collect()]
 
 
-def run_build_graph(spark: SparkSession, inputs: list[str], output: str) -> dict:
+def run_build_graph(spark: SparkSession, inputs: list[str], output: str, keep_ip_hosts: bool = False) -> dict:
     """Merge extraction outputs into GRAPH_DIR/vertices and GRAPH_DIR/edges; returns the report."""
-    with Stage(spark, "build_graph", output, {"input": list(inputs)}) as stage:
+    args = {"input": list(inputs), "keep_ip_hosts": keep_ip_hosts}
+    with Stage(spark, "build_graph", output, args) as stage:
         folders = [stage.input(path, "extract") for path in inputs]
         pages, embeds, links = read_extracts(spark, folders)
-        vertices, edges = build_graph(pages, embeds, links)
-        written_vertices = stage.write("vertices", vertices)
-        written_edges = stage.write("edges", edges)
-        collisions = id_collisions(written_vertices)
-        if collisions:
-            raise ValueError(f"vertex id collisions (xxhash64 of kind:name): {collisions[:3]}")
+        named_vertices, named_edges = build_graph(pages, embeds, links, keep_ip_hosts=keep_ip_hosts)
+        numbered = assign_ids(named_vertices)
+        written_vertices = stage.write("vertices", numbered.select("id", "name", "kind", "url", "host", "domain"))
+        numbered.unpersist()
+        written_edges = stage.write("edges", number_edges(named_edges, written_vertices))
+        ids = written_vertices.agg(F.count(F.lit(1)).alias("n"), F.min("id").alias("min"),
+                                   F.max("id").alias("max")).first()
+        if ids["n"] and (ids["min"] != 0 or ids["max"] != ids["n"] - 1):
+            raise ValueError(f"vertex ids are not 0..{ids['n'] - 1}: {ids.asDict()}")  # a bug, never data
         stage.report.update({
             "vertices_by_kind": {r["kind"]: r["count"] for r in written_vertices.groupBy("kind").count().collect()},
             "edges_by_kind": {r["kind"]: r["count"] for r in written_edges.groupBy("kind").count().collect()},
-            "id_collisions": collisions,
+            "vertex_ids": {"vertices": ids["n"], "max_id": ids["max"]},
+            "pages_without_public_host": pages.where(F.col("domain").isNull()).count(),
             "crawls": sorted(r["crawl"] for r in pages.select("crawl").where(F.col("crawl").isNotNull())
                              .distinct().collect()),
         })

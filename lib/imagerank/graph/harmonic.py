@@ -5,9 +5,10 @@ where d(u, v) is the length of the shortest directed path from u to v (unreachab
   sources; cost grows as vertices x edges, so it serves host and domain graphs of a sample.
 - ``hyperanf``: HyperANF (Boldi, Rosa, Vigna 2011), the approximation WebGraph's HyperBall computes
   for cc-webgraph, written as Spark joins. Each vertex holds a HyperLogLog sketch (2^log2m
-  registers) of the set of vertices that reach it within t steps; one iteration merges the sketches
-  of in-neighbours (register-wise max), and H grows by (|B_t| - |B_t-1|) / t. It stops when no
-  sketch changes. The relative standard error of each ball size is 1.04 / sqrt(2^log2m).
+  registers) of the set of vertices that reach it within t steps; one iteration merges into it the
+  sketches of in-neighbours that changed in the previous iteration (an aggregate union), and H
+  grows by (|B_t| - |B_t-1|) / t. It stops when no sketch changes. The relative standard error of
+  each ball size is about 1.04 / sqrt(2^log2m).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import time
 
 import numpy as np
 import pandas as pd
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from imagerank.graph.prepare import checkpointer, collect_indexed, simple_graph
@@ -49,73 +50,50 @@ def relative_error(log2m: int) -> float:
     return 1.04 / math.sqrt(2**log2m)
 
 
-def _alpha(m: int) -> float:
-    return {16: 0.673, 32: 0.697, 64: 0.709}.get(m, 0.7213 / (1 + 1.079 / m))
-
-
-def _estimate(registers: Column, m: int) -> Column:
-    """HyperLogLog cardinality of a register array, with linear counting for small sets."""
-    inverse_sum = F.aggregate(registers, F.lit(0.0), lambda acc, r: acc + F.pow(F.lit(2.0), -r.cast("double")))
-    zeros = F.size(F.filter(registers, lambda r: r == 0))
-    raw = F.lit(_alpha(m) * m * m) / inverse_sum
-    return F.when((raw <= 2.5 * m) & (zeros > 0), F.lit(float(m)) * F.log(F.lit(float(m)) / zeros)).otherwise(raw)
-
-
-def _initial_registers(ids: DataFrame, log2m: int) -> DataFrame:
-    """One HyperLogLog sketch per vertex holding just itself."""
-    m = 2**log2m
-    hashed = ids.select("id", F.xxhash64(F.col("id"), F.lit("hyperanf")).alias("h"))
-    rest = F.shiftrightunsigned(F.col("h"), log2m)  # the 64 - log2m bits not used for the index
-    width = 64 - log2m
-    # position of the leftmost 1-bit of `rest` in a `width`-bit word, counted from 1
-    rho = F.when(rest == 0, F.lit(width + 1)).otherwise(
-        F.lit(width) - F.floor(F.log2(rest.cast("double"))).cast("int"))
-    index = F.col("h").bitwiseAND(F.lit(m - 1)).cast("int")
-    return hashed.select(
-        "id",
-        F.transform(F.sequence(F.lit(0), F.lit(m - 1)),
-                    lambda i: F.when(i == index, rho).otherwise(F.lit(0)).cast("tinyint")).alias("registers"),
-    )
-
-
 def hyperanf(spark: SparkSession, ids: DataFrame, edges: DataFrame, log2m: int = LOG2M, max_iter: int = 1000,
              checkpoint_dir: str | None = None) -> tuple[DataFrame, dict]:
     """Approximate harmonic centrality (DataFrame ``id``, ``harmonic_centrality``) and what ran,
-    over a graph prepared by :func:`simple_graph`."""
-    m = 2**log2m
+    over a graph prepared by :func:`simple_graph`.
+
+    Sketches are Spark's HyperLogLog sketches (``hll_sketch_agg``, Apache DataSketches, Spark
+    3.5+; lgConfigK = log2m). One iteration sends only the sketches that changed in the previous
+    one along their out-edges and merges them per target in an aggregate (``hll_union_agg``), which
+    combines map-side: a vertex with 10^7 in-links receives one merged sketch per map task, never
+    a list of 10^7. A vertex whose sketch bytes did not change is not sent again (a union is
+    idempotent, byte for byte).
+    """
     checkpoint = checkpointer(spark, checkpoint_dir)
     edges = checkpoint(edges.select("src", "dst").repartition("src"))
     state = checkpoint(
-        _initial_registers(ids, log2m)
-        .withColumn("ball", _estimate(F.col("registers"), m))
-        .withColumn("harmonic_centrality", F.lit(0.0))
+        ids.groupBy("id").agg(F.hll_sketch_agg("id", log2m).alias("sketch"))
+        .select("id", "sketch", F.hll_sketch_estimate("sketch").cast("double").alias("ball"),
+                F.lit(0.0).alias("harmonic_centrality"), F.lit(True).alias("changed"))
     )
-    t, changed = 0, 1
+    t, changed, sent = 0, 1, []
     while changed and t < max_iter:
         t += 1
+        frontier = state.where(F.col("changed")).select(F.col("id").alias("src"), F.col("sketch").alias("seen"))
         incoming = (
-            edges.join(state.select(F.col("id").alias("src"), F.col("registers").alias("seen")), on="src", how="inner")
+            edges.join(frontier, on="src", how="inner")
             .groupBy(F.col("dst").alias("id"))
-            .agg(F.collect_list("seen").alias("seen"))
+            .agg(F.hll_union_agg("seen").alias("seen"))
         )
-        merged = F.aggregate(
-            F.coalesce(F.col("seen"), F.array().cast("array<array<tinyint>>")),
-            F.col("registers"),
-            lambda acc, other: F.zip_with(acc, other, lambda a, b: F.greatest(a, b)),
-        )
+        merged = F.when(F.col("seen").isNull(), F.col("sketch")).otherwise(F.hll_union("sketch", "seen"))
         state = checkpoint(
             state.join(incoming, on="id", how="left")
-            .select("id", merged.alias("registers"), F.col("ball").alias("previous"), "harmonic_centrality")
-            .withColumn("ball", F.greatest(_estimate(F.col("registers"), m), F.col("previous")))
+            .select("id", merged.alias("sketch"), F.col("sketch").alias("previous_sketch"),
+                    F.col("ball").alias("previous"), "harmonic_centrality")
+            .withColumn("ball", F.greatest(F.hll_sketch_estimate("sketch").cast("double"), F.col("previous")))
             .withColumn("harmonic_centrality",
                         F.col("harmonic_centrality") + (F.col("ball") - F.col("previous")) / F.lit(float(t)))
-            .withColumn("changed", F.col("ball") != F.col("previous"))
+            .withColumn("changed", F.col("sketch") != F.col("previous_sketch"))
+            .drop("previous_sketch", "previous")
         )
-        changed = state.where(F.col("changed")).limit(1).count()
-        state = state.drop("previous", "changed")
+        changed = state.where(F.col("changed")).count()
+        sent.append(changed)
     result = state.select("id", "harmonic_centrality")
     return result, {"iterations": t, "converged": not changed, "log2m": log2m,
-                    "relative_standard_error": round(relative_error(log2m), 4)}
+                    "relative_standard_error": round(relative_error(log2m), 4), "changed_per_iteration": sent}
 
 
 def harmonic_centrality(spark: SparkSession, ids: DataFrame, edges: DataFrame, engine: str = "auto",

@@ -24,7 +24,7 @@ LEVELS = (  # table, vertex kind, edge kind, harmonic centrality too
 @dataclass
 class RankOptions:
     damping: float = 0.85
-    tol: float = 1e-9
+    tol: float = 1e-6  # PageRank stops when the L1 change of the score vector falls below tol
     max_iter: int = 1000
     engine: str = "auto"  # PageRank engine, one of pagerank.ENGINES (graphframes needs GraphFrames' JVM package)
     driver_max_edges: int = DRIVER_MAX_EDGES
@@ -36,6 +36,8 @@ class RankOptions:
     def __post_init__(self):
         if self.engine not in ENGINES:
             raise ValueError(f"unknown PageRank engine {self.engine!r}; choose one of {ENGINES}")
+        if not 4 <= self.log2m <= 21:  # the range of Spark's HyperLogLog sketches (lgConfigK)
+            raise ValueError(f"log2m must lie in 4..21, got {self.log2m}")
 
 
 def _degrees(ids: DataFrame, edges: DataFrame) -> DataFrame:
