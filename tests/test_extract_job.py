@@ -122,6 +122,23 @@ def test_lf_only_file_is_listed_as_read_with_warcio_not_as_failed(spark, tmp_pat
     assert report["records_by_type"] == {"metadata": 2, "request": 2, "response": 2, "warcinfo": 2}
 
 
+def test_report_keeps_failed_and_tolerant_files_apart():
+    from imagerank.crawl.extract import build_report
+
+    rows = [
+        {"file": "a.warc.gz", "name": "file:failed_midway", "n": 1,
+         "detail": "a.warc.gz: connection kept failing at byte 70000; 22 records and 7 pages read before it are kept"},
+        {"file": "b.warc.gz", "name": "file:tolerant_reader", "n": 1, "detail": "LF alone"},
+        {"file": "c.warc.gz", "name": "file:unreadable", "n": 1, "detail": "404"},
+        {"file": None, "name": "rows:pages", "n": 9, "detail": None},
+    ]
+    files = build_report(rows, 3)["files"]
+    assert files["read"] == 2 and files["tolerant_reader"] == ["b.warc.gz"]
+    assert [(f["path"], f["reason"]) for f in files["failed"]] == [("a.warc.gz", "failed_midway"),
+                                                                  ("c.warc.gz", "unreadable")]
+    assert "7 pages read before it are kept" in files["failed"][0]["error"]
+
+
 def test_a_run_that_reads_no_input_fails_and_keeps_the_previous_output(spark, sample_crawl, tmp_path):
     out = str(tmp_path / "out")
     first = run_extract(spark, sample_crawl["manifest"], out)

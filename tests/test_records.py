@@ -9,6 +9,7 @@ import pytest
 
 from imagerank.crawl.files import ExtractOptions, extract_file
 from imagerank.crawl.records import iter_records
+from imagerank.crawl.sources import ReadFailed
 
 from conftest import shared_file
 
@@ -247,3 +248,46 @@ def test_crlf_files_stay_on_fastwarc(warcfile):
     data = shared_file("warc", "ia-web-commons", "link-extraction-test.warc").read_bytes()
     assert "file:tolerant_reader" not in read_all(data)[1]
 
+
+class FailsOnceAt(io.RawIOBase):
+    """A stream whose source fails for good at one byte the first time it gets there."""
+
+    def __init__(self, data: bytes, at: int):
+        self.data, self.at, self.pos, self.failed = data, at, 0, False
+
+    def readable(self):
+        return True
+
+    def seekable(self):
+        return True
+
+    def tell(self):
+        return self.pos
+
+    def seek(self, offset, whence=io.SEEK_SET):
+        self.pos = offset + (self.pos if whence == io.SEEK_CUR else len(self.data) if whence == io.SEEK_END else 0)
+        return self.pos
+
+    def readinto(self, buffer):
+        if self.pos == self.at and not self.failed:
+            self.failed = True
+            raise ReadFailed(f"x.warc.gz: connection kept failing at byte {self.pos}", self.pos)
+        stop = self.at if self.pos < self.at and not self.failed else len(self.data)
+        end = min(len(self.data), self.pos + len(buffer), stop)
+        buffer[: end - self.pos] = self.data[self.pos : end]
+        n, self.pos = end - self.pos, end
+        return n
+
+
+def test_a_source_failing_for_good_is_raised_not_read_past_as_corrupt_data(warcfile):
+    """Not counted as corrupt data and resumed after (losing records unnamed): raised, after the
+    records read whole before it."""
+    offsets = member_offsets(warcfile)
+    at = offsets[30] + 100
+    counters, records = Counter(), []
+    with pytest.raises(ReadFailed) as failed:
+        for record in iter_records(FailsOnceAt(warcfile, at), counters, 10 << 20, len(warcfile)):
+            records.append(record)
+    assert failed.value.offset == at and not counters
+    assert [r.offset for r in records] == offsets[:30]
+    assert records[-1].length is None  # the next record's offset was never reached

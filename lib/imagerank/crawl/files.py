@@ -4,8 +4,9 @@ Runs where the file is read (a Spark task, or plain Python in the benchmark). Ro
 as ``(table, dict)``; the ``"counter"`` table carries what the report needs:
 ``{"file", "name", "n", "detail"}`` with names such as ``records:response``, ``skip:non_html``,
 ``url:url_javascript``, ``format:warc``, ``file:unreadable``. The ``file:`` counters name the file
-in the report, with a detail: ``file:unreadable``, ``file:failed_midway``, ``file:tolerant_reader``
-(read with warcio: WARC header lines in LF alone).
+in the report, with a detail: ``file:unreadable`` (nothing read), ``file:failed_midway`` (the
+source failed for good part way: the rows read before are kept, and the detail says how far it got
+and how much that was), ``file:tolerant_reader`` (read with warcio: WARC header lines in LF alone).
 """
 
 from __future__ import annotations
@@ -155,7 +156,11 @@ class _FileExtractor:
                     self.counters["error:" + type(err).__name__] += 1
         except InputError as err:
             self.counters["file:failed_midway"] += 1
-            yield "counter", {"file": self.path, "name": "file:failed_midway", "n": 1, "detail": str(err)}
+            records = sum(n for name, n in self.counters.items() if name.startswith("records:"))
+            kept = (f"{records} records and {self.counters['pages']} pages read before it are kept "
+                    f"(the rest of the file is not read)")
+            yield "counter", {"file": self.path, "name": "file:failed_midway", "n": 1,
+                              "detail": f"{err}; {kept}"}
         finally:
             stream.close()
         if self.counters[TOLERANT_READER]:

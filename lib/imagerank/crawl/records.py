@@ -9,6 +9,10 @@ FastWARC wants the WARC header lines to end in CRLF, as the spec asks; a record 
 lines end in LF alone (some writers do this, warcio reads it) runs its header block into the
 first header's value. From the first such record, the rest of the file is read with warcio
 instead, and the file is counted once under ``file:tolerant_reader``.
+
+A remote source that fails for good (:class:`~imagerank.crawl.sources.InputError`, raised once its
+retries are spent) is not damage in the file: it ends the reading and is raised to the caller,
+after the last record read whole.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from dataclasses import dataclass
 from typing import BinaryIO, Iterator
 
 from fastwarc.warc import ArchiveIterator
+
+from imagerank.crawl.sources import InputError
 
 GZIP_MAGIC = b"\x1f\x8b\x08"
 SCAN_CHUNK = 1 << 20
@@ -183,7 +189,8 @@ def iter_records(
     Each damaged stretch is counted once under ``skip:corrupt_data`` (the record being read there
     is lost with it) and reading resumes at the next record start after it. A file whose header
     lines end in LF alone is read with warcio from the first such record on, counted once under
-    ``file:tolerant_reader``.
+    ``file:tolerant_reader``. An :class:`InputError` (the source failed for good) ends the reading
+    and is raised, after the last record read whole.
     """
     stream.seek(0)
     gzipped = stream.read(3) == GZIP_MAGIC
@@ -212,6 +219,10 @@ def iter_records(
                 pending = None
             base = switch.offset
             continue
+        except InputError:
+            if pending is not None:
+                yield pending  # read whole before the source failed; its length is unknown
+            raise
         except OSError:
             counters["skip:corrupt_data"] += 1
             if pending is not None:
