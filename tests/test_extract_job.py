@@ -37,7 +37,8 @@ def test_sample_tables_and_report(spark, sample_extract):
         assert report["rows_written"][name] == df.count()
     # 300 pages generated; one sits in the corrupt gzip member
     assert report["pages"] == 299
-    assert report["files"] == {"total": 3, "read": 3, "by_format": {"warc": 2, "wat": 1}, "failed": []}
+    assert report["files"] == {"total": 3, "read": 3, "by_format": {"warc": 2, "wat": 1}, "failed": [],
+                               "tolerant_reader": []}
     assert report["skipped"] == {"corrupt_data": 1, "non_html": 2, "truncated_record": 1, "undecodable_body": 1}
     # one javascript: and one mailto: link on each HTML page (the WAT shard holds none)
     assert report["urls_dropped"]["url_javascript"] == 199 == report["urls_dropped"]["url_mailto"]
@@ -106,6 +107,36 @@ def test_unreadable_file_is_named_in_the_report(spark, tmp_path):
     (failed,) = report["files"]["failed"]
     assert failed["path"].endswith("missing.warc.gz") and failed["reason"] == "unreadable"
     assert report["pages"] == 1
+
+
+def test_lf_only_file_is_listed_as_read_with_warcio_not_as_failed(spark, tmp_path):
+    from test_records import lf_only_gz
+
+    whirlwind = shared_file("warc", "whirlwind", "whirlwind.warc.gz")
+    lf_only = tmp_path / "whirlwind-lf.warc.gz"
+    lf_only.write_bytes(lf_only_gz(whirlwind.read_bytes())[0])
+    report = run_extract(spark, [str(whirlwind), str(lf_only)], str(tmp_path / "out"))
+    assert report["files"]["failed"] == [] and report["files"]["read"] == 2
+    assert report["files"]["tolerant_reader"] == [f"file://{lf_only}"]  # paths as the run qualified them
+    assert report["pages"] == 2 and report["rows_written"]["image_embeds"] == 2 * 41
+    assert report["records_by_type"] == {"metadata": 2, "request": 2, "response": 2, "warcinfo": 2}
+
+
+def test_report_keeps_failed_and_tolerant_files_apart():
+    from imagerank.crawl.extract import build_report
+
+    rows = [
+        {"file": "a.warc.gz", "name": "file:failed_midway", "n": 1,
+         "detail": "a.warc.gz: connection kept failing at byte 70000; 22 records and 7 pages read before it are kept"},
+        {"file": "b.warc.gz", "name": "file:tolerant_reader", "n": 1, "detail": "LF alone"},
+        {"file": "c.warc.gz", "name": "file:unreadable", "n": 1, "detail": "404"},
+        {"file": None, "name": "rows:pages", "n": 9, "detail": None},
+    ]
+    files = build_report(rows, 3)["files"]
+    assert files["read"] == 2 and files["tolerant_reader"] == ["b.warc.gz"]
+    assert [(f["path"], f["reason"]) for f in files["failed"]] == [("a.warc.gz", "failed_midway"),
+                                                                  ("c.warc.gz", "unreadable")]
+    assert "7 pages read before it are kept" in files["failed"][0]["error"]
 
 
 def test_a_run_that_reads_no_input_fails_and_keeps_the_previous_output(spark, sample_crawl, tmp_path):

@@ -8,7 +8,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from imagerank.crawl.files import ExtractOptions, extract_file
-from imagerank.crawl.sources import HttpStream, InputError, expand_input
+from imagerank.crawl import sources
+from imagerank.crawl.sources import HttpStream, InputError, ReadFailed, expand_input
 
 from conftest import shared_file
 
@@ -16,11 +17,15 @@ from conftest import shared_file
 class FlakyServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, files, plan):
+    def __init__(self, files, plan, fail_from=None, fail_how="500"):
         super().__init__(("127.0.0.1", 0), FlakyHandler)
         self.files = files
         self.plan = list(plan)  # per request: "ok", "503", or "cut" (half the bytes, then close)
         self.requests = []
+        # failing for good past a byte: every answer stops there, and a range starting at or past
+        # it gets a 500 ("500") or headers and no body ("cut")
+        self.fail_from = fail_from
+        self.fail_how = fail_how
 
     @property
     def url(self):
@@ -47,6 +52,10 @@ class FlakyHandler(BaseHTTPRequestHandler):
         rng = self.headers.get("Range")
         if rng:
             start = int(rng.split("=")[1].split("-")[0])
+        if server.fail_from is not None and start >= server.fail_from and server.fail_how == "500":
+            self.send_error(500)
+            return
+        if rng:
             self.send_response(206)
             self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
         else:
@@ -54,6 +63,11 @@ class FlakyHandler(BaseHTTPRequestHandler):
         body = data[start:]
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
+        if server.fail_from is not None:
+            self.wfile.write(body[: max(0, server.fail_from - start)])
+            self.wfile.flush()
+            self.close_connection = True
+            return
         if action == "cut":
             self.wfile.write(body[: len(body) // 2])
             self.wfile.flush()
@@ -66,8 +80,8 @@ class FlakyHandler(BaseHTTPRequestHandler):
 def serve():
     servers = []
 
-    def start(files, plan=()):
-        server = FlakyServer(files, plan)
+    def start(files, plan=(), **failing):
+        server = FlakyServer(files, plan, **failing)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
         return server
@@ -123,6 +137,61 @@ def test_http_gives_up_after_bounded_retries(serve):
     with pytest.raises(InputError):
         stream.read(10)
     assert len(server.requests) == 3
+
+
+def extracted(path):
+    tables, counters, details = {"pages": [], "image_embeds": [], "page_links": []}, Counter(), {}
+    for table, row in extract_file(path, ExtractOptions()):
+        if table == "counter":
+            counters[row["name"]] += row["n"]
+            details[row["name"]] = row["detail"]
+        else:
+            tables[table].append(row)
+    return tables, counters, details
+
+
+@pytest.mark.parametrize("fail_how", ["500", "cut"])
+def test_http_failing_for_good_mid_file_is_named_with_what_was_read(serve, monkeypatch, fail_how):
+    """Past byte 70,000 every request fails: the file is named as failed mid-way, with the byte it
+    reached and what was read before it (kept), not counted as corrupt data and read past."""
+    monkeypatch.setattr(sources, "RETRIES", 2)
+    monkeypatch.setattr(sources, "BACKOFF", 0.01)
+    local = shared_file("warc", "resiliparse", "warcfile.warc.gz")
+    data = local.read_bytes()
+    fail_from = 70_000  # inside the 23rd of the 50 gzip members (69,787 to 70,222)
+    server = serve({"warcfile.warc.gz": data}, fail_from=fail_from, fail_how=fail_how)
+    url = server.url + "warcfile.warc.gz"
+    tables, counters, details = extracted(url)
+    whole, _, _ = extracted(str(local))
+
+    assert counters["file:failed_midway"] == 1 and "skip:corrupt_data" not in counters
+    assert "file:unreadable" not in counters
+    # the pages before the failure are kept: the first ones of the whole file, as read from it
+    pages = tables["pages"]
+    assert [p["url"] for p in pages] == [p["url"] for p in whole["pages"][:len(pages)]]
+    # every record wholly before byte 70,000 is read (the 22 members before it: 7 responses)
+    assert sum(n for name, n in counters.items() if name.startswith("records:")) == 22
+    assert (len(pages), len(tables["image_embeds"]), len(tables["page_links"])) == (7, 43, 362)
+    assert counters["pages"] == 7 and counters["format:warc"] == 1
+    assert all(p["warc_record_offset"] + p["warc_record_length"] <= fail_from for p in pages)
+    detail = details["file:failed_midway"]
+    assert url in detail and f"byte {fail_from}" in detail
+    why = {"500": "after 3 tries: HTTP 500", "cut": "connection kept failing at byte 70000, 3 tries"}
+    assert why[fail_how] in detail
+    assert "22 records and 7 pages read before it are kept" in detail
+    # nothing was asked for past the failure: reading did not resume beyond it
+    starts = [int(r.split("=")[1].rstrip("-")) if r else 0 for _, r, _ in server.requests]
+    assert max(starts) == fail_from and starts.count(fail_from) == {"500": 3, "cut": 2}[fail_how]
+
+
+def test_read_failed_carries_the_offset(serve, monkeypatch):
+    server = serve({"x.warc.gz": bytes(1000)}, fail_from=600)
+    stream = HttpStream(server.url + "x.warc.gz", retries=1, backoff=0.01)
+    assert len(stream.read(600)) == 600
+    with pytest.raises(ReadFailed) as failed:
+        stream.read(10)
+    assert failed.value.offset == 600 and isinstance(failed.value, InputError)
+    assert "x.warc.gz" in str(failed.value) and "from byte 600" in str(failed.value)
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ from pyspark.sql.pandas.types import to_arrow_schema
 
 from imagerank import fs
 from imagerank.crawl.files import FORMATS, ExtractOptions, extract_file
+from imagerank.crawl.records import TOLERANT_READER
 from imagerank.crawl.schemas import COUNTER, TABLES
 from imagerank.crawl.sources import expand_input
 from imagerank.progress import FileProgress
@@ -131,9 +132,11 @@ def done_parts(folder: str) -> set[int]:
 def build_report(counter_rows: list[dict], n_paths: int) -> dict:
     """The extract report from the per-file counters."""
     totals: dict[str, int] = defaultdict(int)
-    failed = []
+    failed, tolerant = [], []
     for row in counter_rows:
-        if row["name"].startswith("file:"):
+        if row["name"] == TOLERANT_READER:
+            tolerant.append(row["file"])
+        elif row["name"].startswith("file:"):
             failed.append({"path": row["file"], "reason": row["name"][5:], "error": row["detail"]})
         else:
             totals[row["name"]] += row["n"]
@@ -150,6 +153,7 @@ def build_report(counter_rows: list[dict], n_paths: int) -> dict:
             "read": n_paths - len(unreadable),
             "by_format": group("format:"),
             "failed": failed,
+            "tolerant_reader": sorted(tolerant),
         },
         "records_read": sum(records.values()),
         "records_by_type": records,

@@ -3,7 +3,10 @@
 Runs where the file is read (a Spark task, or plain Python in the benchmark). Rows are yielded
 as ``(table, dict)``; the ``"counter"`` table carries what the report needs:
 ``{"file", "name", "n", "detail"}`` with names such as ``records:response``, ``skip:non_html``,
-``url:url_javascript``, ``format:warc``, ``file:unreadable``.
+``url:url_javascript``, ``format:warc``, ``file:unreadable``. The ``file:`` counters name the file
+in the report, with a detail: ``file:unreadable`` (nothing read), ``file:failed_midway`` (the
+source failed for good part way: the rows read before are kept, and the detail says how far it got
+and how much that was), ``file:tolerant_reader`` (read with warcio: WARC header lines in LF alone).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Iterator
 from imagerank.crawl.html import PARSERS
 from imagerank.crawl.page import RawPage, page_rows
 from imagerank.crawl.payload import PayloadError, content_type, decode_html, is_html, split_http
-from imagerank.crawl.records import Record, iter_records
+from imagerank.crawl.records import TOLERANT_READER, Record, iter_records
 from imagerank.crawl.sources import InputError, open_stream, stream_size
 from imagerank.crawl.wat import parse_wat
 from imagerank.urls import UrlError, normalize, site_of
@@ -155,9 +158,16 @@ class _FileExtractor:
                     self.counters["error:" + type(err).__name__] += 1
         except InputError as err:
             self.counters["file:failed_midway"] += 1
-            yield "counter", {"file": self.path, "name": "file:failed_midway", "n": 1, "detail": str(err)}
+            records = sum(n for name, n in self.counters.items() if name.startswith("records:"))
+            kept = (f"{records} records and {self.counters['pages']} pages read before it are kept "
+                    f"(the rest of the file is not read)")
+            yield "counter", {"file": self.path, "name": "file:failed_midway", "n": 1,
+                              "detail": f"{err}; {kept}"}
         finally:
             stream.close()
+        if self.counters[TOLERANT_READER]:
+            yield "counter", {"file": self.path, "name": TOLERANT_READER, "n": 1,
+                              "detail": "WARC header lines end in LF alone, not CRLF: read with warcio, not FastWARC"}
         self.counters["format:" + (fmt or "unknown")] += 1
         for name, n in sorted(self.counters.items()):
             if name.startswith("file:"):

@@ -4,7 +4,9 @@ and any other store of :mod:`imagerank.fs` (gs://, hdfs://).
 Every input opens as a seekable binary stream, so the record reader can skip over damage. Remote
 streams read with HTTP range requests and survive a failed request (5xx, 429) or a connection cut
 mid-file: they reconnect at the byte where they stopped, with exponential back-off, up to a bounded
-number of tries.
+number of tries. Once those are spent mid-file the stream raises :class:`ReadFailed`: the record
+reader does not take that for damage in the file (it would skip over it and read on), the file is
+reported as failed mid-way, with the byte it reached.
 """
 
 from __future__ import annotations
@@ -22,10 +24,20 @@ from imagerank import fs
 REMOTE_PREFIXES = ("http://", "https://", "s3://", "s3a://")
 MANIFEST_SUFFIXES = (".paths", ".paths.gz", ".txt", ".txt.gz", ".lst", ".manifest")
 RETRY_STATUS = frozenset((408, 429, 500, 502, 503, 504))
+RETRIES = 6  # tries after the first, per (re)connection and per run of failed reads
+BACKOFF = 0.5  # seconds before the first retry, doubled at each
 
 
 class InputError(OSError):
-    """An input that cannot be read at all (missing, refused, retries exhausted)."""
+    """An input that cannot be read (missing, refused, retries exhausted): the source failed, not the data."""
+
+
+class ReadFailed(InputError):
+    """A remote stream that failed for good at byte ``offset`` (retries spent, or a final answer)."""
+
+    def __init__(self, message: str, offset: int | None = None):
+        super().__init__(message)
+        self.offset = offset
 
 
 def is_remote(path: str) -> bool:
@@ -71,13 +83,14 @@ def expand_input(spec: str, base_url: str | None = None) -> list[str]:
 class RangeStream(io.RawIOBase):
     """A seekable read-only stream over a remote object, read with range requests and retries."""
 
-    def __init__(self, name: str, retries: int = 6, backoff: float = 0.5):
+    def __init__(self, name: str, retries: int | None = None, backoff: float | None = None):
         self.name = name
-        self.retries = retries
-        self.backoff = backoff
+        self.retries = RETRIES if retries is None else retries
+        self.backoff = BACKOFF if backoff is None else backoff
         self.pos = 0
         self.size: int | None = None
         self.body = None
+        self.failure: ReadFailed | None = None  # raised again, without new tries, at the same byte
 
     # subclasses: open the object from byte ``pos``; return (file-like body, total size or None)
     def _open(self, pos: int):
@@ -96,7 +109,9 @@ class RangeStream(io.RawIOBase):
                 return
             except Exception as err:  # noqa: BLE001 - classified below
                 if attempt == self.retries or not self._is_retryable(err):
-                    raise InputError(f"cannot read {self.name}: {err}") from err
+                    where = f" from byte {self.pos}" if self.pos else ""
+                    tries = f" after {attempt + 1} tries" if attempt else ""
+                    raise ReadFailed(f"cannot read {self.name}{where}{tries}: {err}", self.pos) from err
                 time.sleep(delay)
                 delay *= 2
 
@@ -132,6 +147,23 @@ class RangeStream(io.RawIOBase):
     def readinto(self, buffer) -> int:
         if self.size is not None and self.pos >= self.size:
             return 0
+        if self.failure is not None and self.failure.offset == self.pos:
+            raise self.failure
+        view, got = memoryview(buffer).cast("B"), 0
+        while got < len(view):  # fill the buffer, as one blocking read would
+            try:
+                n = self._readinto(view[got:])
+            except ReadFailed as err:
+                self.failure = err
+                if got:
+                    return got  # the bytes that came first; the failure comes at the next read
+                raise
+            if not n:
+                break
+            got += n
+        return got
+
+    def _readinto(self, buffer) -> int:
         failures = 0
         while True:
             if self.body is None:
@@ -139,7 +171,9 @@ class RangeStream(io.RawIOBase):
                 if self.size is not None and self.pos >= self.size:
                     return 0
             try:
-                data = self.body.read(len(buffer))
+                # read1 where the body has it (urllib3): what has arrived, so a connection cut
+                # inside a large read loses none of the bytes it delivered and resumes after them
+                data = getattr(self.body, "read1", self.body.read)(len(buffer))
             except Exception as err:  # noqa: BLE001 - a cut connection, reset, timeout
                 data = None
                 error = err
@@ -153,9 +187,9 @@ class RangeStream(io.RawIOBase):
             self._close_body()
             failures += 1
             if failures > self.retries:
-                raise InputError(f"{self.name}: connection kept failing at byte {self.pos}") from (
-                    error if data is None else None
-                )
+                cause = f": {error}" if data is None else " (connection closed early)"
+                raise ReadFailed(f"{self.name}: connection kept failing at byte {self.pos}, "
+                                 f"{failures} tries{cause}", self.pos) from (error if data is None else None)
             time.sleep(self.backoff * (2 ** (failures - 1)))
 
     def close(self) -> None:
@@ -247,12 +281,36 @@ def s3_client():
     return session.client("s3", config=config, **options)
 
 
+class _RemoteReader(io.BufferedReader):
+    """A buffered remote stream whose ``read(n)`` hands over the bytes that came before a failure
+    for good (io.BufferedReader's drops them with the error) and raises it at the next read: the
+    records whole before the failure are read, however large the reads asking for them."""
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            return super().read(size)
+        chunks, got = [], 0
+        while got < size:
+            try:
+                available = len(self.peek(1))  # fills the empty buffer with one raw read
+            except ReadFailed:
+                if got:
+                    break
+                raise
+            if not available:
+                break
+            chunk = self.read1(min(size - got, available))  # from the buffer: no raw read
+            chunks.append(chunk)
+            got += len(chunk)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
 def open_stream(path: str) -> BinaryIO:
     """A seekable binary stream over any supported path."""
     if is_remote(path):
         raw = HttpStream(path) if path.startswith(("http://", "https://")) else S3Stream(path)
         raw._connect()  # a missing or refused object fails here, as unreadable
-        return io.BufferedReader(raw, buffer_size=1 << 20)
+        return _RemoteReader(raw, buffer_size=1 << 20)
     try:
         if fs.is_local(path):
             return open(local_path(path), "rb")
