@@ -95,3 +95,50 @@ def test_image_extension():
     assert has_image_extension("http://x.org/a/B.JPG?x=1")
     assert not has_image_extension("http://x.org/a.jpg/page")
     assert not has_image_extension("http://x.org/index.html")
+
+
+def _ada_reference(base: str, href: str):
+    """What WHATWG parsing gives, through ada-url's own Python API (no fast path)."""
+    import ada_url
+
+    if not href.strip():
+        return None  # an empty href is no link (it would resolve to the page itself)
+    try:
+        url = ada_url.join_url(base, href.strip())
+    except ValueError:
+        return None
+    if not url.startswith(("http:", "https:")):
+        return None
+    url = url.split("#", 1)[0]
+    url = url[:-1] if url.endswith("?") else url
+    return url, host_of(url)
+
+
+def test_the_resolver_agrees_with_ada_on_every_href_of_the_real_warcs():
+    from collections import Counter
+
+    from imagerank.crawl.html import parse_selectolax
+    from imagerank.crawl.payload import decode_html, split_http
+    from imagerank.crawl.records import iter_records
+    from imagerank.urls import Resolver
+    from conftest import shared_file
+
+    checked = 0
+    for parts in (("warc", "resiliparse", "warcfile.warc.gz"), ("warc", "resiliparse", "clueweb-quirk.warc.gz"),
+                  ("warc", "whirlwind", "whirlwind.warc.gz")):
+        with open(shared_file(*parts), "rb") as fh:
+            for record in iter_records(fh, Counter(), 10 << 20):
+                if record.record_type != "response":
+                    continue
+                base = normalize(record.target_uri)
+                raw = parse_selectolax(decode_html(split_http(record.block)[2], None)[0])
+                resolver = Resolver(base)
+                hrefs = [i.href for i in raw.images] + [h for h, _, _ in raw.links]
+                for href in hrefs + ["/a/./b", "https://A.org", "https://x.org:443/", "/b?", "https://0x7f.1/"]:
+                    try:
+                        got = resolver(href)
+                    except UrlError:
+                        got = None
+                    assert got == _ada_reference(base, href), (base, href)
+                    checked += 1
+    assert checked > 5000

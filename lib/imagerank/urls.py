@@ -3,7 +3,8 @@
 Every stage that names a page or an image goes through this module, so that extraction, the graph
 and the catalog agree on identities. Resolution uses ada-url (WHATWG URL parsing: scheme and host
 lowercased, IDNA hosts to punycode, default ports dropped, dot segments removed, percent-encoding
-normalized); it resolved ~2.5x more URLs per second than ``urllib.parse.urljoin`` (see bench/).
+normalized); it resolved ~2.5x more URLs per second than ``urllib.parse.urljoin`` (see bench/),
+and ~1.7x more again called through its C API with the host read from the same parse.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import re
 from functools import lru_cache
 from urllib.parse import unquote
 
-import ada_url
+from ada_url._ada_wrapper import ffi as _ffi, lib as _ada
 from publicsuffixlist import PublicSuffixList
 
 # Schemes a crawler can fetch; everything else (data:, javascript:, mailto:, tel:, ...) is dropped.
@@ -54,25 +55,84 @@ def classify_unusable(href: str) -> str | None:
     return None
 
 
+class Resolver:
+    """Resolves the hrefs of one page against its base URL: (normalized URL, host) per href.
+
+    Calls ada's C API (the cffi module ada-url ships) directly: one parse gives both the URL and
+    its host, where ``ada_url.join_url`` plus :func:`host_of` parsed twice and spent most of the
+    time in Python wrappers (bench/bench_extract.py measures the whole extraction).
+    """
+
+    __slots__ = ("base", "_base_bytes", "_origin", "_host")
+
+    def __init__(self, base: str):
+        self.base = base
+        self._base_bytes = base.encode("utf-8", "surrogatepass")
+        self._origin = self._host = None
+        if _SIMPLE_ABSOLUTE.fullmatch(base):  # a normalized page URL: its origin serves root-relative hrefs
+            cut = base.find("/", base.find("//") + 2)
+            self._origin = base if cut < 0 else base[:cut]
+            self._host = self._origin[self._origin.find("//") + 2 :]
+
+    def __call__(self, href: str) -> tuple[str, str]:
+        """(URL, host) of ``href``; raises UrlError (with a counter name) for values that are not
+        fetchable http(s) URLs."""
+        value = href.strip()
+        if not value:
+            raise UrlError("url_empty", href)
+        # Fast paths, for hrefs that WHATWG parsing leaves as they are (tests/test_urls.py checks
+        # them against ada on every href of the real WARCs): a root-relative path, or an absolute
+        # http(s) URL, of plain characters, with no dot segment, port, credentials, IDNA or fragment.
+        if value[0] == "/":
+            if self._origin is not None and _SIMPLE_PATH.fullmatch(value) and "/." not in value:
+                url = self._origin + value
+                return (url[:-1] if url.endswith("?") else url), self._host
+        elif value[0] == "h":
+            simple = _SIMPLE_ABSOLUTE.fullmatch(value)
+            if simple is not None and "/." not in value and "xn--" not in value:
+                host = simple.group(1)
+                url = value if simple.group(2) else value.replace(host, host + "/", 1)
+                return (url[:-1] if url.endswith("?") else url), host
+        try:
+            data = value.encode()
+        except UnicodeEncodeError:  # lone surrogates from a broken page
+            raise UrlError("url_unparseable", href) from None
+        base = self._base_bytes
+        parsed = _ada.ada_parse_with_base(data, len(data), base, len(base))
+        try:
+            if not _ada.ada_is_valid(parsed):
+                raise UrlError(classify_unusable(value) or "url_unparseable", href)
+            text = _ada.ada_get_href(parsed)
+            url = _ffi.unpack(text.data, text.length).decode()
+            if not url.startswith(FETCHABLE_SCHEMES):
+                raise UrlError(classify_unusable(value) or "url_other_scheme", href)
+            parts = _ada.ada_get_components(parsed)  # offsets into the (ASCII) serialized URL
+            start, end, fragment = parts.host_start, parts.host_end, parts.hash_start
+        finally:
+            _ada.ada_free(parsed)
+        if url[start] == "@":  # host_start points at the '@' after credentials
+            start += 1
+        if fragment != _OMITTED:
+            url = url[:fragment]
+        # an empty query names the same resource: /company/? is /company/
+        return (url[:-1] if url.endswith("?") else url), url[start:end]
+
+
+_OMITTED = 0xFFFFFFFF  # ada's marker for a component the URL does not have
+_PLAIN_PATH = r"/[A-Za-z0-9_~-][A-Za-z0-9/_.~-]*"
+_PLAIN_QUERY = r"\?[A-Za-z0-9_.~=&;,+/-]*"
+# lowercase labels, the last one starting with a letter (so never an IPv4 form such as 0x7f.1)
+_PLAIN_HOST = r"((?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z](?:[a-z0-9-]*[a-z0-9])?)"
+_SIMPLE_ABSOLUTE = re.compile(rf"https?://{_PLAIN_HOST}((?:{_PLAIN_PATH}|/)?)(?:{_PLAIN_QUERY})?")
+_SIMPLE_PATH = re.compile(rf"(?:{_PLAIN_PATH}|/)(?:{_PLAIN_QUERY})?")
+
+
 def resolve(base: str, href: str) -> str:
     """Absolute, normalized form of ``href`` found on a page whose base URL is ``base``.
 
     Raises UrlError (with a counter name) for values that are not fetchable http(s) URLs.
     """
-    reason = classify_unusable(href)
-    if reason:
-        raise UrlError(reason, href)
-    try:
-        url = ada_url.join_url(base, href.strip())
-    except ValueError:
-        raise UrlError("url_unparseable", href) from None
-    if not url.startswith(FETCHABLE_SCHEMES):
-        raise UrlError("url_other_scheme", href)
-    cut = url.find("#")
-    if cut >= 0:
-        url = url[:cut]
-    # an empty query names the same resource: /company/? is /company/
-    return url[:-1] if url.endswith("?") else url
+    return Resolver(base)(href)[0]
 
 
 def normalize(url: str) -> str:
@@ -150,15 +210,17 @@ def has_image_extension(url: str) -> bool:
     return path[dot + 1 :].lower() in IMAGE_EXTENSIONS
 
 
-def image_key(url: str) -> str:
+def image_key(url: str, host: str | None = None) -> str:
     """Canonical identity of an image: size variants of one image share a key.
 
     - Wikimedia upload URLs (originals and ``/thumb/.../NNNpx-Name`` variants):
       ``wikimedia:<project>/<File_name>`` (percent-decoded, spaces as underscores).
     - Flickr static URLs (any farm/server, any size suffix): ``flickr:<photo id>``.
     - Anything else: the normalized URL itself.
+
+    ``host``: the URL's host where the caller has it already.
     """
-    host = host_of(url)
+    host = host_of(url) if host is None else host
     if host == _WIKIMEDIA_HOST:
         path = url[url.find(host) + len(host) :].split("?", 1)[0]
         match = _WIKIMEDIA_PATH.match(path)

@@ -16,6 +16,7 @@ from imagerank.crawl.page import OG_IMAGE, TWITTER_IMAGE, RawImage, RawPage, cle
 # Attributes that lazy-loading scripts read instead of src / srcset.
 LAZY_SRC_ATTRS = ("data-src", "data-lazy-src", "data-original", "data-lazy", "data-url")
 LAZY_SRCSET_ATTRS = ("data-srcset", "data-lazy-srcset")
+_LAZY_ATTRS = frozenset(LAZY_SRC_ATTRS + LAZY_SRCSET_ATTRS)
 
 _LEADING_INT = re.compile(r"\s*(\d{1,9})")
 
@@ -74,26 +75,29 @@ class _Collector:
 
     def element(self, tag: str, attrs: dict, parent: str | None) -> None:
         page = self.page
-        if tag == "img" or (tag == "source" and parent == "picture"):
+        if tag == "a" or tag == "area":  # most elements of most pages: first, and cheapest
+            href = attrs.get("href")
+            if href is not None:
+                page.links.append((href, attrs.get("rel"), attrs.get("title")))
+        elif tag == "img" or (tag == "source" and parent == "picture"):
             before = len(page.images)
             if tag == "img":
                 self._add(attrs.get("src"), "img_src", attrs)
                 srcset_source = "img_srcset"
             else:
                 srcset_source = "picture_source"
-            for url in srcset_urls(attrs.get("srcset") or ""):
-                self._add(url, srcset_source, attrs)
-            for name in LAZY_SRC_ATTRS:
-                self._add(attrs.get(name), "lazy_src", attrs)
-            for name in LAZY_SRCSET_ATTRS:
-                for url in srcset_urls(attrs.get(name) or ""):
-                    self._add(url, "lazy_src", attrs)
+            srcset = attrs.get("srcset")
+            if srcset:
+                for url in srcset_urls(srcset):
+                    self._add(url, srcset_source, attrs)
+            if len(attrs) > 1 and not _LAZY_ATTRS.isdisjoint(attrs):
+                for name in LAZY_SRC_ATTRS:
+                    self._add(attrs.get(name), "lazy_src", attrs)
+                for name in LAZY_SRCSET_ATTRS:
+                    for url in srcset_urls(attrs.get(name) or ""):
+                        self._add(url, "lazy_src", attrs)
             if len(page.images) > before:
                 self.position += 1
-        elif tag == "a" or tag == "area":
-            href = attrs.get("href")
-            if href is not None:
-                page.links.append((href, attrs.get("rel"), attrs.get("title")))
         elif tag == "meta":
             key = (attrs.get("property") or attrs.get("name") or "").strip().lower()
             if key in OG_IMAGE or key in TWITTER_IMAGE:
@@ -115,9 +119,11 @@ def parse_selectolax(text: str) -> RawPage:
 
     tree = LexborHTMLParser(text)
     collector = _Collector()
+    element = collector.element
     for node in tree.css(SELECTOR):
-        parent = node.parent
-        collector.element(node.tag, node.attributes, parent.tag if parent is not None else None)
+        tag = node.tag
+        parent = node.parent if tag == "source" else None  # only a <source> asks its parent
+        element(tag, node.attributes, parent.tag if parent is not None else None)
     title = tree.css_first("title")
     collector.page.title = clean_text(title.text()) if title is not None else None
     return collector.page

@@ -5,8 +5,8 @@ Shared by the HTML and the WAT paths, so both apply the same URL rules: base res
 fragment stripping, dropped schemes (counted by reason), ``<a>`` links straight to image files
 becoming ``link_href`` embeds instead of page links (the graph stage turns one back into a page
 link when the crawl fetched its target as a page), self-links dropped, one link row per target.
-Every URL column comes with its host and registered domain (:func:`imagerank.urls.site_of`),
-computed here once so that later stages never parse URLs again.
+Every URL column comes with its host (from the same parse that resolved it) and registered domain
+(:func:`imagerank.urls.registered_domain`, the rule of :func:`imagerank.urls.site_of`), computed here once so that later stages never parse URLs again.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from imagerank.urls import UrlError, has_image_extension, image_key, resolve, site_of
+from imagerank.urls import Resolver, UrlError, has_image_extension, image_key, registered_domain, resolve, site_of
 
 
 OG_IMAGE = frozenset(("og:image", "og:image:url", "og:image:secure_url"))
@@ -23,7 +23,7 @@ TWITTER_IMAGE = frozenset(("twitter:image", "twitter:image:src"))
 _SPACE = re.compile(r"\s+")
 
 
-@dataclass
+@dataclass(slots=True)
 class RawImage:
     """One image URL as written in the page (not yet resolved)."""
 
@@ -58,24 +58,26 @@ def _has_nofollow(rel: str | None) -> bool:
 
 
 class _Resolver:
-    """resolve() against one base, remembering answers: pages repeat the same hrefs many times."""
+    """:class:`imagerank.urls.Resolver` remembering answers: pages repeat the same hrefs many times."""
 
     def __init__(self, base: str, counters: Counter):
-        self.base = base
+        self.resolve = Resolver(base)
         self.counters = counters
-        self.known: dict[str, tuple[str | None, str | None]] = {}  # href -> (url, drop reason)
+        self.known: dict[str, tuple[str | None, str | None]] = {}  # href -> (url, host) or (None, drop reason)
 
-    def __call__(self, href: str) -> str | None:
+    def __call__(self, href: str) -> tuple[str | None, str | None]:
+        """(url, host), or (None, None) for a dropped value (counted)."""
         hit = self.known.get(href)
         if hit is None:
             try:
-                hit = (resolve(self.base, href), None)
+                hit = self.resolve(href)
             except UrlError as err:
                 hit = (None, "url:" + err.reason)
             self.known[href] = hit
-        if hit[1] is not None:
+        if hit[0] is None:
             self.counters[hit[1]] += 1
-        return hit[0]
+            return None, None
+        return hit
 
 
 def page_rows(page_url: str, raw: RawPage, counters: Counter) -> tuple[list[dict], list[dict]]:
@@ -91,22 +93,22 @@ def page_rows(page_url: str, raw: RawPage, counters: Counter) -> tuple[list[dict
     page_host, page_domain = site_of(page_url)
     keys: dict[str, tuple[str, str, str | None]] = {}  # url -> (image_key, host, domain)
 
-    def image_identity(url: str) -> tuple[str, str, str | None]:
+    def image_identity(url: str, host: str) -> tuple[str, str, str | None]:
         known = keys.get(url)
         if known is None:
-            known = keys[url] = (image_key(url), *site_of(url))
+            known = keys[url] = (image_key(url, host), host, registered_domain(host))
         return known
 
     embeds: list[dict] = []
     seen: set[tuple[int, str]] = set()
     for image in raw.images:
-        url = resolve_href(image.href)
+        url, host = resolve_href(image.href)
         if url is None:
             continue
         if (image.position, url) in seen:  # one element naming one URL twice (src and srcset)
             continue
         seen.add((image.position, url))
-        key, host, domain = image_identity(url)
+        key, host, domain = image_identity(url, host)
         embeds.append(
             {
                 "page_url": page_url,
@@ -126,12 +128,13 @@ def page_rows(page_url: str, raw: RawPage, counters: Counter) -> tuple[list[dict
 
     position = raw.images[-1].position + 1 if raw.images else 0
     followed: dict[str, bool] = {}  # dst -> nofollow (False once any occurrence is followed)
+    hosts: dict[str, str] = {}  # link target -> its host
     for href, rel, title in raw.links:
-        url = resolve_href(href)
+        url, host = resolve_href(href)
         if url is None:
             continue
         if has_image_extension(url):
-            key, host, domain = image_identity(url)
+            key, host, domain = image_identity(url, host)
             embeds.append(
                 {
                     "page_url": page_url,
@@ -155,10 +158,12 @@ def page_rows(page_url: str, raw: RawPage, counters: Counter) -> tuple[list[dict
             continue
         nofollow = _has_nofollow(rel)
         followed[url] = followed.get(url, True) and nofollow
+        hosts[url] = host
 
     links = []
     for dst, nofollow in followed.items():
-        dst_host, dst_domain = site_of(dst)
+        dst_host = hosts[dst]
         links.append({"src_url": page_url, "src_host": page_host, "src_domain": page_domain,
-                      "dst_url": dst, "dst_host": dst_host, "dst_domain": dst_domain, "nofollow": nofollow})
+                      "dst_url": dst, "dst_host": dst_host, "dst_domain": registered_domain(dst_host),
+                      "nofollow": nofollow})
     return embeds, links
