@@ -215,7 +215,8 @@ def test_exact_percentile_spreads_a_group_over_tasks(spark):
         F.floor(F.col("id") / 3).cast("double").alias("raw")).cache()
     frame.count()
     # AQE would merge these tiny partitions into one; at a full crawl's scale it could not
-    with sql_conf(spark, {"spark.sql.shuffle.partitions": "8", "spark.sql.adaptive.coalescePartitions.enabled": "false"}):
+    with sql_conf(spark, {"spark.sql.shuffle.partitions": "8",
+                          "spark.sql.adaptive.coalescePartitions.enabled": "false"}):
         result = []
         most = most_shuffle_rows_per_task(spark, lambda: result.extend(percentile_values(frame).collect()))
     frame.unpersist()

@@ -234,7 +234,9 @@ def match_key(url: str, image: bool = False) -> str:
     kept = []
     for param in params:
         name = unquote(param.split("=", 1)[0]).lower()
-        if name in TRACKING_PARAMS or name.startswith(TRACKING_PREFIXES) or (drop_cache and name in CACHE_BUSTING_PARAMS):
+        if name in TRACKING_PARAMS or name.startswith(TRACKING_PREFIXES):
+            continue
+        if drop_cache and name in CACHE_BUSTING_PARAMS:
             continue
         kept.append(_percent_normalized(param))
     kept.sort()
