@@ -1,3 +1,5 @@
+import contextlib
+import itertools
 import os
 from pathlib import Path
 
@@ -107,3 +109,47 @@ def sample_pipeline(spark, sample_crawl, tmp_path_factory):
     run_build_graph(spark, [str(root / "extract")], str(root / "graph"))
     report = run_rank(spark, str(root / "graph"), str(root / "rank"))
     return {"root": root, "rank_report": report, "catalog": sample_crawl["catalog"]}
+
+
+def most_shuffle_rows_per_task(spark, action) -> int:
+    """Run ``action()`` and return the largest number of shuffled rows any one of its tasks read:
+    a step that gathers a whole table (or a whole group) into one task shows as that table's size.
+    Read from Spark's status store (per-task metrics), so it needs no UI."""
+    sc = spark.sparkContext
+    group = f"shuffle-probe-{next(_probe_ids)}"
+    sc.setJobGroup(group, group)
+    try:
+        action()
+    finally:
+        sc.setLocalProperty("spark.jobGroup.id", None)
+    context = sc._jsc.sc()
+    context.listenerBus().waitUntilEmpty()
+    store = context.statusStore()
+    most = 0
+    for job in sc.statusTracker().getJobIdsForGroup(group):
+        for stage in sc.statusTracker().getJobInfo(job).stageIds:
+            tasks = store.taskList(stage, 0, 1_000_000)
+            for i in range(tasks.size()):
+                metrics = tasks.apply(i).taskMetrics()
+                if metrics.isDefined():
+                    most = max(most, metrics.get().shuffleReadMetrics().recordsRead())
+    return most
+
+
+_probe_ids = itertools.count()
+
+
+@contextlib.contextmanager
+def sql_conf(spark, settings: dict):
+    """Runtime SQL settings for the duration of a block, restored after it."""
+    before = {key: spark.conf.get(key, None) for key in settings}
+    for key, value in settings.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)

@@ -10,7 +10,7 @@ import pytest
 from imagerank.catalog.popularity import run_popularity
 from imagerank.catalog.read import CatalogError, read_catalog
 
-from conftest import shared_file, table
+from conftest import most_shuffle_rows_per_task, shared_file, sql_conf, table
 
 
 def openverse_expected(values: list, p: float = 0.85) -> tuple[float, list]:
@@ -159,3 +159,66 @@ def test_catalog_formats_agree_and_missing_columns_are_named(spark, tmp_path):
     with pytest.raises(CatalogError, match="provider"):
         run_popularity(spark, str(tsv), str(tmp_path / "never"))
     assert not (tmp_path / "never").exists()
+
+
+def _skewed_values(spark, groups: dict, partitions: int):
+    """provider, metric, percentile, raw rows, spread over ``partitions`` input partitions."""
+    rows = [(provider, "views", p, value) for (provider, p), values in groups.items() for value in values]
+    return spark.createDataFrame(rows, "provider string, metric string, percentile double, raw double") \
+        .repartition(partitions)
+
+
+def test_exact_percentile_with_many_duplicates_on_several_partitions(spark):
+    """percentile_disc equals PostgreSQL's on values that repeat many times (Wikimedia's many 0s), in
+    groups split over several partitions, for percentiles that fall inside and at the edges of runs."""
+    import random
+
+    from imagerank.catalog.saturation import percentile_values, saturate
+
+    rng = random.Random(3)
+    zeros = [0.0] * 900 + [float(rng.randint(1, 40)) for _ in range(300)] + [1e6, 1e6, -2.5]
+    wide = [float(rng.randint(0, 5000)) for _ in range(2500)]
+    runs = [float(v) for v in range(12) for _ in range(v * 30 + 1)]
+    groups = {}
+    for p in (0.01, 0.25, 1 / 3, 0.5, 0.75, 0.85, 0.99, 0.9999):
+        groups[("wikimedia", p)] = zeros
+        groups[("flickr", p)] = wide
+        groups[("runs", p)] = runs
+    groups[("single", 0.85)] = [7.0]
+    with sql_conf(spark, {"spark.sql.shuffle.partitions": "7"}):
+        got = {(r["provider"], r["percentile"]): (r["value"], r["n"])
+               for r in percentile_values(_skewed_values(spark, groups, 5)).collect()}
+    assert len(got) == len(groups)
+    for (provider, p), values in groups.items():
+        ordered = sorted(values)
+        expected = ordered[max(1, math.ceil(p * len(ordered))) - 1]
+        assert got[(provider, p)] == (expected, len(values)), (provider, p)
+    # the publish stage's use: one group, the whole column; nulls ignored
+    frame = spark.createDataFrame([(float(v),) for v in zeros] + [(None,)] * 50, "authority_raw double")
+    saturated, constant = saturate(frame.repartition(6), "authority_raw", 0.85)
+    assert constant["value"] == sorted(zeros)[math.ceil(0.85 * len(zeros)) - 1]
+    assert constant["constant"] == pytest.approx(openverse_expected(zeros)[0], rel=1e-15)
+    assert constant["n"] == len(zeros)
+    assert saturated.where("authority_raw is null").count() == 50
+
+
+def test_exact_percentile_spreads_a_group_over_tasks(spark):
+    """No step gathers a whole group into one task (a window over the group would): the most rows
+    any task of the computation reads is well under the group's distinct values."""
+    from imagerank.catalog.saturation import percentile_values
+
+    from pyspark.sql import functions as F
+
+    # 4000 distinct values, each three times, a contiguous run of them per input partition
+    frame = spark.range(12_000, numPartitions=8).select(
+        F.lit("flickr").alias("provider"), F.lit("views").alias("metric"), F.lit(0.85).alias("percentile"),
+        F.floor(F.col("id") / 3).cast("double").alias("raw")).cache()
+    frame.count()
+    # AQE would merge these tiny partitions into one; at a full crawl's scale it could not
+    with sql_conf(spark, {"spark.sql.shuffle.partitions": "8",
+                          "spark.sql.adaptive.coalescePartitions.enabled": "false"}):
+        result = []
+        most = most_shuffle_rows_per_task(spark, lambda: result.extend(percentile_values(frame).collect()))
+    frame.unpersist()
+    assert [(r["value"], r["n"]) for r in result] == [((math.ceil(0.85 * 12_000) - 1) // 3, 12_000)]
+    assert most < 4000 / 3, most

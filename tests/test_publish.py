@@ -1,13 +1,15 @@
 """The published table on the sample: matching catalog images to the crawl, popularity, the score,
 coverage, the TSV, and the output's all-or-nothing replacement."""
 
+import json
+
 import pytest
 
 from imagerank.catalog.popularity import run_popularity
 from imagerank.catalog.publish import SITE_WEIGHT, run_publish
 from imagerank.sample import FLICKR_IDS
 
-from conftest import run_dir, table
+from conftest import most_shuffle_rows_per_task, run_dir, sql_conf, table, write_committed
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +66,10 @@ def test_popularity_score_and_coverage(published):
     constant = report["saturation"]["authority"]
     assert constant["value"] / (constant["value"] + constant["constant"]) == pytest.approx(0.85)
     coverage = {c["provider"]: c for c in report["coverage"]}
-    assert coverage["flickr"] == {"provider": "flickr", "images": 5, "crawl_image": 4, "landing_page": 0,
-                                  "domain": 4, "nothing": 1, "popularity_observed": 5}
+    assert coverage["flickr"] == {"provider": "flickr", "images": 5, "crawl_image": 4, "image_exact": 4,
+                                  "image_match_key": 0, "landing_page": 0, "landing_exact": 0,
+                                  "landing_match_key": 0, "landing_wikimedia_file": 0, "domain": 4, "nothing": 1,
+                                  "popularity_observed": 5}
     assert coverage["openmuseum"]["landing_page"] == 12 and coverage["openmuseum"]["nothing"] == 0
     assert coverage["wikimedia"]["crawl_image"] == 5 and coverage["wikimedia"]["nothing"] == 1
 
@@ -94,3 +98,125 @@ def test_publish_replaces_its_output_whole_and_refuses_unfinished_inputs(spark, 
     missing.write_text('{"identifier": "x", "provider": "flickr", "url": "https://a.org/x.jpg"}\n')
     with pytest.raises(ValueError, match="foreign_landing_url"):
         run_publish(spark, str(missing), str(root / "rank"), str(root / "popularity"), str(tmp_path / "t"))
+
+
+TORRE = "https://upload.wikimedia.org/wikipedia/commons/e/e2/TorreFerrer.jpg"  # a real Openverse record's
+
+
+def _crawl(spark, root, images, pages, domains):
+    """A committed rank output made by hand: image_authority, page_rank, domain_rank."""
+    write_committed(spark, root / "rank", "rank", {
+        "image_authority": spark.createDataFrame(
+            [(i, key, key if key.startswith("http") else None, authority, site, domain)
+             for i, (key, authority, site, domain) in enumerate(images)],
+            "id long, image_key string, image_url string, authority double, domain_authority double, "
+            "image_domain string"),
+        "page_rank": spark.createDataFrame(
+            [(i, url, None, domain, rank) for i, (url, domain, rank) in enumerate(pages)],
+            "id long, url string, host string, domain string, pagerank double"),
+        "domain_rank": spark.createDataFrame(list(enumerate(domains.items())),
+                                             "id long, d struct<domain: string, pagerank: double>")
+        .select("id", "d.domain", "d.pagerank"),
+    }, {"crawls": ["TEST"]})
+
+
+def _catalog(root, rows):
+    path = root / "catalog.jsonl"
+    path.write_text("".join(json.dumps({"identifier": i, "provider": p, "url": u, "foreign_landing_url": l,
+                                        "meta_data": {"views": 1}}) + "\n" for i, p, u, l in rows))
+    return str(path)
+
+
+def test_catalog_meets_crawl_variants_and_coverage_counts_each_rule(spark, tmp_path):
+    """http/https, cache busters, www., trailing slashes, tracking parameters, the old Flickr farm
+    hosts and Commons' ?curid= landing pages all meet their crawl twins; crawl rows sharing a key
+    count once, with their largest value; each rule is counted per provider."""
+    _crawl(spark, tmp_path, images=[
+        ("http://img.museum.org/a/1.jpg", 0.2, 0.3, "museum.org"),          # m1's, other scheme
+        ("https://img.museum.org/a/1.jpg?ver=9", 0.3, 0.3, "museum.org"),   # m1's, another cache buster: larger
+        ("https://img.museum.org/a/2.jpg", 0.1, 0.3, "museum.org"),         # m2's own URL
+        ("http://img.museum.org/a/2.jpg", 0.05, 0.3, "museum.org"),         # m2's, other scheme: smaller
+        ("https://elsewhere.net/a/1.jpg", 0.9, 0.1, "elsewhere.net"),       # a domain of no catalog row
+        ("flickr:111", 0.4, 0.5, "staticflickr.com"),
+        ("wikimedia:commons/TorreFerrer.jpg", 0.25, 0.6, "wikimedia.org"),
+    ], pages=[
+        ("http://www.museum.org/works/1", "museum.org", 0.05),
+        ("https://museum.org/works/2", "museum.org", 0.04),
+        ("https://www.museum.org/works/2/", "museum.org", 0.01),
+        ("https://museum.org/works/3", "museum.org", 0.03),
+        ("https://museum.org/works/5", None, 0.02),  # a URL whose domain the graph could not read
+        ("https://flickr.com/photos/x/222", "flickr.com", 0.06),
+        ("https://commons.wikimedia.org/wiki/File:TorreFerrer.jpg", "wikimedia.org", 0.07),
+        ("https://commons.wikimedia.org/wiki/File:A_%28b%29.jpg", "wikimedia.org", 0.08),
+    ], domains={"museum.org": 0.3, "flickr.com": 0.2, "staticflickr.com": 0.1, "wikimedia.org": 0.6,
+                "elsewhere.net": 0.1})
+    catalog = _catalog(tmp_path, [
+        ("m1", "museum", "https://img.museum.org/a/1.jpg?v=3", "https://museum.org/works/1/"),
+        ("m2", "museum", "https://img.museum.org/a/2.jpg", "https://museum.org/works/2"),
+        ("m3", "museum", "https://img.museum.org/a/3.jpg", "https://museum.org/works/3?utm_source=feed"),
+        ("m4", "museum", "https://other.example/x.jpg", None),
+        ("m5", "museum", "https://img.museum.org/a/5.jpg", "https://museum.org/works/5/"),
+        ("f1", "flickr", "http://farm3.static.flickr.com/2179/111_abcdef1234.jpg", None),
+        ("f2", "flickr", "https://live.staticflickr.com/65535/222_abcdef1234_b.jpg",
+         "https://www.flickr.com/photos/x/222/"),
+        ("w1", "wikimedia", TORRE, "https://commons.wikimedia.org/w/index.php?curid=21214211"),
+        ("w2", "wikimedia", "https://upload.wikimedia.org/wikipedia/commons/1/1a/A_(b).jpg",
+         "https://commons.wikimedia.org/wiki/File:A_(b).jpg"),
+    ])
+    write_committed(spark, tmp_path / "pop", "popularity", {
+        "popularity": spark.createDataFrame([], "identifier string, standardized double")}, {})
+    report = run_publish(spark, catalog, str(tmp_path / "rank"), str(tmp_path / "pop"), str(tmp_path / "table"))
+    rows = {r["identifier"]: r for r in table(spark, tmp_path / "table", "authority").collect()}
+    got = {i: (r["authority_raw"], r["image_match"], r["landing_page_rank"], r["landing_match"], r["domain_authority"])
+           for i, r in rows.items()}
+    assert got == {
+        "m1": (0.3, "match_key", 0.05, "match_key", 0.3),
+        "m2": (0.1, "exact", 0.04, "exact", 0.3),
+        "m3": (None, None, 0.03, "match_key", 0.3),
+        "m4": (None, None, None, None, None),
+        "m5": (None, None, 0.02, "match_key", 0.3),
+        "f1": (0.4, "exact", None, None, 0.5),
+        "f2": (None, None, 0.06, "match_key", 0.2),
+        "w1": (0.25, "exact", 0.07, "wikimedia_file", 0.6),
+        "w2": (None, None, 0.08, "match_key", 0.6),
+    }
+    assert rows["f1"]["image_key"] == "flickr:111"
+    coverage = {c.pop("provider"): c for c in report["coverage"]}
+    assert coverage == {
+        "flickr": {"images": 2, "crawl_image": 1, "image_exact": 1, "image_match_key": 0, "landing_page": 1,
+                   "landing_exact": 0, "landing_match_key": 1, "landing_wikimedia_file": 0, "domain": 2,
+                   "nothing": 0, "popularity_observed": 0},
+        "museum": {"images": 5, "crawl_image": 2, "image_exact": 1, "image_match_key": 1, "landing_page": 4,
+                   "landing_exact": 1, "landing_match_key": 3, "landing_wikimedia_file": 0, "domain": 4,
+                   "nothing": 1, "popularity_observed": 0},
+        "wikimedia": {"images": 2, "crawl_image": 1, "image_exact": 1, "image_match_key": 0, "landing_page": 2,
+                      "landing_exact": 0, "landing_match_key": 1, "landing_wikimedia_file": 1, "domain": 2,
+                      "nothing": 0, "popularity_observed": 0},
+    }
+
+
+def test_no_task_gathers_the_rows_of_one_domain(spark, tmp_path):
+    """Every Flickr row has the same domains (flickr.com, staticflickr.com) and many have no landing
+    page: no step of publish may send them all to one task. domain_rank is kept from being broadcast
+    on its own (as at a full crawl's scale, ~1e8 domains), and AQE from merging the small partitions."""
+    n = 3000
+    _crawl(spark, tmp_path, images=[(f"flickr:{i}", 0.001 * (i % 50), 0.2, "staticflickr.com") for i in range(0, n, 3)],
+           pages=[(f"https://www.flickr.com/photos/x/{i}", "flickr.com", 1e-4) for i in range(0, n, 7)],
+           domains={"flickr.com": 0.2, "staticflickr.com": 0.1})
+    catalog = _catalog(tmp_path, [
+        (f"f{i}", "flickr", f"https://live.staticflickr.com/65535/{i}_abcdef1234_b.jpg",
+         f"https://www.flickr.com/photos/x/{i}/" if i % 2 else None) for i in range(n)])
+    write_committed(spark, tmp_path / "pop", "popularity", {
+        "popularity": spark.createDataFrame([], "identifier string, standardized double")}, {})
+    report = {}
+    with sql_conf(spark, {"spark.sql.shuffle.partitions": "8", "spark.sql.autoBroadcastJoinThreshold": "-1",
+                          "spark.sql.adaptive.coalescePartitions.enabled": "false"}):
+        most = most_shuffle_rows_per_task(spark, lambda: report.update(run_publish(
+            spark, catalog, str(tmp_path / "rank"), str(tmp_path / "pop"), str(tmp_path / "table"))))
+    flickr = report["coverage"][0]
+    assert flickr["images"] == n and flickr["crawl_image"] == n // 3
+    assert flickr["landing_page"] == len([i for i in range(0, n, 7) if i % 2])
+    assert flickr["domain"] == n
+    # one task holding the Flickr rows reads all n of them; spread over 8 tasks, a stage reading the
+    # shuffles of two or three tables of n rows reads under 3n/8 per task
+    assert most < n / 2, most

@@ -1,7 +1,11 @@
+import json
+
 import pytest
 
-from imagerank.urls import (UrlError, has_image_extension, host_of, image_key, normalize, registered_domain, resolve,
-                            site_of)
+from imagerank.urls import (UrlError, has_image_extension, host_of, image_key, image_match_key, is_wikimedia_curid,
+                            match_key, normalize, registered_domain, resolve, site_of, wikimedia_file_page)
+
+from conftest import shared_file
 
 
 @pytest.mark.parametrize(
@@ -54,8 +58,16 @@ def test_image_key_folds_flickr_sizes():
         "https://live.staticflickr.com/65535/52345678901_a1b2c3d4e5_b.jpg",
         "https://live.staticflickr.com/65535/52345678901_a1b2c3d4e5.jpg",
         "https://farm1.staticflickr.com/123/52345678901_a1b2c3d4e5_m.jpg",
+        # the older hosts, still in the catalog: farmN.static.flickr.com ends in static.flickr.com
+        "http://farm3.static.flickr.com/2179/52345678901_a1b2c3d4e5.jpg",
+        "https://static.flickr.com/65/52345678901_a1b2c3d4e5_o.jpg",
+        "https://c2.staticflickr.com/8/7001/52345678901_a1b2c3d4e5_z.jpg",
     ]
     assert {image_key(u) for u in urls} == {"flickr:52345678901"}
+    assert {image_match_key(u) for u in urls} == {"flickr:52345678901"}
+    # a host that only ends in the same letters is not Flickr's
+    other = "https://notstaticflickr.com/1/52345678901_a1b2c3d4e5.jpg"
+    assert image_key(other) == other
 
 
 def test_image_key_is_the_url_otherwise():
@@ -121,7 +133,6 @@ def test_the_resolver_agrees_with_ada_on_every_href_of_the_real_warcs():
     from imagerank.crawl.payload import decode_html, split_http
     from imagerank.crawl.records import iter_records
     from imagerank.urls import Resolver
-    from conftest import shared_file
 
     checked = 0
     for parts in (("warc", "resiliparse", "warcfile.warc.gz"), ("warc", "resiliparse", "clueweb-quirk.warc.gz"),
@@ -142,3 +153,79 @@ def test_the_resolver_agrees_with_ada_on_every_href_of_the_real_warcs():
                     assert got == _ada_reference(base, href), (base, href)
                     checked += 1
     assert checked > 5000
+
+
+@pytest.mark.parametrize(
+    "variants, key",
+    [
+        # scheme, www., host case, trailing slash
+        (["https://www.Example.org/a/b/", "http://example.org/a/b", "HTTP://WWW.EXAMPLE.ORG:80/a/b//"],
+         "org,example)/a/b"),
+        (["https://example.org", "http://www.example.org/"], "org,example)/"),
+        # query parameters in any order; tracking parameters and empty ones dropped
+        (["https://ex.org/p?b=2&a=1", "https://ex.org/p?a=1&utm_source=x&b=2&UTM_Medium=y&&fbclid=z#frag"],
+         "org,ex)/p?a=1&b=2"),
+        # percent-escapes of unreserved characters are the characters; other escapes in upper case
+        (["https://ex.org/%7euser/%41b%2f", "https://ex.org/~user/Ab%2F"], "org,ex)/~user/Ab%2F"),
+        # a port that is not the default stays; IP addresses are not reversed
+        (["http://10.0.0.1:8080/x/"], "10.0.0.1:8080)/x"),
+        # Wikimedia: mobile host, title= form, the title escaped or not
+        (["https://commons.wikimedia.org/wiki/File:A_(b),_c%27d.jpg",
+          "https://commons.m.wikimedia.org/wiki/File:A_%28b%29%2C_c'd.jpg",
+          "https://commons.wikimedia.org/w/index.php?title=File:A+(b),+c%27d.jpg",
+          "http://commons.wikimedia.org/w/index.php?title=File%3AA%20(b)%2C%20c'd.jpg"],
+         "org,wikimedia,commons)/wiki/File:A_(b),_c%27d.jpg"),
+    ],
+)
+def test_match_key_folds_variants_of_one_url(variants, key):
+    assert {match_key(v) for v in variants} == {key}
+
+
+def test_match_key_keeps_what_selects_content():
+    # the path's case, a parameter's value, a page's v= or t=
+    assert match_key("https://ex.org/A.jpg") != match_key("https://ex.org/a.jpg")
+    assert match_key("https://ex.org/p?id=1") != match_key("https://ex.org/p?id=2")
+    assert match_key("https://www.youtube.com/watch?v=abc") == "com,youtube)/watch?v=abc"
+    assert match_key("https://forum.ex.org/viewtopic.php?t=12") == "org,ex,forum)/viewtopic.php?t=12"
+    # an edit page is not the article
+    assert match_key("https://en.wikipedia.org/w/index.php?title=X&action=edit") == \
+        "org,wikipedia,en)/w/index.php?action=edit&title=X"
+    # a page id cannot be turned into a title without Wikimedia's database: kept as it is
+    assert match_key("https://commons.wikimedia.org/w/index.php?curid=21214211") == \
+        "org,wikimedia,commons)/w/index.php?curid=21214211"
+    with pytest.raises(UrlError):
+        match_key("mailto:a@b.c")
+    with pytest.raises(UrlError):
+        match_key("http://[::1")
+
+
+def test_image_match_key_drops_cache_busters_of_image_files():
+    same = ["https://cdn.shop.com/files/x.jpg?v=1571234567", "http://cdn.shop.com/files/x.jpg",
+            "https://cdn.shop.com/files/x.jpg?ver=5.2&_=1699999&utm_campaign=a", "https://cdn.shop.com/files/x.jpg?t=1"]
+    assert {image_match_key(u) for u in same} == {"com,shop,cdn)/files/x.jpg"}
+    # other parameters stay (a size is another rendition); a script's v= may pick the image
+    assert image_match_key("https://cdn.shop.com/files/x.jpg?width=200&v=3") == "com,shop,cdn)/files/x.jpg?width=200"
+    assert image_match_key("https://ex.org/img.php?v=3") == "org,ex)/img.php?v=3"
+    # identity keys are their own match keys; the crawl's image_key of a URL gives the same key
+    assert image_match_key("wikimedia:commons/Name.jpg") == "wikimedia:commons/Name.jpg"
+    assert image_match_key("https://upload.wikimedia.org/wikipedia/commons/thumb/a/ab/Name.jpg/64px-Name.jpg") == \
+        "wikimedia:commons/Name.jpg"
+    assert image_match_key(image_key(same[0])) == image_match_key(same[0])
+
+
+def test_wikimedia_landing_pages_meet_through_the_file_name():
+    """Openverse's Wikimedia rows name their landing page by page id (``?curid=N``); the file page
+    that the crawl holds is named by the file, which the image URL gives. Real API records: the file
+    page made from each image URL is the record's own descriptionurl."""
+    records = []
+    for name in ("wikimedia_continuation_wmc_pretty4.json", "wikimedia_continuation_wmc_raw.json"):
+        for page in json.loads(shared_file("openverse", name).read_text())["query"]["pages"].values():
+            records.extend(page.get("imageinfo", []))
+    assert len(records) == 78
+    for info in records:
+        assert is_wikimedia_curid(info["descriptionshorturl"])
+        page = wikimedia_file_page(image_key(info["url"]))
+        assert match_key(page) == match_key(info["descriptionurl"]), info["url"]
+        assert page == info["descriptionurl"]  # MediaWiki's own escaping, exactly
+    assert wikimedia_file_page("wikimedia:en/Name.jpg") is None and wikimedia_file_page("flickr:1") is None
+    assert not is_wikimedia_curid("https://commons.wikimedia.org/wiki/File:X.jpg")

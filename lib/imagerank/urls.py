@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
+import ada_url
 from ada_url._ada_wrapper import ffi as _ffi, lib as _ada
 from publicsuffixlist import PublicSuffixList
 
@@ -28,7 +29,8 @@ _WIKIMEDIA_HOST = "upload.wikimedia.org"
 _WIKIMEDIA_PATH = re.compile(
     r"^/wikipedia/(?P<project>[^/]+)/(?:thumb/)?[0-9a-f]/[0-9a-f]{2}/(?P<name>[^/]+)(?:/[^/]*)?$"
 )
-# <server>/<id>_<secret>[_<size>].<ext>  (live.staticflickr.com, farmN.staticflickr.com, ...)
+# <server>/<id>_<secret>[_<size>].<ext>  (live.staticflickr.com, farmN.staticflickr.com,
+# farmN.static.flickr.com, ...)
 _FLICKR_FILE = re.compile(r"^(?P<id>\d+)_[0-9a-f]+(?:_[0-9a-z]+)?\.[a-z0-9]+$")
 
 
@@ -210,6 +212,11 @@ def has_image_extension(url: str) -> bool:
     return path[dot + 1 :].lower() in IMAGE_EXTENSIONS
 
 
+def _is_flickr_static(host: str) -> bool:
+    """Flickr's static file hosts: (farmN|live|cN.)staticflickr.com and the older (farmN.)static.flickr.com."""
+    return any(host == base or host.endswith("." + base) for base in ("staticflickr.com", "static.flickr.com"))
+
+
 def image_key(url: str, host: str | None = None) -> str:
     """Canonical identity of an image: size variants of one image share a key.
 
@@ -227,9 +234,139 @@ def image_key(url: str, host: str | None = None) -> str:
         if match:
             name = unquote(match.group("name")).replace(" ", "_")
             return f"wikimedia:{match.group('project')}/{name}"
-    elif host.endswith("staticflickr.com") or host == "static.flickr.com":
+    elif _is_flickr_static(host):
         path = url.split("?", 1)[0]
         match = _FLICKR_FILE.match(path.rsplit("/", 1)[-1])
         if match:
             return f"flickr:{match.group('id')}"
     return url
+
+
+# --- Match keys ------------------------------------------------------------------------------------
+#
+# A match key names the URLs that are one resource for matching the catalog against the crawl. It
+# is SURT-like, as in Common Crawl's index (``com,example)/path?a=1&b=2``), with fewer folds than
+# Common Crawl's canonicalizer (which also lowercases the path and the query): what is folded here
+# is only what cannot select different content.
+
+# Dropped from every URL: campaign and click identifiers added for analytics, never read by the
+# server to choose what it sends (Google Analytics' utm_*, _ga, _gl; ad click ids).
+TRACKING_PARAMS = frozenset(("fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "yclid", "mc_cid", "mc_eid",
+                             "igshid", "_ga", "_gl"))
+TRACKING_PREFIXES = ("utm_",)
+# Dropped from image file URLs only (a path ending in an image extension): the version stamps and
+# cache busters that sites append to a static file (WordPress ``ver``, Shopify ``v``, jQuery's
+# ``_``, ``t=<timestamp>``). On a page they may select content (YouTube's ``v``, a forum's ``t``),
+# so landing pages keep them.
+CACHE_BUSTING_PARAMS = frozenset(("_", "cb", "v", "ver", "version", "t", "ts", "timestamp"))
+
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+_PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
+_WIKI_SITES = ("wikimedia.org", "wikipedia.org")
+# Characters MediaWiki leaves unescaped in its canonical page URLs (wfUrlencode), besides A-Z a-z 0-9 - . _ ~
+_MEDIAWIKI_SAFE = ";@$!*(),/~:"
+_COMMONS_HOST = "commons.wikimedia.org"
+
+
+def _percent_normalized(text: str) -> str:
+    """RFC 3986 6.2.2: percent-escapes of unreserved characters decoded, the others in upper case."""
+    def fold(match: re.Match) -> str:
+        char = chr(int(match.group(1), 16))
+        return char if char in _UNRESERVED else "%" + match.group(1).upper()
+    return _PERCENT.sub(fold, text) if "%" in text else text
+
+
+def _wiki_title(title: str) -> str:
+    """A MediaWiki page title in the form of MediaWiki's own URLs: decoded, spaces as underscores,
+    re-escaped as wfUrlencode does (``File:A_(b),_c.jpg``, ``%27`` for an apostrophe)."""
+    return quote(unquote(title).replace(" ", "_"), safe=_MEDIAWIKI_SAFE)
+
+
+def _is_wiki_host(host: str) -> bool:
+    return any(host == site or host.endswith("." + site) for site in _WIKI_SITES)
+
+
+def match_key(url: str, image: bool = False) -> str:
+    """SURT-like match key of an http(s) URL (raises UrlError where it is not one).
+
+    - The URL is normalized as :func:`normalize` does; scheme, user info and fragment are dropped,
+      so http and https meet.
+    - Host: lower case (the normalization's), one leading ``www.`` dropped, labels reversed and
+      joined by commas (IP addresses kept as they are), a non-default port kept, then ``)``.
+    - Path: kept with its case; percent-escapes of unreserved characters decoded and the others
+      upper-cased (RFC 3986 6.2.2); a trailing slash dropped (the root stays ``/``).
+    - Query: empty parameters and :data:`TRACKING_PARAMS` (and ``utm_*``) dropped; with
+      ``image=True`` and a path ending in an image extension, :data:`CACHE_BUSTING_PARAMS` too;
+      the rest sorted, as SURT sorts them.
+    - Wikimedia and Wikipedia hosts: the mobile host (``commons.m.wikimedia.org``) is the desktop
+      one; ``/w/index.php?title=T`` with no other parameter is ``/wiki/T``; a ``/wiki/`` title is
+      written as MediaWiki writes it (:func:`_wiki_title`), whether it came escaped or not.
+      ``/w/index.php?curid=N`` (Openverse's Wikimedia landing pages) is kept as it is: the page id
+      names a title only through Wikimedia's database, which the pipeline does not have (publish
+      meets it through the file name instead: :func:`wikimedia_file_page`).
+    """
+    try:
+        parts = ada_url.parse_url(url.strip())  # normalizes as normalize() does
+    except ValueError:
+        raise UrlError("url_unparseable", url) from None
+    if parts["protocol"] not in FETCHABLE_SCHEMES:
+        raise UrlError("url_other_scheme", url)
+    host = parts["hostname"]
+    if host.startswith("www."):
+        host = host[4:]
+    path, query = parts["pathname"], parts["search"][1:]
+    params = [p for p in query.split("&") if p] if query else []
+    if _is_wiki_host(host):
+        host = host.replace(".m.", ".", 1) if ".m." in host else host
+        if path == "/w/index.php" and len(params) == 1 and params[0].startswith("title=") and len(params[0]) > 6:
+            path, params = "/wiki/" + params[0][6:].replace("+", "%20"), []  # a query's + is a space
+        if path.startswith("/wiki/"):
+            path = "/wiki/" + _wiki_title(path[6:])
+    if parts["host_type"] == ada_url.HostType.DEFAULT:
+        host = ",".join(reversed(host.split(".")))
+    if parts["port"]:
+        host = f"{host}:{parts['port']}"
+    path = _percent_normalized(path)
+    if len(path) > 1 and path.endswith("/"):
+        path = path.rstrip("/") or "/"
+    drop_cache = image and has_image_extension(path)
+    kept = []
+    for param in params:
+        name = unquote(param.split("=", 1)[0]).lower()
+        if name in TRACKING_PARAMS or name.startswith(TRACKING_PREFIXES):
+            continue
+        if drop_cache and name in CACHE_BUSTING_PARAMS:
+            continue
+        kept.append(_percent_normalized(param))
+    kept.sort()
+    return f"{host}){path}" + ("?" + "&".join(kept) if kept else "")
+
+
+IDENTITY_KEY_PREFIXES = ("wikimedia:", "flickr:")
+
+
+def image_match_key(url: str) -> str:
+    """Match key of an image: its :func:`image_key` where that is an identity (``wikimedia:``,
+    ``flickr:``), else :func:`match_key` of the URL with ``image=True``. Takes a URL or an
+    ``image_key`` (the crawl's); raises UrlError for what is neither."""
+    if url.startswith(IDENTITY_KEY_PREFIXES):
+        return url
+    key = image_key(normalize(url))
+    return key if key.startswith(IDENTITY_KEY_PREFIXES) else match_key(key, image=True)
+
+
+def wikimedia_file_page(key: str) -> str | None:
+    """The Commons file description page of a ``wikimedia:commons/<File_name>`` image key
+    (``https://commons.wikimedia.org/wiki/File:<File_name>``), or None for any other key."""
+    if not key.startswith("wikimedia:commons/"):
+        return None
+    return f"https://{_COMMONS_HOST}/wiki/File:{_wiki_title(key[len('wikimedia:commons/'):])}"
+
+
+def is_wikimedia_curid(url: str) -> bool:
+    """True for a Commons page named by page id: ``commons.wikimedia.org/w/index.php?curid=N``."""
+    try:
+        key = match_key(url)
+    except UrlError:
+        return False
+    return re.fullmatch(r"org,wikimedia,commons\)/w/index\.php\?curid=\d+", key) is not None

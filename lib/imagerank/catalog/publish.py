@@ -1,15 +1,27 @@
 """The published table: one row per catalog image with its authority, popularity and score.
 
-Catalog images meet the crawl through the names extraction uses (``imagerank.urls``): the image's
-``url`` becomes an ``image_key`` (so a Flickr size variant or a Wikimedia thumbnail meets its
-original) and matches ``image_authority``; ``foreign_landing_url``, normalized, matches
-``page_rank``; the registered domains of both match ``domain_rank``. The score is defined in
-docs/design.md ("The published score").
+Catalog images meet the crawl through match keys (``imagerank.urls``; docs/design.md, "Matching
+the catalog"): the image's ``url`` becomes its ``image_match_key`` (the ``image_key`` where that
+is an identity, ``wikimedia:`` or ``flickr:``, so a Flickr size variant or a Wikimedia thumbnail
+meets its original; else the SURT-like ``match_key``, so http/https and cache-busting variants
+meet) and is compared with the same key of ``image_authority.image_key``; ``foreign_landing_url``
+meets ``page_rank.url`` by ``match_key`` on both sides (a Commons ``?curid=N`` landing page by the
+file page the image URL names); the registered domains of both meet ``domain_rank``. Several crawl
+rows sharing a key count as one: the largest authority, PageRank and domain authority among them.
+Which rule matched is kept per row (``image_match``, ``landing_match``) and counted per provider in
+``coverage``. The score is defined in docs/design.md ("The published score").
+
+Written for a full crawl's scale (~3e9 pages, ~5e8 catalog rows): no collect, no step whose rows
+all go to one task. The catalog's domains are few (providers' sites and file hosts): they are
+reduced to their ``domain_rank`` rows and broadcast, so rows sharing a domain (every Flickr row)
+never meet in one task; the page and image tables are cut to the catalog's domains (a broadcast
+join) before any Python runs on them, and to the catalog's keys (a semi-join) before the join with
+the catalog.
 """
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
@@ -20,11 +32,15 @@ from imagerank.catalog.read import PUBLISH_COLUMNS, read_catalog
 from imagerank.catalog.saturation import saturate
 from imagerank.commit import now_iso
 from imagerank.stage import Stage
-from imagerank.urls import UrlError, host_of, image_key, normalize, registered_domain
+from imagerank.urls import (IDENTITY_KEY_PREFIXES, UrlError, host_of, image_key, image_match_key, is_wikimedia_curid,
+                            match_key, normalize, registered_domain, wikimedia_file_page)
 
 SITE_WEIGHT = 0.5  # how much a site's standing alone lifts the score (docs/design.md)
-KEYS_SCHEMA = ("identifier string, image_key string, landing_url string, file_domain string, "
-               "landing_domain string, bad_url boolean, bad_landing_url boolean")
+KEYS_SCHEMA = ("identifier string, image_key string, image_match_key string, landing_url string, landing_key string, "
+               "landing_from_file boolean, file_domain string, landing_domain string, bad_url boolean, "
+               "bad_landing_url boolean")
+# Match rules, as written in image_match / landing_match and counted in coverage
+EXACT, MATCH_KEY, WIKIMEDIA_FILE = "exact", "match_key", "wikimedia_file"
 
 
 def _normalized(value) -> str | None:
@@ -36,39 +52,192 @@ def _normalized(value) -> str | None:
         return None
 
 
+def _or_none(function: Callable[[str], str]) -> Callable[[str | None], str | None]:
+    def apply(value):
+        if not isinstance(value, str):  # None, or pandas' NaN for a missing string
+            return None
+        try:
+            return function(value)
+        except UrlError:
+            return None
+    return apply
+
+
+def _landing_key(landing_url: str | None, key: str | None) -> tuple[str | None, bool]:
+    """The landing page's match key, and whether it was made from the file name: a Commons page
+    named by page id (``?curid=N``, Openverse's Wikimedia landing pages) is the file page of the
+    row's Commons image, whose title the pipeline knows (the page id it does not)."""
+    if landing_url is None:
+        return None, False
+    page = wikimedia_file_page(key) if key else None
+    if page and is_wikimedia_curid(landing_url):
+        return match_key(page), True
+    return _or_none(match_key)(landing_url), False
+
+
+def _domain(url: str | None) -> str | None:
+    return registered_domain(host_of(url)) if url else None
+
+
 def _keys(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    # Python lists, not Series.map: pandas turns a missing string into NaN (a float, and truthy)
     for frame in batches:
-        image_urls = frame["url"].map(_normalized)
-        landing_urls = frame["foreign_landing_url"].map(_normalized)
+        image_urls = [_normalized(v) for v in frame["url"]]
+        landing_urls = [_normalized(v) for v in frame["foreign_landing_url"]]
+        image_keys = [image_key(u) if u else None for u in image_urls]
+        landing = [_landing_key(u, k) for u, k in zip(landing_urls, image_keys)]
         yield pd.DataFrame({
             "identifier": frame["identifier"],
-            "image_key": image_urls.map(lambda u: image_key(u) if u else None),
-            "landing_url": landing_urls,
-            "file_domain": image_urls.map(lambda u: registered_domain(host_of(u)) if u else None),
-            "landing_domain": landing_urls.map(lambda u: registered_domain(host_of(u)) if u else None),
-            "bad_url": image_urls.isna() & frame["url"].notna(),
-            "bad_landing_url": landing_urls.isna() & frame["foreign_landing_url"].notna(),
+            "image_key": pd.Series(image_keys, index=frame.index, dtype=object),
+            "image_match_key": pd.Series([_or_none(image_match_key)(k) for k in image_keys], index=frame.index,
+                                         dtype=object),
+            "landing_url": pd.Series(landing_urls, index=frame.index, dtype=object),
+            "landing_key": pd.Series([k for k, _ in landing], index=frame.index, dtype=object),
+            "landing_from_file": pd.Series([f for _, f in landing], index=frame.index, dtype=bool),
+            "file_domain": pd.Series([_domain(u) for u in image_urls], index=frame.index, dtype=object),
+            "landing_domain": pd.Series([_domain(u) for u in landing_urls], index=frame.index, dtype=object),
+            "bad_url": pd.Series([u is None for u in image_urls], index=frame.index) & frame["url"].notna(),
+            "bad_landing_url": pd.Series([u is None for u in landing_urls], index=frame.index)
+            & frame["foreign_landing_url"].notna(),
         })
+
+
+def catalog_keys(catalog: DataFrame) -> DataFrame:
+    """identifier and the names it meets the crawl by (KEYS_SCHEMA), from url and foreign_landing_url."""
+    return catalog.select("identifier", "url", "foreign_landing_url").mapInPandas(_keys, KEYS_SCHEMA)
+
+
+def _keyed(column: str, function: Callable[[str], str]) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
+    """mapInPandas function adding ``key`` = function(column) and dropping rows without one."""
+    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        apply = _or_none(function)
+        for frame in batches:
+            frame.insert(0, "key", frame[column].map(apply))
+            yield frame[frame["key"].notna()]
+    return run
+
+
+def _url_image_match_key(key: str) -> str:
+    """image_match_key of a crawl image_key that is a URL (normalized already, not an identity)."""
+    return match_key(key, image=True)
+
+
+def _key_hash(key: str, spread_nulls_by: str | None = None) -> F.Column:
+    """64-bit hash of a match key, the first of the two join columns (hash, key).
+
+    Match keys are SURT strings, whose first bytes repeat across a whole site
+    (``org,wikimedia,commons)/wiki/File:...``); Spark's sort-merge join sorts on the join columns
+    with an 8-byte prefix of the first, which for such strings almost never decides, so every
+    comparison reads on into the strings. A leading xxhash64 makes the prefix decide (the key is
+    still compared, so hash collisions, likely among 3e9 keys, cannot join wrong rows). Where the
+    key is null the row can match nothing; its hash is then taken from ``spread_nulls_by`` (a unique
+    column), so that the catalog's rows without a key do not all hash, and shuffle, to one task.
+    """
+    hashed = F.xxhash64(key)
+    if spread_nulls_by is None:
+        return hashed
+    return F.when(F.col(key).isNotNull(), hashed).otherwise(F.xxhash64(spread_nulls_by))
+
+
+def _wanted(keys: DataFrame, column: str) -> DataFrame:
+    """The distinct non-null values of a catalog key column, as key_hash, key (made distinct on both,
+    so that the shuffle that dedups them is the one the semi-join needs)."""
+    return (keys.select(F.col(column).alias("key")).where(F.col("key").isNotNull())
+            .select(_key_hash("key").alias("key_hash"), "key").distinct())
+
+
+def _in_catalog_domains(table: DataFrame, column: str, domains: DataFrame) -> DataFrame:
+    """Rows of a crawl table whose domain is one of the catalog's (a broadcast join: the catalog's
+    domains are few), and those without a domain (a URL Spark's parser could not read)."""
+    wanted = domains.select(F.col("domain").alias(column), F.lit(True).alias("_wanted"))
+    return (table.join(F.broadcast(wanted), on=column, how="left")
+            .where(F.col("_wanted") | F.col(column).isNull()).drop("_wanted"))
+
+
+def crawl_images_by_key(keys: DataFrame, images: DataFrame) -> DataFrame:
+    """image_authority reduced to the catalog's image match keys: key_hash, key, authority_raw,
+    image_domain_authority (the largest among crawl images sharing the key) and crawl_image_key
+    (the image_key that gave authority_raw)."""
+    identity = F.col("image_key").startswith(IDENTITY_KEY_PREFIXES[0])
+    for prefix in IDENTITY_KEY_PREFIXES[1:]:
+        identity = identity | F.col("image_key").startswith(prefix)
+    columns = ["image_key", "authority", "domain_authority"]
+    # Wikimedia and Flickr keys are their own match keys: no Python for them
+    by_identity = images.where(identity).select(F.col("image_key").alias("key"), *columns)
+    file_domains = keys.select(F.col("file_domain").alias("domain")).where(F.col("domain").isNotNull()).distinct()
+    by_url = (_in_catalog_domains(images.where(~identity), "image_domain", file_domains).select(*columns)
+              .mapInPandas(_keyed("image_key", _url_image_match_key),
+                           "key string, image_key string, authority double, domain_authority double"))
+    return (
+        by_identity.unionByName(by_url)
+        .withColumn("key_hash", _key_hash("key"))
+        .join(_wanted(keys, "image_match_key"), on=["key_hash", "key"], how="left_semi")
+        .groupBy("key_hash", "key")
+        .agg(F.max("authority").alias("authority_raw"),
+             F.max("domain_authority").alias("image_domain_authority"),
+             F.max_by("image_key", F.struct("authority", "image_key")).alias("crawl_image_key"))
+    )
+
+
+def crawl_pages_by_key(keys: DataFrame, pages: DataFrame) -> DataFrame:
+    """page_rank reduced to the catalog's landing page keys: key_hash, key, landing_page_rank (the
+    largest PageRank among crawl pages sharing the key) and landing_crawl_url (its page)."""
+    landing_domains = keys.select(F.col("landing_domain").alias("domain")).where(
+        F.col("domain").isNotNull()).distinct()
+    return (
+        _in_catalog_domains(pages.select("url", "domain", "pagerank"), "domain", landing_domains)
+        .select("url", "pagerank")
+        .mapInPandas(_keyed("url", match_key), "key string, url string, pagerank double")
+        .withColumn("key_hash", _key_hash("key"))
+        .join(_wanted(keys, "landing_key"), on=["key_hash", "key"], how="left_semi")
+        .groupBy("key_hash", "key")
+        .agg(F.max("pagerank").alias("landing_page_rank"),
+             F.max_by("url", F.struct("pagerank", "url")).alias("landing_crawl_url"))
+    )
+
+
+def catalog_domain_ranks(keys: DataFrame, domains: DataFrame) -> DataFrame:
+    """domain, domain_pagerank for the catalog's domains (files' and landing pages'): small."""
+    catalog_domains = (
+        keys.select(F.col("file_domain").alias("domain"))
+        .unionByName(keys.select(F.col("landing_domain").alias("domain")))
+        .where(F.col("domain").isNotNull()).distinct()
+    )
+    return (domains.select("domain", F.col("pagerank").alias("domain_pagerank"))
+            .join(F.broadcast(catalog_domains), on="domain", how="inner"))
 
 
 def published_table(catalog: DataFrame, keys: DataFrame, images: DataFrame, pages: DataFrame, domains: DataFrame,
                     popularity: DataFrame) -> DataFrame:
     """The published columns before saturation, scoring and stamping (see run_publish)."""
-    domain_rank = domains.select("domain", F.col("pagerank").alias("domain_pagerank"))
+    site = catalog_domain_ranks(keys, domains)
+    image_rank = crawl_images_by_key(keys, images).withColumnRenamed("key_hash", "image_hash") \
+        .withColumnRenamed("key", "image_match_key")
+    page_rank = crawl_pages_by_key(keys, pages).withColumnRenamed("key_hash", "landing_hash") \
+        .withColumnRenamed("key", "landing_key")
+    image_matched = F.col("crawl_image_key").isNotNull()
+    landing_matched = F.col("landing_crawl_url").isNotNull()
     return (
         catalog.select("identifier", "provider")
         .join(keys, on="identifier", how="left")
-        .join(images.select("image_key", F.col("authority").alias("authority_raw"),
-                            F.col("domain_authority").alias("image_domain_authority")), on="image_key", how="left")
-        .join(pages.select(F.col("url").alias("landing_url"), F.col("pagerank").alias("landing_page_rank")),
-              on="landing_url", how="left")
-        .join(domain_rank.withColumnRenamed("domain", "landing_domain")
-              .withColumnRenamed("domain_pagerank", "landing_domain_rank"), on="landing_domain", how="left")
-        .join(domain_rank.withColumnRenamed("domain", "file_domain")
-              .withColumnRenamed("domain_pagerank", "file_domain_rank"), on="file_domain", how="left")
+        .withColumn("image_hash", _key_hash("image_match_key", spread_nulls_by="identifier"))
+        .withColumn("landing_hash", _key_hash("landing_key", spread_nulls_by="identifier"))
+        .join(image_rank, on=["image_hash", "image_match_key"], how="left")
+        .join(page_rank, on=["landing_hash", "landing_key"], how="left")
+        .join(F.broadcast(site.select(F.col("domain").alias("landing_domain"),
+                                      F.col("domain_pagerank").alias("landing_domain_rank"))),
+              on="landing_domain", how="left")
+        .join(F.broadcast(site.select(F.col("domain").alias("file_domain"),
+                                      F.col("domain_pagerank").alias("file_domain_rank"))),
+              on="file_domain", how="left")
         .join(popularity.select("identifier", F.col("standardized").alias("popularity")), on="identifier", how="left")
         .select(
             "identifier", "provider", "image_key", "authority_raw", "landing_page_rank",
+            F.when(image_matched & (F.col("crawl_image_key") == F.col("image_key")), F.lit(EXACT))
+            .when(image_matched, F.lit(MATCH_KEY)).alias("image_match"),
+            F.when(landing_matched & F.col("landing_from_file"), F.lit(WIKIMEDIA_FILE))
+            .when(landing_matched & (F.col("landing_crawl_url") == F.col("landing_url")), F.lit(EXACT))
+            .when(landing_matched, F.lit(MATCH_KEY)).alias("landing_match"),
             F.greatest("image_domain_authority", "landing_domain_rank", "file_domain_rank").alias("domain_authority"),
             "popularity",
             F.when(F.col("popularity").isNotNull(), F.lit("observed")).otherwise(F.lit("none"))
@@ -87,17 +256,26 @@ def score(authority: F.Column, popularity: F.Column, site: F.Column) -> F.Column
 
 
 def coverage(table: DataFrame) -> DataFrame:
-    """Per provider: images, and how many matched a crawl image, a landing page, a domain, nothing."""
-    crawl_image = F.col("authority_raw").isNotNull()
-    landing = F.col("landing_page_rank").isNotNull()
+    """Per provider: images; how many matched a crawl image, a landing page (each by rule), a domain, nothing."""
+    crawl_image = F.col("image_match").isNotNull()
+    landing = F.col("landing_match").isNotNull()
     domain = F.col("domain_authority").isNotNull()
+
+    def count(condition: F.Column, name: str) -> F.Column:
+        return F.sum(F.coalesce(condition, F.lit(False)).cast("long")).alias(name)
+
     return table.groupBy("provider").agg(
         F.count(F.lit(1)).alias("images"),
-        F.sum(crawl_image.cast("long")).alias("crawl_image"),
-        F.sum(landing.cast("long")).alias("landing_page"),
-        F.sum(domain.cast("long")).alias("domain"),
-        F.sum((~(crawl_image | landing | domain)).cast("long")).alias("nothing"),
-        F.sum(F.col("popularity").isNotNull().cast("long")).alias("popularity_observed"),
+        count(crawl_image, "crawl_image"),
+        count(F.col("image_match") == EXACT, "image_exact"),
+        count(F.col("image_match") == MATCH_KEY, "image_match_key"),
+        count(landing, "landing_page"),
+        count(F.col("landing_match") == EXACT, "landing_exact"),
+        count(F.col("landing_match") == MATCH_KEY, "landing_match_key"),
+        count(F.col("landing_match") == WIKIMEDIA_FILE, "landing_wikimedia_file"),
+        count(domain, "domain"),
+        count(~(crawl_image | landing | domain), "nothing"),
+        count(F.col("popularity").isNotNull(), "popularity_observed"),
     )
 
 
@@ -112,7 +290,7 @@ def run_publish(spark: SparkSession, catalog_path: str, ranks: str, popularity_d
         popularity_folder = stage.input(popularity_dir, "popularity")
         catalog, catalog_report = read_catalog(spark, stage.qualify(catalog_path), required=PUBLISH_COLUMNS,
                                                fmt=catalog_format)
-        keys = catalog.select("identifier", "url", "foreign_landing_url").mapInPandas(_keys, KEYS_SCHEMA).cache()
+        keys = catalog_keys(catalog).cache()
         base = published_table(
             catalog, keys.drop("bad_url", "bad_landing_url"),
             *[spark.read.parquet(fs.join(ranks_folder, name)) for name in ("image_authority", "page_rank",
@@ -125,7 +303,7 @@ def run_publish(spark: SparkSession, catalog_path: str, ranks: str, popularity_d
         table = with_site.select(
             "identifier", "provider", "image_key",
             F.col("authority_raw_saturated").alias("authority"), "authority_raw", "landing_page_rank",
-            "domain_authority", "popularity", "popularity_source",
+            "image_match", "landing_match", "domain_authority", "popularity", "popularity_source",
             score(F.col("authority_raw_saturated"), F.col("popularity"),
                   F.col("domain_authority_saturated")).alias("score"),
             F.array(*[F.lit(c) for c in rank_report.get("crawls", [])]).cast("array<string>").alias("crawls"),
