@@ -42,6 +42,22 @@ def write_committed(spark, output, stage: str, tables: dict, report: dict) -> No
     commit.commit(output, run, stage, {"job": stage, **report})
 
 
+def extracted(path):
+    """(rows per table, counters summed, counter details) of one crawl file, extracted in plain Python."""
+    from collections import Counter
+
+    from imagerank.crawl.files import ExtractOptions, extract_file
+
+    tables, counters, details = {"pages": [], "image_embeds": [], "page_links": []}, Counter(), {}
+    for table, row in extract_file(str(path), ExtractOptions()):
+        if table == "counter":
+            counters[row["name"]] += row["n"]
+            details[row["name"]] = row["detail"]
+        else:
+            tables[table].append(row)
+    return tables, counters, details
+
+
 def shared_file(*parts: str) -> Path:
     """A file of ../shared/data, or a skip saying it is absent."""
     path = SHARED.joinpath(*parts)

@@ -11,7 +11,7 @@ from imagerank.crawl.files import ExtractOptions, extract_file
 from imagerank.crawl.records import iter_records
 from imagerank.crawl.sources import ReadFailed
 
-from conftest import shared_file
+from conftest import extracted, shared_file
 
 
 def member_offsets(data: bytes) -> list[int]:
@@ -139,17 +139,6 @@ def lf_only_warc(data: bytes) -> tuple[bytes, list[int]]:
     starts = [r.offset for r in iter_records(io.BytesIO(data), Counter(), 10 << 20, len(data))]
     records = [lf_only(data[a:b]) for a, b in zip(starts, starts[1:] + [len(data)])]
     return b"".join(records), [sum(len(r) for r in records[:i]) for i in range(len(records))]
-
-
-def extracted(path):
-    tables, counters, details = {"pages": [], "image_embeds": [], "page_links": []}, Counter(), {}
-    for table, row in extract_file(str(path), ExtractOptions()):
-        if table == "counter":
-            counters[row["name"]] += row["n"]
-            details[row["name"]] = row["detail"]
-        else:
-            tables[table].append(row)
-    return tables, counters, details
 
 
 def without_offsets(tables):

@@ -11,7 +11,7 @@ from imagerank.crawl.files import ExtractOptions, extract_file
 from imagerank.crawl import sources
 from imagerank.crawl.sources import HttpStream, InputError, ReadFailed, expand_input
 
-from conftest import shared_file
+from conftest import extracted, shared_file
 
 
 class FlakyServer(ThreadingHTTPServer):
@@ -137,17 +137,6 @@ def test_http_gives_up_after_bounded_retries(serve):
     with pytest.raises(InputError):
         stream.read(10)
     assert len(server.requests) == 3
-
-
-def extracted(path):
-    tables, counters, details = {"pages": [], "image_embeds": [], "page_links": []}, Counter(), {}
-    for table, row in extract_file(path, ExtractOptions()):
-        if table == "counter":
-            counters[row["name"]] += row["n"]
-            details[row["name"]] = row["detail"]
-        else:
-            tables[table].append(row)
-    return tables, counters, details
 
 
 @pytest.mark.parametrize("fail_how", ["500", "cut"])
