@@ -15,7 +15,9 @@ one core each, as on a cluster), with the options ``conf/pipeline.yaml`` would g
     Python driver, executor JVMs, their Python workers), sampled from /proc every 0.2 s by a
     thread of this process, with the split between those four at that moment. A sum of RSS counts
     the pages forked Python workers share with their daemon once per process, so it overstates a
-    little; it is what a machine must hold, give or take those;
+    little; it is what a machine must hold, give or take those. A child caught between fork and
+    exec (the JVM runs commands such as chmod without Hadoop's native library) shares all of its
+    parent's pages and is not counted;
   - the stage's input size: pages, links and embeds (extract, graph), vertices and edges (rank),
     catalog rows (popularity, publish);
   - the machine's 1-minute load average when the stage ended: on a shared machine, a load above
@@ -117,6 +119,8 @@ class TreeMemory(threading.Thread):
             role = self.roles.get(pid) or self.classify(pid, name, parent, processes)
             if name == "java" or name.startswith("python"):  # spark-submit is a shell script until it execs java
                 self.roles[pid] = role
+            if role == "fork":
+                continue
             total += rss
             split[role] = split.get(role, 0) + rss
         if total > self.peak:
@@ -134,6 +138,11 @@ class TreeMemory(threading.Thread):
             grandparent, parent_name, _ = processes.get(parent, (0, "", 0))
             parent_role = self.roles.get(parent) or self.classify(parent, parent_name, grandparent, processes)
             return "Python driver" if parent_role == "driver JVM" else "Python workers"
+        try:  # a JVM's child between fork and exec: named after the forking thread, its pages are the JVM's
+            if os.readlink(f"/proc/{pid}/exe") == os.readlink(f"/proc/{parent}/exe"):
+                return "fork"
+        except OSError:
+            pass
         return name
 
     def run(self) -> None:
