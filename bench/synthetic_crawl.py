@@ -3,15 +3,17 @@
 The embedded sample's web (lib/imagerank/sample.py) grown to any size: registered domains (N/100)
 and hosts (N/20) grow with N, a domain's host count and a host's page count are heavy-tailed
 (half Zipf, half uniform), every host has its home page. Per page (counts drawn from Pareto
-distributions, capped): ~15 links on average, 40% to pages of its own host, 50% to pages chosen
+distributions, capped): 13 links on average, 40% to pages of its own host, 50% to pages chosen
 by Zipf popularity (in-degrees follow a power law), 10% to pages of other hosts that were never
-crawled, 10% of them nofollow; ~4 image embeds, 60% the page's own images (one page each), 40%
-from a shared pool of N images chosen by Zipf popularity, a tenth of them Wikimedia Commons
-uploads (originals and thumbnails) and a tenth Flickr photos (size variants); every embed kind
-the extractor knows (``sample.render_html`` writes the HTML, relative URLs included).
+crawled, 10% of them nofollow; 3.2 image embeds (og:image included; none on 10% of pages), 60%
+the page's own images (one page each), 40% from a shared pool of N images chosen by Zipf
+popularity, a tenth of them Wikimedia Commons uploads (originals and thumbnails) and a tenth
+Flickr photos (size variants); every embed kind the extractor knows (``sample.render_html`` writes
+the HTML, relative URLs included).
 
 Written as real crawl files: gzipped WARC response records, one gzip member per record written
-with zlib (warcio is several times slower), 5,000 pages per file, a manifest beside them, and a
+with zlib (no WARC library: a record is a few string joins and one compress call; 10^5 pages take
+about 7 s on one core), 5,000 pages per file, a manifest beside them, and a
 catalog CSV in the sample's Openverse format (``sample.CATALOG_COLUMNS``) with N/10 rows: Flickr
 (``views``) and Wikimedia (``global_usage_count``) images drawn from the pool, a third of them with
 a crawled page as their landing page. Deterministic for a given N and seed.
