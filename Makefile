@@ -43,9 +43,12 @@ $(SAMPLE)/crawl/warc.paths.gz: | $(STAMP)
 demo: $(STAMP) $(SAMPLE)/crawl/warc.paths.gz
 	$(PY) -m imagerank.demo --config conf/pipeline.yaml
 
+# bench_scale: every stage under spark-submit on generated crawls of 10^4, 10^5 and 10^6 pages
+# (BENCH_SCALE_SIZES=10000,100000 for a shorter run); crawls cached in /tmp/imagerank-bench-scale
 bench: $(STAMP)
 	$(PY) bench/bench_extract.py
 	$(PY) bench/bench_pagerank.py
+	$(PY) bench/bench_scale.py
 
 # `make dist`: what a cluster needs, in dist/ (README: "Running on a cluster"). It uses only $(PYTHON)
 # (venv, pip), not .venv, and starts from scratch each time (setuptools would reuse a stale build/lib).
