@@ -102,7 +102,12 @@ def test_failed_run_keeps_the_previous_output(spark, sample_crawl, tmp_path):
 
 def test_unreadable_file_is_named_in_the_report(spark, tmp_path):
     whirlwind = str(shared_file("warc", "whirlwind", "whirlwind.warc.gz"))
-    report = run_extract(spark, [whirlwind, str(tmp_path / "missing.warc.gz")], str(tmp_path / "out"))
+    inputs = [whirlwind, str(tmp_path / "missing.warc.gz")]
+    # one of two files failed: more than --max-failed-files (0.05 by default) allows, so nothing is committed
+    with pytest.raises(StageError, match=r"1 of 2 input files failed, more than --max-failed-files 0.05"):
+        run_extract(spark, inputs, str(tmp_path / "out"))
+    assert not (tmp_path / "out" / "_CURRENT").exists()
+    report = run_extract(spark, inputs, str(tmp_path / "out"), max_failed_files=0.5)
     assert report["files"]["total"] == 2 and report["files"]["read"] == 1
     (failed,) = report["files"]["failed"]
     assert failed["path"].endswith("missing.warc.gz") and failed["reason"] == "unreadable"

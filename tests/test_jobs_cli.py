@@ -30,3 +30,22 @@ def test_rank_popularity_publish_command_lines(spark, sample_pipeline, tmp_path,
                             str(tmp_path / "pop"), "--output", str(tmp_path / "table")]) == 0
     printed = capsys.readouterr().out
     assert '"rows_written": 24' in printed
+
+
+def test_options_are_checked_before_any_work(tmp_path, capsys):
+    """--max-page-bytes -1 would skip every record, --tol 0 run 1,000 iterations, --max-iter 0 report
+    an infinite change: each is refused in one line, exit 2, before a session reads anything."""
+    cases = [
+        ("extract", ["--input", "x.warc.gz", "--max-page-bytes", "-1"], "--max-page-bytes: must be a positive whole number"),
+        ("extract", ["--input", "x.warc.gz", "--max-failed-files", "1.5"], "--max-failed-files: must be a fraction"),
+        ("rank", ["--graph", "g", "--tol", "0"], "--tol: must be a positive number"),
+        ("rank", ["--graph", "g", "--max-iter", "0"], "--max-iter: must be a positive whole number"),
+    ]
+    for job, argv, message in cases:
+        try:
+            code = _job(job)(argv + ["--output", str(tmp_path / job)])
+        except SystemExit as exit_:
+            code = exit_.code
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and message in err[-1], (job, argv, err)
+        assert not (tmp_path / job).exists()

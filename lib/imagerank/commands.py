@@ -16,6 +16,27 @@ from typing import Callable
 STAGES = ("extract", "graph", "rank", "popularity", "publish")  # in the order data flows
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, not {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a fraction between 0 and 1, not {text}")
+    return value
+
+
 @dataclass(frozen=True)
 class Command:
     stage: str  # the name its outputs carry in their commit marker
@@ -37,8 +58,11 @@ def _extract_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input-base-url", help="base for relative paths in a manifest, e.g. s3://commoncrawl/")
     parser.add_argument("--parser", default="selectolax", choices=sorted(PARSERS),
                         help="HTML parser: selectolax (fast, default) or bs4 (reference)")
-    parser.add_argument("--max-page-bytes", type=int, default=5 << 20,
+    parser.add_argument("--max-page-bytes", type=_positive_int, default=5 << 20,
                         help="records longer than this are skipped and counted as oversized")
+    parser.add_argument("--max-failed-files", type=_fraction, default=0.05,
+                        help="the run fails (and the previous output stays current) when more than this fraction "
+                             "of the input files could not be read or broke off mid-way (default 0.05)")
     parser.add_argument("--resume", action="store_true",
                         help="continue an unfinished run with the same arguments: crawl files it finished are kept")
 
@@ -48,7 +72,8 @@ def _extract(spark, args):
 
     return run_extract(spark, args.input, args.output, fmt=args.format, crawl=args.crawl,
                        input_base_url=args.input_base_url, parser=args.parser,
-                       max_page_bytes=args.max_page_bytes, resume=args.resume)
+                       max_page_bytes=args.max_page_bytes, max_failed_files=args.max_failed_files,
+                       resume=args.resume)
 
 
 def _graph_arguments(parser: argparse.ArgumentParser) -> None:
@@ -74,13 +99,13 @@ def _rank_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", required=True, help="rank folder (a new run, committed on success)")
     parser.add_argument("--damping", type=float, default=defaults.damping)
     stop = parser.add_mutually_exclusive_group()
-    stop.add_argument("--tol", type=float, default=None,
+    stop.add_argument("--tol", type=_positive_float, default=None,
                       help=f"stop when the L1 change of the score vector (sum 1) falls below tol (default {defaults.tol})")
-    stop.add_argument("--max-iter", type=int, default=None, help="run exactly this many iterations")
+    stop.add_argument("--max-iter", type=_positive_int, default=None, help="run exactly this many iterations")
     parser.add_argument("--engine", choices=ENGINES, default=defaults.engine,
                         help="PageRank engine; auto: driver (scipy) up to --driver-max-edges edges, else dataframe; "
                              "graphframes needs GraphFrames' JVM package (--packages or --jars, see README)")
-    parser.add_argument("--driver-max-edges", type=int, default=defaults.driver_max_edges)
+    parser.add_argument("--driver-max-edges", type=_positive_int, default=defaults.driver_max_edges)
     parser.add_argument("--harmonic-engine", choices=["auto", "driver", "hyperanf"], default=defaults.harmonic_engine)
     parser.add_argument("--log2m", type=int, default=defaults.log2m, help="HyperANF registers per vertex, log2")
     parser.add_argument("--checkpoint-dir", default=None,

@@ -187,6 +187,7 @@ def run_extract(
     input_base_url: str | None = None,
     parser: str = "selectolax",
     max_page_bytes: int = 5 << 20,
+    max_failed_files: float = 0.05,
     resume: bool = False,
 ) -> dict:
     """Extract pages, image embeds and page links from crawl files; returns the report.
@@ -196,10 +197,14 @@ def run_extract(
     """
     if fmt not in FORMATS:
         raise ValueError(f"--format must be one of {FORMATS}, not {fmt!r}")
+    if max_page_bytes < 1:
+        raise ValueError(f"--max-page-bytes must be positive, not {max_page_bytes}")
+    if not 0.0 <= max_failed_files <= 1.0:
+        raise ValueError(f"--max-failed-files must be a fraction between 0 and 1, not {max_failed_files}")
     specs = [input_spec] if isinstance(input_spec, str) else list(input_spec)
     options = ExtractOptions(format=fmt, crawl=crawl, parser=parser, max_page_bytes=max_page_bytes)
     args = {"input": specs, "format": fmt, "crawl": crawl, "input_base_url": input_base_url, "parser": parser,
-            "max_page_bytes": max_page_bytes}
+            "max_page_bytes": max_page_bytes, "max_failed_files": max_failed_files}
     with Stage(spark, "extract", output, args, resume=resume) as stage:
         qualified = [stage.qualify(spec) for spec in specs]
         paths = [path for spec in qualified for path in expand_input(spec, input_base_url)]
@@ -219,6 +224,11 @@ def run_extract(
             first = report["files"]["failed"][0] if report["files"]["failed"] else {}
             raise StageError(f"not one of the {len(paths)} input files could be read "
                              f"(first: {first.get('path')}: {first.get('error')}); the previous output stays current")
+        failed = report["files"]["failed"]
+        if len(failed) > max_failed_files * len(paths):
+            raise StageError(
+                f"{len(failed)} of {len(paths)} input files failed, more than --max-failed-files {max_failed_files} "
+                f"allows (first: {failed[0].get('path')}: {failed[0].get('error')}); the previous output stays current")
         stage.report.update({"format": fmt, "parser": parser, "crawl": crawl, "max_page_bytes": max_page_bytes,
                              "files_resumed": len(done), **report})
     return stage.report

@@ -240,6 +240,8 @@ def pagerank(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: flo
         scores, run = _graphframes(spark, ids, edges, damping, tol, max_iter)
     else:
         scores, run = _dataframe(spark, ids, edges, damping, tol, max_iter, checkpoint_dir)
+    if run["last_change"] is not None and not math.isfinite(run["last_change"]):
+        run["last_change"] = None  # no iteration ran: no change to report (reports are strict JSON)
     info = RankInfo(engine=chosen, vertices=n_vertices, edges=n_edges, seconds=round(time.time() - started, 3), **run)
     return scores, info
 

@@ -36,6 +36,10 @@ class RankOptions:
     def __post_init__(self):
         if self.engine not in ENGINES:
             raise ValueError(f"unknown PageRank engine {self.engine!r}; choose one of {ENGINES}")
+        if self.max_iter < 1:
+            raise ValueError(f"max_iter must be at least 1, got {self.max_iter}")
+        if not self.tol >= 0:  # 0: run exactly max_iter iterations
+            raise ValueError(f"tol must be positive (or 0 for exactly max_iter iterations), got {self.tol}")
         if not 4 <= self.log2m <= 21:  # the range of Spark's HyperLogLog sketches (lgConfigK)
             raise ValueError(f"log2m must lie in 4..21, got {self.log2m}")
 
