@@ -7,10 +7,9 @@ Progress goes to standard error while it runs; each stage's summary to standard 
 """
 
 import argparse
-import json
 import sys
 
-from imagerank.commands import STAGES
+from imagerank.commands import STAGES, run_job
 from imagerank.pipeline import run_pipeline
 from imagerank.spark import get_spark
 
@@ -22,11 +21,11 @@ def main(argv=None) -> int:
     parser.add_argument("--resume", action="store_true",
                         help="skip stages whose committed output is built from the current inputs; "
                              "continue an unfinished extraction")
+    parser.add_argument("--verbose", action="store_true", help="on a failure, print the whole trace too")
     args = parser.parse_args(argv)
     stages = [name.strip() for name in args.stages.split(",") if name.strip()]
-    results = run_pipeline(get_spark("imagerank-pipeline"), args.config, stages, resume=args.resume)
-    print(json.dumps(results, indent=2, default=str))
-    return 0
+    return run_job("pipeline", lambda: run_pipeline(get_spark("imagerank-pipeline"), args.config, stages,
+                                                    resume=args.resume), verbose=args.verbose)
 
 
 if __name__ == "__main__":

@@ -49,3 +49,24 @@ def test_options_are_checked_before_any_work(tmp_path, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert code == 2 and message in err[-1], (job, argv, err)
         assert not (tmp_path / job).exists()
+
+
+def test_a_failure_ends_in_one_line_naming_it(spark, sample_pipeline, tmp_path, capsys):
+    """A graph folder missing its vertices table: Spark's error is 30 lines up a Java trace; the job's
+    last line names it, with the path, and --verbose prints the trace before it."""
+    import shutil
+
+    from conftest import run_dir
+
+    graph = tmp_path / "graph"
+    shutil.copytree(sample_pipeline["root"] / "graph", graph)
+    shutil.rmtree(run_dir(graph) / "vertices")
+    argv = ["--graph", str(graph), "--output", str(tmp_path / "rank")]
+    assert _job("rank")(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("rank: failed: ") and "vertices" in err[-1] and "previous output stays current" in err[-1]
+    assert not any(line.lstrip().startswith("at org.apache") for line in err)
+    assert _job("rank")(argv + ["--verbose"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("rank: failed: ") and any("Traceback" in line for line in err)
+    assert not (tmp_path / "rank" / "_CURRENT").exists()

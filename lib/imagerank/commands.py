@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import traceback
 from dataclasses import dataclass
 from typing import Callable
 
@@ -188,6 +189,7 @@ def parser_for(name: str, prog: str | None = None) -> argparse.ArgumentParser:
     command = COMMANDS[name]
     parser = argparse.ArgumentParser(prog=prog, description=command.usage)
     command.add_arguments(parser)
+    parser.add_argument("--verbose", action="store_true", help="on a failure, print the whole trace too")
     return parser
 
 
@@ -206,22 +208,52 @@ def user_errors() -> tuple[type[Exception], ...]:
     return (CatalogError, OutputError, FsError, GraphFramesUnavailable, StageError)
 
 
-def main(name: str, argv: list[str] | None = None) -> int:
-    """A stage's job: parse its command line, run it in the session spark-submit gave (or a local one).
+def root_cause(error: BaseException) -> str:
+    """One line naming what went wrong, from the innermost cause (a JVM exception's too)."""
+    java = getattr(error, "java_exception", None)  # py4j's Py4JJavaError
+    if java is not None:
+        try:
+            while java.getCause() is not None:
+                java = java.getCause()
+            return str(java.toString()).strip().splitlines()[0]
+        except Exception:  # noqa: BLE001 - the JVM may be gone (killed by its out-of-memory handler)
+            pass
+    while error.__cause__ is not None:
+        error = error.__cause__
+    text = str(error).strip()
+    first = text.splitlines()[0] if text else ""
+    return f"{type(error).__name__}: {first}" if first else type(error).__name__
 
-    Exit codes: 0 committed; 2 a usage or input problem (one line on standard error naming it and
-    the path); anything else is a failure with its trace.
-    """
+
+def run_job(name: str, call: Callable[[], dict], verbose: bool = False) -> int:
+    """Run a job's work and print its summary; exit codes: 0 committed; 2 a usage or input problem;
+    1 any other failure. Either way the last line on standard error names the problem (and the
+    path, where there is one); ``verbose`` prints the whole trace before it. A failed run commits
+    nothing."""
+    try:
+        report = call()
+    except (*user_errors(), ValueError) as error:  # ValueError: a library function refusing its arguments
+        if verbose:
+            traceback.print_exc()
+        print(f"{name}: error: {str(error).strip() or root_cause(error)}", file=sys.stderr)
+        return 2
+    except Exception as error:  # noqa: BLE001 - every failure ends in one line that names it
+        if verbose:
+            traceback.print_exc()
+        print(f"{name}: failed: {root_cause(error)} (--verbose prints the trace); the previous output stays current",
+              file=sys.stderr)
+        return 1
+    print(json.dumps(report, indent=2, default=str))
+    return 0
+
+
+def main(name: str, argv: list[str] | None = None) -> int:
+    """A stage's job: parse its command line, run it in the session spark-submit gave (or a local one)."""
     from imagerank.spark import get_spark
 
     args = parser_for(name).parse_args(argv)
-    try:
-        report = COMMANDS[name].call(get_spark(f"imagerank-{name}"), args)
-    except user_errors() as error:
-        print(f"{name}: error: {error}", file=sys.stderr)
-        return 2
-    print(json.dumps(summary(name, report), indent=2, default=str))
-    return 0
+    return run_job(name, lambda: summary(name, COMMANDS[name].call(get_spark(f"imagerank-{name}"), args)),
+                   verbose=args.verbose)
 
 
 if __name__ == "__main__":
