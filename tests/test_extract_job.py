@@ -187,3 +187,26 @@ def test_resume_continues_an_unfinished_run_file_by_file(spark, sample_crawl, tm
     # without --resume a fresh run starts
     fresh = run_extract(spark, sample_crawl["manifest"], str(out))
     assert fresh["run"] != unfinished.name and not fresh["resumed"] and fresh["files_resumed"] == 0
+
+
+def test_an_output_that_contains_an_input_is_refused(spark, sample_crawl, tmp_path):
+    """extract --input X/crawl/warc.paths.gz --output X would replace its own input: refused, nothing written."""
+    import gzip
+
+    crawl = tmp_path / "X" / "crawl"
+    crawl.mkdir(parents=True)
+    shutil.copy(shared_file("warc", "whirlwind", "whirlwind.warc.gz"), crawl / "w.warc.gz")
+    with gzip.open(crawl / "warc.paths.gz", "wt") as fh:
+        fh.write("w.warc.gz\n")
+    with pytest.raises((StageError, OutputError)):
+        run_extract(spark, str(crawl / "warc.paths.gz"), str(tmp_path / "X"))
+    assert sorted(os.listdir(crawl)) == ["w.warc.gz", "warc.paths.gz"]
+    # a stage writing over the output it reads: refused before anything is written
+    from imagerank.graph.build import run_build_graph
+
+    extract = str(tmp_path / "E")
+    run_extract(spark, str(crawl / "warc.paths.gz"), extract)
+    runs = sorted(os.listdir(tmp_path / "E" / "_runs"))
+    with pytest.raises(StageError, match="an input inside the output folder"):
+        run_build_graph(spark, [extract], extract)
+    assert sorted(os.listdir(tmp_path / "E" / "_runs")) == runs and report_of(extract)["job"] == "extract"

@@ -51,7 +51,17 @@ class Stage:
             self.run, self.resumed = commit.start_run(self.output, self.name, self.args, self.resume)
 
     def qualify(self, path: str) -> str:
-        return fs.qualify(self.spark, path)
+        """``path`` qualified as Hadoop would; an input inside this stage's output is refused (the
+        commit would delete it, or the stage read what it writes)."""
+        qualified = fs.qualify(self.spark, path)
+        self.check_input(qualified)
+        return qualified
+
+    def check_input(self, uri: str) -> None:
+        """Refuses a qualified input URI inside this stage's output folder."""
+        root = self.output.rstrip("/")
+        if uri.rstrip("/") == root or uri.startswith(root + "/"):
+            raise StageError(f"{uri}: an input inside the output folder {self.output}; write the output elsewhere")
 
     def input(self, path: str, stage: str) -> str:
         """The committed run folder of an earlier stage's output; recorded in the report."""

@@ -210,6 +210,8 @@ def run_extract(
         paths = [path for spec in qualified for path in expand_input(spec, input_base_url)]
         if not paths:
             raise StageError(f"no input files in {specs}")
+        for path in paths:
+            stage.check_input(path)
         folder, settings = stage.folder, fs.current_settings()
         done = done_parts(folder) if stage.resumed else set()
         todo = [(part, path) for part, path in enumerate(paths) if part not in done]
