@@ -91,7 +91,8 @@ def test_real_provider_records(spark, tmp_path):
         for row, value in zip(provider_rows, standardized):
             assert got[row["identifier"]]["standardized"] == pytest.approx(value, abs=1e-12)
     assert constants["wikimedia"]["value"] == 0.0 and constants["wikimedia"]["constant"] == pytest.approx(0.15 / 0.85)
-    assert report["providers"]["flickr"] == {"rows": 30, "with_metric": 30, "not_numeric": 0, "bad_meta_data": 0}
+    assert report["providers"]["flickr"] == {"rows": 30, "with_metric": 30, "not_numeric": 0, "not_finite": 0,
+                                          "negative": 0, "bad_meta_data": 0}
 
 
 def test_formula_edge_cases_and_counted_problems(spark, tmp_path):
