@@ -194,13 +194,15 @@ def test_exact_percentile_with_many_duplicates_on_several_partitions(spark):
         ordered = sorted(values)
         expected = ordered[max(1, math.ceil(p * len(ordered))) - 1]
         assert got[(provider, p)] == (expected, len(values)), (provider, p)
-    # the publish stage's use: one group, the whole column; nulls ignored
+    # the publish stage's use: one group, the whole column; nulls ignored, and negatives (-2.5)
     frame = spark.createDataFrame([(float(v),) for v in zeros] + [(None,)] * 50, "authority_raw double")
     saturated, constant = saturate(frame.repartition(6), "authority_raw", 0.85)
-    assert constant["value"] == sorted(zeros)[math.ceil(0.85 * len(zeros)) - 1]
-    assert constant["constant"] == pytest.approx(openverse_expected(zeros)[0], rel=1e-15)
-    assert constant["n"] == len(zeros)
+    usable = [v for v in zeros if v >= 0]
+    assert constant["value"] == sorted(usable)[math.ceil(0.85 * len(usable)) - 1]
+    assert constant["constant"] == pytest.approx(openverse_expected(usable)[0], rel=1e-15)
+    assert constant["n"] == len(usable) == len(zeros) - 1
     assert saturated.where("authority_raw is null").count() == 50
+    assert saturated.where("authority_raw_saturated is null").count() == 51
 
 
 def test_exact_percentile_spreads_a_group_over_tasks(spark):
