@@ -91,7 +91,8 @@ def test_real_provider_records(spark, tmp_path):
         for row, value in zip(provider_rows, standardized):
             assert got[row["identifier"]]["standardized"] == pytest.approx(value, abs=1e-12)
     assert constants["wikimedia"]["value"] == 0.0 and constants["wikimedia"]["constant"] == pytest.approx(0.15 / 0.85)
-    assert report["providers"]["flickr"] == {"rows": 30, "with_metric": 30, "not_numeric": 0, "bad_meta_data": 0}
+    assert report["providers"]["flickr"] == {"rows": 30, "with_metric": 30, "not_numeric": 0, "not_finite": 0,
+                                          "negative": 0, "bad_meta_data": 0}
 
 
 def test_formula_edge_cases_and_counted_problems(spark, tmp_path):
@@ -193,13 +194,15 @@ def test_exact_percentile_with_many_duplicates_on_several_partitions(spark):
         ordered = sorted(values)
         expected = ordered[max(1, math.ceil(p * len(ordered))) - 1]
         assert got[(provider, p)] == (expected, len(values)), (provider, p)
-    # the publish stage's use: one group, the whole column; nulls ignored
+    # the publish stage's use: one group, the whole column; nulls ignored, and negatives (-2.5)
     frame = spark.createDataFrame([(float(v),) for v in zeros] + [(None,)] * 50, "authority_raw double")
     saturated, constant = saturate(frame.repartition(6), "authority_raw", 0.85)
-    assert constant["value"] == sorted(zeros)[math.ceil(0.85 * len(zeros)) - 1]
-    assert constant["constant"] == pytest.approx(openverse_expected(zeros)[0], rel=1e-15)
-    assert constant["n"] == len(zeros)
+    usable = [v for v in zeros if v >= 0]
+    assert constant["value"] == sorted(usable)[math.ceil(0.85 * len(usable)) - 1]
+    assert constant["constant"] == pytest.approx(openverse_expected(usable)[0], rel=1e-15)
+    assert constant["n"] == len(usable) == len(zeros) - 1
     assert saturated.where("authority_raw is null").count() == 50
+    assert saturated.where("authority_raw_saturated is null").count() == 51
 
 
 def test_exact_percentile_spreads_a_group_over_tasks(spark):

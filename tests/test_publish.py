@@ -24,6 +24,8 @@ def test_one_row_per_usable_catalog_image(published):
     root, report, table = published
     assert report["catalog"]["rows_read"] == 26
     assert report["catalog"]["skipped"] == {"missing_provider": 1, "duplicate_identifier": 1}
+    assert report["warnings"] == [] and report["matching"]["with_popularity_row"] == sum(
+        c["popularity_observed"] for c in report["coverage"]) > 0
     assert table.count() == report["rows_written"] == 24 == table.select("identifier").distinct().count()
     assert sorted(p.name for p in (run_dir(root / "table") / "authority").iterdir() if p.name.startswith("provider=")) == [
         "provider=flickr", "provider=openmuseum", "provider=wikimedia"]

@@ -155,19 +155,28 @@ def _popularity(spark, args):
 
 
 def _publish_arguments(parser: argparse.ArgumentParser) -> None:
+    from imagerank.catalog.publish import MIN_CRAWL_MATCH_FRACTION, MIN_MATCH_FRACTION
+
     _catalog_arguments(parser)
     parser.add_argument("--ranks", required=True, help="a folder written by jobs/rank.py")
     parser.add_argument("--popularity", required=True, help="a folder written by jobs/popularity.py")
     parser.add_argument("--output", required=True, help="table folder (a new run, committed on success)")
     parser.add_argument("--percentile", type=float, default=0.85,
                         help="p of the saturation x / (x + C) applied to authority (Openverse's formula)")
+    parser.add_argument("--min-match-fraction", type=float, default=MIN_MATCH_FRACTION,
+                        help="warn when under this fraction of catalog rows has a popularity row (when the "
+                             f"popularity output has any rows; default {MIN_MATCH_FRACTION})")
+    parser.add_argument("--min-crawl-match-fraction", type=float, default=MIN_CRAWL_MATCH_FRACTION,
+                        help="warn when under this fraction of catalog rows matches a crawl image or landing page "
+                             f"(default {MIN_CRAWL_MATCH_FRACTION})")
 
 
 def _publish(spark, args):
     from imagerank.catalog.publish import run_publish
 
     return run_publish(spark, args.catalog, args.ranks, args.popularity, args.output, args.percentile,
-                       args.catalog_format)
+                       args.catalog_format, min_match_fraction=args.min_match_fraction,
+                       min_crawl_match_fraction=args.min_crawl_match_fraction)
 
 
 COMMANDS = {
@@ -181,7 +190,8 @@ COMMANDS = {
                           _popularity_arguments, _popularity,
                           ("catalog", "providers", "providers_without_metric", "constants")),
     "publish": Command("publish", "The published authority table: one row per catalog image, by provider.",
-                       _publish_arguments, _publish, ("catalog", "rows_written", "coverage", "saturation")),
+                       _publish_arguments, _publish,
+                       ("catalog", "rows_written", "coverage", "saturation", "matching", "warnings")),
 }
 
 

@@ -3,6 +3,11 @@
 Per provider and metric (imagerank/conf/providers.yaml, or a file given with --providers), each
 row's raw metric x becomes x / (x + C), with C from the provider's 85th percentile
 (:mod:`imagerank.catalog.saturation`); a row without the metric gets null.
+
+A value that is not a number (``not_numeric``), NaN or infinite in any spelling Spark reads as a
+double (``NaN``, ``inf``, ``-Infinity``, ``1e999``, as text or as a JSON number: ``not_finite``)
+or below zero (``negative``) is a counted skip: its ``raw`` and ``standardized`` are null and it
+takes no part in the percentile, so popularity always lies in [0, 1).
 """
 
 from __future__ import annotations
@@ -46,7 +51,8 @@ def load_providers(spark: SparkSession, path: str | None = None, percentile: flo
 
 
 def raw_metrics(spark: SparkSession, catalog: DataFrame, metrics: list[ProviderMetric]) -> DataFrame:
-    """identifier, provider, metric, percentile, raw (double; null where absent), raw_text, for listed providers."""
+    """identifier, provider, metric, percentile, raw (double; null where absent or skipped), raw_text,
+    bad_meta_data, and ``skip`` (null, ``not_numeric``, ``not_finite`` or ``negative``), for listed providers."""
     table = spark.createDataFrame([(m.provider, m.metric, m.percentile) for m in metrics],
                                   "provider string, metric string, percentile double")
     values = F.from_json(F.col("meta_data"), "map<string,string>")
@@ -54,10 +60,16 @@ def raw_metrics(spark: SparkSession, catalog: DataFrame, metrics: list[ProviderM
         catalog.select("identifier", "provider", "meta_data")
         .join(F.broadcast(table), on="provider", how="inner")
         .withColumn("raw_text", F.element_at(values, F.col("metric")))
+        # a bare NaN / Infinity token of the JSON comes back as its text in quotes: "NaN"
+        .withColumn("value", F.regexp_replace("raw_text", r'^\s*"(.*)"\s*$', "$1"))
         # try_cast as SQL: Column.try_cast is pyspark 4.0+, the SQL function is in 3.5 too
-        .withColumn("raw", F.expr("try_cast(raw_text AS DOUBLE)"))
+        .withColumn("value", F.expr("try_cast(value AS DOUBLE)"))
+        .withColumn("skip", F.when(F.col("raw_text").isNotNull() & F.col("value").isNull(), F.lit("not_numeric"))
+                    .when(F.isnan("value") | (F.abs("value") == F.lit(float("inf"))), F.lit("not_finite"))
+                    .when(F.col("value") < 0, F.lit("negative")))
+        .withColumn("raw", F.when(F.col("skip").isNull(), F.col("value")))
         .select("identifier", "provider", "metric", "percentile", "raw", "raw_text",
-                (F.col("meta_data").isNotNull() & values.isNull()).alias("bad_meta_data"))
+                (F.col("meta_data").isNotNull() & values.isNull()).alias("bad_meta_data"), "skip")
     )
 
 
@@ -84,11 +96,13 @@ def run_popularity(spark: SparkSession, catalog_path: str, output: str, percenti
         stage.write("popularity", standardize(raw, provider_constants))
         by_provider = {
             r["provider"]: {"rows": r["rows"], "with_metric": r["with_metric"], "not_numeric": r["not_numeric"],
+                            "not_finite": r["not_finite"], "negative": r["negative"],
                             "bad_meta_data": r["bad_meta_data"]}
             for r in raw.groupBy("provider").agg(
                 F.count(F.lit(1)).alias("rows"),
                 F.count("raw").alias("with_metric"),
-                F.sum((F.col("raw_text").isNotNull() & F.col("raw").isNull()).cast("long")).alias("not_numeric"),
+                *[F.count(F.when(F.col("skip") == F.lit(reason), F.lit(1))).alias(reason)
+                  for reason in ("not_numeric", "not_finite", "negative")],
                 F.sum(F.col("bad_meta_data").cast("long")).alias("bad_meta_data"),
             ).collect()
         }

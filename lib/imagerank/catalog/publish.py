@@ -31,11 +31,14 @@ from imagerank import fs
 from imagerank.catalog.read import PUBLISH_COLUMNS, read_catalog
 from imagerank.catalog.saturation import saturate
 from imagerank.commit import now_iso
+from imagerank.progress import say
 from imagerank.stage import Stage
 from imagerank.urls import (IDENTITY_KEY_PREFIXES, UrlError, host_of, image_key, image_match_key, is_wikimedia_curid,
                             match_key, normalize, registered_domain, wikimedia_file_page)
 
 SITE_WEIGHT = 0.5  # how much a site's standing alone lifts the score (docs/design.md)
+MIN_MATCH_FRACTION = 0.01  # of catalog rows with a popularity row, under which publish warns
+MIN_CRAWL_MATCH_FRACTION = 0.001  # of catalog rows matched to a crawl image or page, under which publish warns
 KEYS_SCHEMA = ("identifier string, image_key string, image_match_key string, landing_url string, landing_key string, "
                "landing_from_file boolean, file_domain string, landing_domain string, bad_url boolean, "
                "bad_landing_url boolean")
@@ -230,7 +233,8 @@ def published_table(catalog: DataFrame, keys: DataFrame, images: DataFrame, page
         .join(F.broadcast(site.select(F.col("domain").alias("file_domain"),
                                       F.col("domain_pagerank").alias("file_domain_rank"))),
               on="file_domain", how="left")
-        .join(popularity.select("identifier", F.col("standardized").alias("popularity")), on="identifier", how="left")
+        .join(popularity.select("identifier", F.col("standardized").alias("popularity"),
+                                F.lit(True).alias("popularity_row")), on="identifier", how="left")
         .select(
             "identifier", "provider", "image_key", "authority_raw", "landing_page_rank",
             F.when(image_matched & (F.col("crawl_image_key") == F.col("image_key")), F.lit(EXACT))
@@ -242,6 +246,7 @@ def published_table(catalog: DataFrame, keys: DataFrame, images: DataFrame, page
             "popularity",
             F.when(F.col("popularity").isNotNull(), F.lit("observed")).otherwise(F.lit("none"))
             .alias("popularity_source"),
+            F.coalesce(F.col("popularity_row"), F.lit(False)).alias("popularity_row"),
         )
     )
 
@@ -279,11 +284,45 @@ def coverage(table: DataFrame) -> DataFrame:
     )
 
 
+def _fraction(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def matching_warnings(matching: dict, catalog_report: dict, popularity_report: dict, min_match_fraction: float,
+                      min_crawl_match_fraction: float) -> list[str]:
+    """What says the inputs of a publish do not belong together: few catalog rows with a popularity
+    row (when the popularity output has any), few matched to the crawl, or popularity made from
+    another catalog (another path, or the same path read with another number of rows)."""
+    warnings = []
+    n, pop = matching["catalog_rows"], matching["with_popularity_row"]
+    if matching["popularity_rows"] and n and pop / n < min_match_fraction:
+        warnings.append(f"{pop:,} of {n:,} catalog rows ({pop / n:.2%}) have a popularity row, under "
+                        f"--min-match-fraction {min_match_fraction:g} (the popularity output holds "
+                        f"{matching['popularity_rows']:,} rows): was it made from another catalog?")
+    crawl = matching["crawl_matched"]
+    if n and crawl / n < min_crawl_match_fraction:
+        warnings.append(f"{crawl:,} of {n:,} catalog rows ({crawl / n:.2%}) matched the crawl by image or landing "
+                        f"page, under --min-crawl-match-fraction {min_crawl_match_fraction:g}")
+    read_by_popularity = popularity_report.get("catalog")
+    if isinstance(read_by_popularity, dict) and "path" in read_by_popularity:
+        if (read_by_popularity["path"], read_by_popularity.get("rows_read")) != (catalog_report["path"],
+                                                                                 catalog_report["rows_read"]):
+            warnings.append(f"publish reads catalog {catalog_report['path']} ({catalog_report['rows_read']} rows); "
+                            f"the popularity output was made from {read_by_popularity['path']} "
+                            f"({read_by_popularity.get('rows_read')} rows)")
+    return warnings
+
+
 def run_publish(spark: SparkSession, catalog_path: str, ranks: str, popularity_dir: str, output: str,
-                percentile: float = 0.85, catalog_format: str = "auto") -> dict:
-    """Write ``authority`` (partitioned by provider), ``coverage`` and ``scores_tsv`` under ``output``."""
+                percentile: float = 0.85, catalog_format: str = "auto",
+                min_match_fraction: float = MIN_MATCH_FRACTION,
+                min_crawl_match_fraction: float = MIN_CRAWL_MATCH_FRACTION) -> dict:
+    """Write ``authority`` (partitioned by provider), ``coverage`` and ``scores_tsv`` under ``output``;
+    inputs that do not belong together (:func:`matching_warnings`) are warned of in the report's
+    ``warnings`` and on standard error."""
     args = {"catalog": catalog_path, "ranks": ranks, "popularity": popularity_dir, "percentile": percentile,
-            "catalog_format": catalog_format}
+            "catalog_format": catalog_format, "min_match_fraction": min_match_fraction,
+            "min_crawl_match_fraction": min_crawl_match_fraction}
     with Stage(spark, "publish", output, args) as stage:
         ranks_folder = stage.input(ranks, "rank")
         rank_report = stage.input_report(ranks_folder)
@@ -291,12 +330,28 @@ def run_publish(spark: SparkSession, catalog_path: str, ranks: str, popularity_d
         catalog, catalog_report = read_catalog(spark, stage.qualify(catalog_path), required=PUBLISH_COLUMNS,
                                                fmt=catalog_format)
         keys = catalog_keys(catalog).cache()
+        popularity = spark.read.parquet(fs.join(popularity_folder, "popularity"))
         base = published_table(
             catalog, keys.drop("bad_url", "bad_landing_url"),
             *[spark.read.parquet(fs.join(ranks_folder, name)) for name in ("image_authority", "page_rank",
                                                                            "domain_rank")],
-            spark.read.parquet(fs.join(popularity_folder, "popularity")),
+            popularity,
         ).cache()
+        counted = base.agg(
+            F.count(F.lit(1)).alias("rows"),
+            F.count(F.when(F.col("popularity_row"), F.lit(1))).alias("popularity"),
+            F.count(F.when(F.col("image_match").isNotNull() | F.col("landing_match").isNotNull(),
+                           F.lit(1))).alias("crawl"),
+        ).first()
+        matching = {"catalog_rows": counted["rows"], "popularity_rows": popularity.count(),
+                    "with_popularity_row": counted["popularity"],
+                    "popularity_fraction": _fraction(counted["popularity"], counted["rows"]),
+                    "crawl_matched": counted["crawl"], "crawl_fraction": _fraction(counted["crawl"], counted["rows"]),
+                    "min_match_fraction": min_match_fraction, "min_crawl_match_fraction": min_crawl_match_fraction}
+        warnings = matching_warnings(matching, catalog_report, stage.input_report(popularity_folder),
+                                     min_match_fraction, min_crawl_match_fraction)
+        for warning in warnings:
+            say("publish", f"warning: {warning}")
         with_authority, authority_constant = saturate(base, "authority_raw", percentile)
         with_site, site_constant = saturate(with_authority, "domain_authority", percentile)
         computed_at = now_iso()
@@ -323,6 +378,8 @@ def run_publish(spark: SparkSession, catalog_path: str, ranks: str, popularity_d
             "unparseable_urls": {"url": bad["url"] or 0, "foreign_landing_url": bad["landing"] or 0},
             "saturation": {"authority": authority_constant, "domain_authority": site_constant},
             "coverage": [r.asDict() for r in coverage_table.orderBy("provider").collect()],
+            "matching": matching,
+            "warnings": warnings,
         })
         base.unpersist()
         keys.unpersist()

@@ -8,8 +8,11 @@ What cannot be used is counted, never dropped silently:
 - ``unreadable_row``: a CSV/TSV line with the wrong number of fields, or a JSON line that does not
   parse (Spark's PERMISSIVE mode, the raw text kept in ``_corrupt_record``);
 - ``missing_identifier`` / ``missing_provider``: a row without one of them;
-- ``duplicate_identifier``: a second row with an identifier already seen (the most recently
-  updated row is kept).
+- ``duplicate_identifier``: a second row with an identifier already seen. One row is kept, the
+  same whatever the input's order: the latest ``updated_on``, then the latest ``created_on`` (a
+  missing value counts as the oldest; columns absent from the input are passed over), then the
+  smallest value of each other column in turn, in column-name order (nulls last; a map column
+  compared as its JSON text). Rows equal in every column are the same row, whichever is kept.
 A required column missing from the input is an error that names it, raised before anything is written.
 """
 
@@ -59,6 +62,30 @@ def _as_json_text(frame: DataFrame, column: str) -> F.Column:
     return F.col(column) if isinstance(kind, T.StringType) else F.to_json(F.col(column))
 
 
+LATEST_FIRST = ("updated_on", "created_on")
+
+
+def _has_map(kind: T.DataType) -> bool:
+    if isinstance(kind, T.MapType):
+        return True
+    if isinstance(kind, T.ArrayType):
+        return _has_map(kind.elementType)
+    if isinstance(kind, T.StructType):
+        return any(_has_map(f.dataType) for f in kind.fields)
+    return False
+
+
+def _copy_order(raw: DataFrame) -> list[F.Column]:
+    """The order in which copies of one identifier are ranked, the first kept (module docstring):
+    total, so that the row kept does not depend on the input's order or partitioning."""
+    kinds = {f.name: f.dataType for f in raw.schema.fields}
+    order = [F.col(c).desc_nulls_last() for c in LATEST_FIRST if c in kinds]
+    for name in sorted(c for c in kinds if c not in (*LATEST_FIRST, "identifier", CORRUPT)):
+        column = F.to_json(F.col(name)) if _has_map(kinds[name]) else F.col(name)
+        order.append(column.asc_nulls_last())
+    return order
+
+
 def read_catalog(spark: SparkSession, path: str, required: tuple[str, ...] = POPULARITY_COLUMNS,
                  fmt: str = "auto") -> tuple[DataFrame, dict]:
     """The catalog's usable rows (one per identifier) and the counts of what was read and skipped."""
@@ -82,10 +109,8 @@ def read_catalog(spark: SparkSession, path: str, required: tuple[str, ...] = POP
         .when(F.col("identifier").isNull() | (F.trim(F.col("identifier")) == ""), F.lit("missing_identifier"))
         .when(F.col("provider").isNull() | (F.trim(F.col("provider")) == ""), F.lit("missing_provider")),
     )
-    order = [F.desc_nulls_last("updated_on")] if "updated_on" in raw.columns else []
     ranked = flagged.where(F.col("_skip").isNull()).withColumn(
-        "_copy", F.row_number().over(Window.partitionBy("identifier").orderBy(*order, F.col("url").asc_nulls_last()
-                                                                               if "url" in raw.columns else F.lit(1))))
+        "_copy", F.row_number().over(Window.partitionBy("identifier").orderBy(*_copy_order(raw))))
     usable = ranked.where(F.col("_copy") == 1).drop("_skip", "_copy", CORRUPT)
     counts = {r["_skip"]: r["n"] for r in flagged.groupBy("_skip").agg(F.count(F.lit(1)).alias("n")).collect()}
     rows_read = sum(counts.values())

@@ -115,12 +115,22 @@ def constants(values: DataFrame) -> DataFrame:
         ((F.lit(1.0) - F.col("percentile")) / F.col("percentile") * v).alias("constant"), "n")
 
 
+def saturable(value: F.Column) -> F.Column:
+    """Whether x / (x + C) is defined and in [0, 1) for a value: finite and not negative (false for null).
+
+    A negative x can make x + C zero, which Spark 4 (ANSI) fails on and Spark 3.5 turns into null;
+    values outside this test are never divided, so both give the same."""
+    return F.coalesce(~F.isnan(value) & (value >= 0) & (value < F.lit(float("inf"))), F.lit(False))
+
+
 def saturate(frame: DataFrame, column: str, percentile: float) -> tuple[DataFrame, dict | None]:
-    """``column`` mapped to x / (x + C) with Openverse's constant over the whole column (nulls stay null)."""
+    """``column`` mapped to x / (x + C) with Openverse's constant over the whole column; nulls, and
+    values that are NaN, infinite or negative, take no part in C and map to null."""
     values = frame.select(F.lit("all").alias("provider"), F.lit(column).alias("metric"),
-                          F.lit(percentile).alias("percentile"), F.col(column).alias("raw"))
+                          F.lit(percentile).alias("percentile"),
+                          F.when(saturable(F.col(column)), F.col(column)).alias("raw"))
     row = constants(percentile_values(values)).first()
     if row is None:
         return frame.withColumn(f"{column}_saturated", F.lit(None).cast("double")), None
-    saturated = F.col(column) / (F.col(column) + F.lit(row["constant"]))
+    saturated = F.when(saturable(F.col(column)), F.col(column) / (F.col(column) + F.lit(row["constant"])))
     return frame.withColumn(f"{column}_saturated", saturated), row.asDict()
