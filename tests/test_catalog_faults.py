@@ -198,3 +198,21 @@ def test_duplicate_identifier_tie_break_is_total_and_documented_order(spark, tmp
         kept.append(json.loads(rows[0]["meta_data"]))
     # a and c tie on updated_on and created_on (b was created earlier); meta_data decides: a's text is smaller
     assert kept == [{"views": 1}] * 4
+
+
+def test_a_huge_csv_field_is_named_not_an_out_of_memory_crash(spark, tmp_path):
+    """A field over the limit (a 300 MB one killed the driver's JVM) fails the read in one line naming
+    the file and the setting to raise; under the limit it reads."""
+    from imagerank.catalog.read import MAX_FIELD_CHARS_CONF, CatalogError, read_catalog
+
+    path = tmp_path / "catalog.csv"
+    path.write_text('identifier,provider,meta_data\n1,flickr,"' + "x" * 200_000 + '"\n2,flickr,{}\n')
+    spark.conf.set(MAX_FIELD_CHARS_CONF, "100000")
+    try:
+        with pytest.raises(CatalogError, match=rf"catalog .*catalog.csv: a field longer than 100,000 characters.*{MAX_FIELD_CHARS_CONF}"):
+            read_catalog(spark, str(path))
+        spark.conf.set(MAX_FIELD_CHARS_CONF, "300000")
+        frame, report = read_catalog(spark, str(path))
+        assert report["rows_usable"] == 2
+    finally:
+        spark.conf.unset(MAX_FIELD_CHARS_CONF)

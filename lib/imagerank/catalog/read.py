@@ -43,8 +43,20 @@ def detect_format(path: str) -> str:
     return "parquet"  # a folder of part files, as Spark writes them
 
 
+# The longest CSV/TSV field read (characters): a longer one fails the read with CatalogError
+# naming the file and this setting, instead of exhausting a JVM's memory (a 300 MB field did).
+MAX_FIELD_CHARS_CONF = "spark.imagerank.catalog.maxFieldChars"
+MAX_FIELD_CHARS = 10_000_000
+
+
+def _too_long_field(error: BaseException) -> bool:
+    """True where Spark's CSV parser refused a field over maxCharsPerColumn (anywhere in the causes)."""
+    return "exceeds the maximum number of characters defined in your parser settings" in str(error)
+
+
 def _read_text_table(spark: SparkSession, path: str, fmt: str) -> DataFrame:
-    options = {"header": "true", "multiLine": "true", "escape": '"', "sep": "\t" if fmt == "tsv" else ","}
+    options = {"header": "true", "multiLine": "true", "escape": '"', "sep": "\t" if fmt == "tsv" else ",",
+               "maxCharsPerColumn": str(_max_field_chars(spark))}
     header = spark.read.options(**options).csv(path)
     schema = T.StructType([T.StructField(name, T.StringType(), True) for name in header.columns]
                           + [T.StructField(CORRUPT, T.StringType(), True)])
@@ -86,9 +98,26 @@ def _copy_order(raw: DataFrame) -> list[F.Column]:
     return order
 
 
+def _max_field_chars(spark: SparkSession) -> int:
+    return int(spark.conf.get(MAX_FIELD_CHARS_CONF, str(MAX_FIELD_CHARS)))
+
+
 def read_catalog(spark: SparkSession, path: str, required: tuple[str, ...] = POPULARITY_COLUMNS,
                  fmt: str = "auto") -> tuple[DataFrame, dict]:
     """The catalog's usable rows (one per identifier) and the counts of what was read and skipped."""
+    try:
+        return _read_catalog(spark, path, required, fmt)
+    except CatalogError:
+        raise
+    except Exception as error:
+        if _too_long_field(error):
+            raise CatalogError(
+                f"catalog {path}: a field longer than {_max_field_chars(spark):,} characters; fix the file, or "
+                f"raise --conf {MAX_FIELD_CHARS_CONF}=N if the executors have the memory for it") from None
+        raise
+
+
+def _read_catalog(spark: SparkSession, path: str, required: tuple[str, ...], fmt: str) -> tuple[DataFrame, dict]:
     if fmt not in FORMATS:
         raise CatalogError(f"unknown catalog format {fmt!r}; choose one of {FORMATS}")
     fmt = detect_format(path) if fmt == "auto" else fmt
