@@ -216,3 +216,13 @@ def test_a_huge_csv_field_is_named_not_an_out_of_memory_crash(spark, tmp_path):
         assert report["rows_usable"] == 2
     finally:
         spark.conf.unset(MAX_FIELD_CHARS_CONF)
+
+
+def test_a_catalog_without_one_usable_row_fails_the_read(spark, tmp_path):
+    """A TSV whose every row is unreadable used to publish a table of nulls: now it is an error naming the file."""
+    from imagerank.catalog.read import CatalogError, read_catalog
+
+    path = tmp_path / "catalog.tsv"
+    path.write_text("identifier\tprovider\tmeta_data\n" + "".join(f"{i}\tflickr\n" for i in range(5)))
+    with pytest.raises(CatalogError, match=r"catalog .*catalog.tsv: not one usable row among the 5 read"):
+        read_catalog(spark, str(path))

@@ -210,3 +210,37 @@ def test_an_output_that_contains_an_input_is_refused(spark, sample_crawl, tmp_pa
     with pytest.raises(StageError, match="an input inside the output folder"):
         run_build_graph(spark, [extract], extract)
     assert sorted(os.listdir(tmp_path / "E" / "_runs")) == runs and report_of(extract)["job"] == "extract"
+
+
+def test_unusable_input_never_replaces_a_good_output(spark, tmp_path):
+    """A zero-byte, random-bytes, plain-text or PNG '.warc.gz', a manifest of missing files: each run
+    fails in one line and the previous output stays current; files without a record are named."""
+    import gzip
+    import random
+
+    out = str(tmp_path / "out")
+    good = run_extract(spark, str(shared_file("warc", "whirlwind", "whirlwind.warc.gz")), out)
+    bad = {
+        "zero.warc.gz": b"",
+        "random.warc.gz": random.Random(1).randbytes(5000),
+        "text.warc.gz": b"just some text\n" * 100,
+        "image.warc.gz": b"\x89PNG\r\n\x1a\n" + bytes(300),
+    }
+    for name, data in bad.items():
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(StageError, match="1 of 1 input files failed"):
+            run_extract(spark, str(tmp_path / name), out)
+        assert report_of(out)["run"] == good["run"]
+    with gzip.open(tmp_path / "missing.paths.gz", "wt") as fh:
+        fh.write("nowhere/a.warc.gz\nnowhere/b.warc.gz\n")
+    with pytest.raises(StageError, match="not one of the 2 input files could be read"):
+        run_extract(spark, str(tmp_path / "missing.paths.gz"), out)
+    assert report_of(out)["run"] == good["run"]
+    # asked to tolerate them, the run still refuses to publish no page at all
+    with pytest.raises(StageError, match="not one page was extracted"):
+        run_extract(spark, [str(tmp_path / n) for n in bad], out, max_failed_files=1.0)
+    report = run_extract(spark, [str(tmp_path / "text.warc.gz"), str(shared_file("warc", "whirlwind",
+                                                                                     "whirlwind.warc.gz"))],
+                         out, max_failed_files=0.5)
+    assert [(f["reason"], f["path"].rsplit("/", 1)[1]) for f in report["files"]["failed"]] == [
+        ("no_records", "text.warc.gz")]

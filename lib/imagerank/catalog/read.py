@@ -149,5 +149,8 @@ def _read_catalog(spark: SparkSession, path: str, required: tuple[str, ...], fmt
     if duplicates:
         skipped["duplicate_identifier"] = duplicates
     examples = [r[CORRUPT][:200] for r in raw.where(F.col(CORRUPT).isNotNull()).select(CORRUPT).limit(3).collect()]
+    if kept == 0:
+        raise CatalogError(f"catalog {path}: not one usable row among the {rows_read} read (skipped: {skipped}; "
+                           f"unreadable, for example: {examples[:1]}); the previous output stays current")
     return usable, {"path": path, "format": fmt, "rows_read": rows_read, "rows_usable": kept,
                     "skipped": skipped, "unreadable_examples": examples}

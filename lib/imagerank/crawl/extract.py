@@ -231,6 +231,9 @@ def run_extract(
             raise StageError(
                 f"{len(failed)} of {len(paths)} input files failed, more than --max-failed-files {max_failed_files} "
                 f"allows (first: {failed[0].get('path')}: {failed[0].get('error')}); the previous output stays current")
+        if report["pages"] == 0:
+            raise StageError(f"not one page was extracted from the {len(paths)} input files (records read: "
+                             f"{report['records_by_type']}, skipped: {report['skipped']}); the previous output stays current")
         stage.report.update({"format": fmt, "parser": parser, "crawl": crawl, "max_page_bytes": max_page_bytes,
                              "files_resumed": len(done), **report})
     return stage.report

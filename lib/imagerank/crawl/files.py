@@ -165,6 +165,11 @@ class _FileExtractor:
                               "detail": f"{err}; {kept}"}
         finally:
             stream.close()
+        if not any(name.startswith("records:") for name in self.counters) and not self.counters["file:failed_midway"]:
+            # opened, but not one WARC record in it: empty, or another format under a WARC name (a PNG, text)
+            self.counters["file:no_records"] += 1
+            yield "counter", {"file": self.path, "name": "file:no_records", "n": 1,
+                              "detail": "not one WARC record could be read: an empty file, or not a WARC/WAT file"}
         if self.counters[TOLERANT_READER]:
             yield "counter", {"file": self.path, "name": TOLERANT_READER, "n": 1,
                               "detail": "WARC header lines end in LF alone, not CRLF: read with warcio, not FastWARC"}
