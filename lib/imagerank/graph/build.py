@@ -80,8 +80,9 @@ def _edges(df: DataFrame, src: str, src_kind: str, dst: str, dst_kind: str, kind
     )
 
 
-def assign_ids(names: DataFrame) -> DataFrame:
-    """``names`` (distinct on kind, name) with ``id``: the row's position in (kind, name) order.
+def assign_ids(names: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """``names`` (distinct on kind, name) with ``id``: the row's position in (kind, name) order;
+    and the persisted sort it reads, to unpersist once the numbered rows are written.
 
     A range-partitioned sort puts every partition in order; ``monotonically_increasing_id`` numbers
     the rows within each partition; the per-partition row counts (one small row per partition)
@@ -106,12 +107,13 @@ def assign_ids(names: DataFrame) -> DataFrame:
         total += row["rows"]
     spark = names.sparkSession
     offset_frame = spark.createDataFrame(offsets or [], "_part long, _offset long")
-    return (
+    numbered = (
         ordered.withColumn("_part", F.shiftright(F.col("_position"), _POSITION_BITS))
         .join(F.broadcast(offset_frame), on="_part", how="inner")
         .withColumn("id", F.col("_offset") + F.col("_position").bitwiseAND(F.lit(mask)))
         .drop("_part", "_offset", "_position")
     )
+    return numbered, ordered
 
 
 def _image_vertices(embeds: DataFrame) -> DataFrame:
@@ -140,11 +142,11 @@ def public_host(host: F.Column, domain: F.Column, keep_ip_hosts: bool) -> F.Colu
 def _links(pages: DataFrame, embeds: DataFrame, links: DataFrame) -> tuple[DataFrame, DataFrame]:
     """(page links, image embeds): ``<a>`` links to image-like URLs the crawl fetched as pages move
     from the embeds to the page links."""
-    fetched = pages.select(F.col("url").alias("image_url")).distinct()
-    hrefs = embeds.where(F.col("source") == "link_href")
-    to_pages = hrefs.join(fetched, on="image_url", how="left_semi")
     page_sites = pages.select(F.col("url").alias("page_url"), F.col("host").alias("src_host"),
                               F.col("domain").alias("src_domain")).distinct()
+    fetched = page_sites.select(F.col("page_url").alias("image_url"))  # a URL's host and domain are its own
+    hrefs = embeds.where(F.col("source") == "link_href")
+    to_pages = hrefs.join(fetched, on="image_url", how="left_semi")
     moved = (
         to_pages.join(page_sites, on="page_url", how="inner")
         .groupBy(F.col("page_url").alias("src_url"), "src_host", "src_domain", F.col("image_url").alias("dst_url"),
@@ -230,9 +232,9 @@ def run_build_graph(spark: SparkSession, inputs: list[str], output: str, keep_ip
         folders = [stage.input(path, "extract") for path in inputs]
         pages, embeds, links = read_extracts(spark, folders)
         named_vertices, named_edges = build_graph(pages, embeds, links, keep_ip_hosts=keep_ip_hosts)
-        numbered = assign_ids(named_vertices)
+        numbered, sorted_names = assign_ids(named_vertices)
         written_vertices = stage.write("vertices", numbered.select("id", "name", "kind", "url", "host", "domain"))
-        numbered.unpersist()
+        sorted_names.unpersist()  # the written table is read back from here on
         written_edges = stage.write("edges", number_edges(named_edges, written_vertices))
         ids = written_vertices.agg(F.count(F.lit(1)).alias("n"), F.min("id").alias("min"),
                                    F.max("id").alias("max")).first()
