@@ -19,7 +19,7 @@ import time
 
 from pyspark.sql import DataFrame, SparkSession
 
-from imagerank import commit, fs
+from imagerank import commit, fs, iceberg
 
 
 class StageError(RuntimeError):
@@ -38,6 +38,7 @@ class Stage:
         self.report: dict = {}
         self.run: str | None = None
         self.resumed = False
+        self.tables: dict[str, list[str] | None] = {}  # written tables and their partition columns
 
     @property
     def folder(self) -> str:
@@ -82,11 +83,13 @@ class Stage:
         if partition_by:
             writer = writer.partitionBy(*partition_by)
         writer.parquet(self.table(name))
+        self.tables[name] = partition_by
         return self.spark.read.parquet(self.table(name))
 
     def __enter__(self) -> "Stage":
         self.started, self.started_at = time.time(), commit.now_iso()
         commit.check_owned(self.output)
+        iceberg.destination(self.spark)  # a bad setting fails now, not after the work
         return self
 
     def envelope(self) -> dict:
@@ -110,7 +113,16 @@ class Stage:
         if exc_type is not None:
             return  # nothing committed; the run folder is left for --resume and removed by the next commit
         self._start_run()  # a stage that wrote no table still commits its report
+        published = iceberg.identifiers(self.spark, self.output, list(self.tables))
         report = {**self.envelope(), **self.report, "finished_at": commit.now_iso(),
                   "seconds": round(time.time() - self.started, 3)}
+        if published:
+            report["iceberg_tables"] = {name: ident.replace("`", "") for name, ident in published.items()}
         commit.commit(self.output, self.run, self.name, report)
         self.report = report
+        try:
+            iceberg.publish(self.spark, commit.run_folder(self.output, self.run), self.run, self.tables, published)
+        except Exception as error:
+            raise StageError(f"{self.output}: run {self.run} is committed, but its Iceberg tables were not all "
+                             f"replaced ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}); "
+                             f"run the stage again to publish them") from error
