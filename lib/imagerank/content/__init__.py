@@ -1,0 +1,1 @@
+"""Signals from the image itself: pixels, EXIF, embeddings, near-duplicates, VisualRank."""
