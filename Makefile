@@ -40,8 +40,11 @@ $(SAMPLE)/crawl/warc.paths.gz: | $(STAMP)
 	$(PY) -m imagerank.sample --output $(SAMPLE)
 
 # One Spark session: the pipeline (jobs/pipeline.py's run_pipeline, conf/pipeline.yaml), then a look at its tables.
-demo: $(STAMP) $(SAMPLE)/crawl/warc.paths.gz
-	$(PY) -m imagerank.demo --config conf/pipeline.yaml
+$(SAMPLE)/images/catalog.csv: | $(STAMP)
+	$(PY) -m imagerank.sample_images --output $(SAMPLE)/images
+
+demo: $(STAMP) $(SAMPLE)/crawl/warc.paths.gz $(SAMPLE)/images/catalog.csv
+	$(PY) -m imagerank.demo --config conf/pipeline.yaml --images $(SAMPLE)/images
 
 # bench_scale: every stage under spark-submit on generated crawls of 10^4, 10^5 and 10^6 pages
 # (BENCH_SCALE_SIZES=10000,100000 for a shorter run); crawls cached in /tmp/imagerank-bench-scale

@@ -165,3 +165,23 @@ def test_the_distributed_path_agrees_with_networkx_and_with_the_in_task_path(spa
     rows = sorted(members.select("identifier", "embedding").collect())
     exact, _ = visualrank(np.asarray([r["embedding"] for r in rows], dtype=np.float32), k=10)
     assert max(abs(got[r["identifier"]] - score) for r, score in zip(rows, exact)) < 1e-6
+
+
+def test_the_published_table_carries_the_image_signals(spark, photos, signals, ranked, sample_pipeline, tmp_path):
+    from imagerank.catalog.popularity import run_popularity
+    from imagerank.catalog.publish import CONTENT_COLUMNS, run_publish
+
+    run_popularity(spark, photos["catalog"], str(tmp_path / "pop"))
+    report = run_publish(spark, photos["catalog"], str(sample_pipeline["root"] / "rank"), str(tmp_path / "pop"),
+                         str(tmp_path / "table"), signals=signals["out"], visualrank=ranked["out"])
+    rows = {r["identifier"]: r for r in table(spark, tmp_path / "table", "authority").collect()}
+    assert set(CONTENT_COLUMNS) <= set(next(iter(rows.values())).asDict())
+    crop = rows["nikon-e950-crop"]
+    assert (crop["family_size"], crop["near_duplicate_of"]) == (7, "nikon-e950-original")
+    assert (rows["with-exif"]["camera_make"], rows["with-exif"]["gps"]) == ("NIKON", True)
+    assert rows["canon-ixus-alone"]["family_size"] == 1 and rows["canon-ixus-alone"]["near_duplicate_of"] is None
+    # relative to the group's mean: family members above 1, unrelated photos below
+    assert rows["nikon-e950-original"]["visualrank"] > 1 > rows["canon-ixus-alone"]["visualrank"]
+    assert rows["broken"]["width"] is None and rows["broken"]["visualrank"] is None
+    assert report["content"] == {"signals": True, "visualrank": True, "with_features": photos["rows"] + 1,
+                                 "with_visualrank": photos["rows"] + 1}

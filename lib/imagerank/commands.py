@@ -169,6 +169,9 @@ def _publish_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-crawl-match-fraction", type=float, default=MIN_CRAWL_MATCH_FRACTION,
                         help="warn when under this fraction of catalog rows matches a crawl image or landing page "
                              f"(default {MIN_CRAWL_MATCH_FRACTION})")
+    parser.add_argument("--signals", default=None,
+                        help="a folder written by jobs/embed.py: EXIF, size and near-duplicate family columns")
+    parser.add_argument("--visualrank", default=None, help="a folder written by jobs/visualrank.py")
 
 
 def _publish(spark, args):
@@ -176,7 +179,8 @@ def _publish(spark, args):
 
     return run_publish(spark, args.catalog, args.ranks, args.popularity, args.output, args.percentile,
                        args.catalog_format, min_match_fraction=args.min_match_fraction,
-                       min_crawl_match_fraction=args.min_crawl_match_fraction)
+                       min_crawl_match_fraction=args.min_crawl_match_fraction, signals=args.signals,
+                       visualrank=args.visualrank)
 
 
 def _embed_arguments(parser: argparse.ArgumentParser) -> None:
@@ -200,7 +204,7 @@ def _embed_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fetch-timeout", type=_positive_float, default=20.0, help="seconds, per request")
     parser.add_argument("--fetch-retries", type=int, default=2, choices=range(0, 11), metavar="0..10")
     parser.add_argument("--fetch-per-host", type=_positive_int, default=4,
-                        help="concurrent requests per host, per executor process")
+                        help="concurrent requests per host, per running task (Python worker)")
     parser.add_argument("--fetch-allow-private", action="store_true",
                         help="allow private, loopback and link-local addresses (refused by default: catalog URLs "
                              "are untrusted)")

@@ -100,6 +100,31 @@ def show_all(spark, root: str) -> None:
     show_published(spark, root)
 
 
+def show_content(spark, images_root: str, out: str, group: str = "photo", top: int = 8) -> None:
+    """The content stages on the sample photos: embed, then VisualRank per tag; the top of one tag."""
+    from pyspark.sql import functions as F
+
+    from imagerank.content.embed import EmbedOptions, run_embed
+    from imagerank.content.visualrank import VisualRankOptions, run_visualrank
+    from imagerank.graph.graphframes_jar import graphframes_on_classpath
+
+    if not graphframes_on_classpath(spark):
+        print("\n== content stages skipped: they need GraphFrames' JVM classes (README, \"GraphFrames\")")
+        return
+    embed = run_embed(spark, f"{images_root}/catalog.csv", f"{images_root}/images", f"{out}/signals",
+                      EmbedOptions(image_suffix=".jpg"))
+    print(f"\n== embed: {out}/signals")
+    print(json.dumps({k: embed[k] for k in ("images", "image_backend", "near_duplicates")}, indent=2, default=str))
+    report = run_visualrank(spark, f"{out}/signals", f"{out}/visualrank", VisualRankOptions(group_by="tag", k=10))
+    print(f"\n== visualrank: {out}/visualrank ({report['groups']} tag groups; largest {report['largest_group']})")
+    ranks = _table(spark, f"{out}/visualrank", "visualrank").where(F.col("group") == group)
+    n = ranks.count()
+    print(f"top {top} of tag '{group}' ({n} images; score x n, 1.0 = the group's average):")
+    for r in ranks.orderBy(F.desc("visualrank"), "identifier").limit(top).collect():
+        family = f"family of {r['family_size']}, best copy {r['near_duplicate_of']}" if r["family_size"] > 1 else "no family"
+        print(f"  {r['visualrank'] * n:6.3f}  {r['identifier']:<28} {family}")
+
+
 def main(argv=None) -> None:
     """``python -m imagerank.demo --config conf/pipeline.yaml``: the pipeline, then what it wrote, in one
     Spark session; ``python -m imagerank.demo ROOT``: what an earlier run wrote under ROOT."""
@@ -112,14 +137,21 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("root", nargs="?", help="output_root of an earlier run (default: the config's)")
     parser.add_argument("--config", help="run this pipeline first (conf/pipeline.yaml)")
+    parser.add_argument("--images", help="a sample image catalog (python -m imagerank.sample_images): run the "
+                                         "content stages on it too")
     args = parser.parse_args(argv)
-    spark = get_spark("imagerank-demo")
+    from imagerank.graph.graphframes_jar import find_graphframes_jar
+
+    jar = find_graphframes_jar()
+    spark = get_spark("imagerank-demo", extra={"spark.jars": str(jar)} if jar else None)
     spark.sparkContext.setLogLevel("ERROR")
     root = args.root
     if args.config:
         run_pipeline(spark, args.config)
         root = root or yaml.safe_load(fs.read_text(fs.qualify(spark, args.config)))["output_root"]
     show_all(spark, root or "data/demo")
+    if args.images:
+        show_content(spark, args.images, f"{root or 'data/demo'}/content")
 
 
 if __name__ == "__main__":

@@ -313,17 +313,53 @@ def matching_warnings(matching: dict, catalog_report: dict, popularity_report: d
     return warnings
 
 
+CONTENT_COLUMNS = {  # the image's own signals; null where the embed / visualrank outputs are not given
+    "width": "int", "height": "int", "camera_make": "string", "camera_model": "string", "capture_time": "string",
+    "gps": "boolean", "family_size": "long", "near_duplicate_of": "string", "visualrank": "double"}
+
+
+def content_signals(spark: SparkSession, signals_folder: str | None, visualrank_folder: str | None) -> DataFrame:
+    """identifier + CONTENT_COLUMNS from the embed and visualrank outputs (read as tables: publish
+    imports nothing of the content stages). ``visualrank`` is relative to its group's mean (score x
+    group size: 1.0 is an average image of its group), the best over the image's groups."""
+    frames = []
+    if signals_folder:
+        features = spark.read.parquet(fs.join(signals_folder, "image_features")).select(
+            "identifier", "width", "height", F.col("make").alias("camera_make"),
+            F.col("model").alias("camera_model"), "capture_time", "gps")
+        families = spark.read.parquet(fs.join(signals_folder, "families")).select(
+            "identifier", "family_size", "near_duplicate_of")
+        frames.append(features.join(families, on="identifier", how="left")
+                      .withColumn("family_size", F.coalesce("family_size", F.lit(1).cast("long"))))
+    if visualrank_folder:
+        ranks = spark.read.parquet(fs.join(visualrank_folder, "visualrank"))
+        sizes = ranks.groupBy("group").agg(F.count(F.lit(1)).alias("size"))
+        frames.append(ranks.join(F.broadcast(sizes), on="group", how="inner")
+                      .groupBy("identifier").agg(F.max(F.col("visualrank") * F.col("size")).alias("visualrank")))
+    joined = None
+    for frame in frames:
+        joined = frame if joined is None else joined.join(frame, on="identifier", how="full_outer")
+    if joined is None:
+        joined = spark.createDataFrame([], "identifier string")
+    return joined.select("identifier", *[
+        (F.col(name) if name in joined.columns else F.lit(None)).cast(kind).alias(name)
+        for name, kind in CONTENT_COLUMNS.items()])
+
+
 def run_publish(spark: SparkSession, catalog_path: str, ranks: str, popularity_dir: str, output: str,
                 percentile: float = 0.85, catalog_format: str = "auto",
                 min_match_fraction: float = MIN_MATCH_FRACTION,
-                min_crawl_match_fraction: float = MIN_CRAWL_MATCH_FRACTION) -> dict:
+                min_crawl_match_fraction: float = MIN_CRAWL_MATCH_FRACTION,
+                signals: str | None = None, visualrank: str | None = None) -> dict:
     """Write ``authority`` (partitioned by provider), ``coverage`` and ``scores_tsv`` under ``output``;
     inputs that do not belong together (:func:`matching_warnings`) are warned of in the report's
     ``warnings`` and on standard error."""
     args = {"catalog": catalog_path, "ranks": ranks, "popularity": popularity_dir, "percentile": percentile,
             "catalog_format": catalog_format, "min_match_fraction": min_match_fraction,
-            "min_crawl_match_fraction": min_crawl_match_fraction}
+            "min_crawl_match_fraction": min_crawl_match_fraction, "signals": signals, "visualrank": visualrank}
     with Stage(spark, "publish", output, args) as stage:
+        signals_folder = stage.input(signals, "embed") if signals else None
+        visualrank_folder = stage.input(visualrank, "visualrank") if visualrank else None
         ranks_folder = stage.input(ranks, "rank")
         rank_report = stage.input_report(ranks_folder)
         popularity_folder = stage.input(popularity_dir, "popularity")
@@ -355,10 +391,13 @@ def run_publish(spark: SparkSession, catalog_path: str, ranks: str, popularity_d
         with_authority, authority_constant = saturate(base, "authority_raw", percentile)
         with_site, site_constant = saturate(with_authority, "domain_authority", percentile)
         computed_at = now_iso()
-        table = with_site.select(
+        content = content_signals(spark, signals_folder, visualrank_folder)
+        with_content = with_site.join(content, on="identifier", how="left")
+        table = with_content.select(
             "identifier", "provider", "image_key",
             F.col("authority_raw_saturated").alias("authority"), "authority_raw", "landing_page_rank",
             "image_match", "landing_match", "domain_authority", "popularity", "popularity_source",
+            *CONTENT_COLUMNS,
             score(F.col("authority_raw_saturated"), F.col("popularity"),
                   F.col("domain_authority_saturated")).alias("score"),
             F.array(*[F.lit(c) for c in rank_report.get("crawls", [])]).cast("array<string>").alias("crawls"),
@@ -379,6 +418,9 @@ def run_publish(spark: SparkSession, catalog_path: str, ranks: str, popularity_d
             "saturation": {"authority": authority_constant, "domain_authority": site_constant},
             "coverage": [r.asDict() for r in coverage_table.orderBy("provider").collect()],
             "matching": matching,
+            "content": {"signals": bool(signals_folder), "visualrank": bool(visualrank_folder),
+                        "with_features": written.where(F.col("width").isNotNull()).count(),
+                        "with_visualrank": written.where(F.col("visualrank").isNotNull()).count()},
             "warnings": warnings,
         })
         base.unpersist()

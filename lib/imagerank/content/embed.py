@@ -92,6 +92,9 @@ def run_embed(spark: SparkSession, catalog_path: str, images: str, output: str,
         catalog, catalog_report = read_catalog(spark, stage.qualify(catalog_path), required=required,
                                                fmt=catalog_format)
         warnings: list[str] = []
+        text_path = None if (options.text_model or "").lower() == "none" else models.resolve_model(options.text_model)
+        if text_path is not None:
+            import sentence_transformers  # noqa: F401 - a missing embed extra fails now, not after the image work
         pixel_options, backend = choose_backend(options, warnings)
         say("embed", f"images from {source.describe()}; image backend {backend['backend']}")
 
@@ -115,12 +118,11 @@ def run_embed(spark: SparkSession, catalog_path: str, images: str, output: str,
         stage.write("image_tags", image_tags(catalog))
 
         text = {"model": None}
-        if (options.text_model or "").lower() != "none":
+        if text_path is not None:
             from imagerank.content.text import text_embeddings
 
-            path = models.resolve_model(options.text_model)
-            text = {"model": models.describe(path)}
-            stage.write("text_embeddings", text_embeddings(catalog, path))
+            text = {"model": models.describe(text_path)}
+            stage.write("text_embeddings", text_embeddings(catalog, text_path))
 
         skip_counts = {r["reason"]: r["n"] for r in skips.groupBy("reason").agg(F.count(F.lit(1)).alias("n")).collect()}
         n_features = features.count()
