@@ -69,6 +69,20 @@ def knn_graph(vectors: np.ndarray, k: int, block: int | None = None) -> tuple[np
             np.concatenate(weights).astype(np.float64))
 
 
+def _power_iteration(transition, dangling: np.ndarray, damping: float, tol: float, max_iter: int) -> np.ndarray:
+    """The stationary distribution of a column-stochastic ``transition`` (sparse or dense) with
+    uniform teleport, dangling columns spreading uniformly; stops when the L1 change < ``tol``."""
+    n = len(dangling)
+    rank = np.full(n, 1.0 / n)
+    for _ in range(max_iter):
+        previous = rank
+        rank = damping * (transition @ previous + previous[dangling].sum() / n) + (1.0 - damping) / n
+        rank /= rank.sum()
+        if np.abs(rank - previous).sum() < tol:
+            break
+    return rank
+
+
 def weighted_pagerank(n: int, src, dst, weight, damping: float = 0.85, tol: float = 1e-10,
                       max_iter: int = 1000) -> np.ndarray:
     """PageRank of a weighted directed graph on vertices 0..n-1, a distribution (sums to 1).
@@ -96,14 +110,7 @@ def weighted_pagerank(n: int, src, dst, weight, damping: float = 0.85, tol: floa
     dangling = out_weight == 0
     # column-stochastic transition matrix: M[j, i] = w(i -> j) / out_weight(i)
     transition = sparse.csr_matrix((weight / out_weight[src], (dst, src)), shape=(n, n))
-    rank = np.full(n, 1.0 / n)
-    for _ in range(max_iter):
-        previous = rank
-        rank = damping * (transition @ previous + previous[dangling].sum() / n) + (1.0 - damping) / n
-        rank /= rank.sum()
-        if np.abs(rank - previous).sum() < tol:
-            break
-    return rank
+    return _power_iteration(transition, dangling, damping, tol, max_iter)
 
 
 def dense_visualrank(vectors, damping: float = 0.85, tol: float = 1e-10, max_iter: int = 1000) -> np.ndarray:
@@ -118,14 +125,7 @@ def dense_visualrank(vectors, damping: float = 0.85, tol: float = 1e-10, max_ite
     column = similarity.sum(axis=0)
     dangling = column == 0
     transition = np.divide(similarity, column, out=np.zeros_like(similarity), where=~dangling)
-    rank = np.full(n, 1.0 / n)
-    for _ in range(max_iter):
-        previous = rank
-        rank = damping * (transition @ previous + previous[dangling].sum() / n) + (1.0 - damping) / n
-        rank /= rank.sum()
-        if np.abs(rank - previous).sum() < tol:
-            break
-    return rank
+    return _power_iteration(transition, dangling, damping, tol, max_iter)
 
 
 def visualrank(vectors, k: int = DEFAULT_K, damping: float = 0.85) -> tuple[np.ndarray, np.ndarray]:
