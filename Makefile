@@ -51,6 +51,7 @@ demo: $(STAMP) $(SAMPLE)/crawl/warc.paths.gz $(SAMPLE)/images/catalog.csv
 bench: $(STAMP)
 	$(PY) bench/bench_extract.py
 	$(PY) bench/bench_pagerank.py
+	$(PY) bench/bench_content.py
 	$(PY) bench/bench_scale.py
 
 # `make dist`: what a cluster needs, in dist/ (README: "Running on a cluster"). It uses only $(PYTHON)
