@@ -183,3 +183,32 @@ def test_the_original_of_a_family_of_real_photographs_is_canonical(families):
               f"{_ranking(labels, wide, size)}")
         assert wide[0] >= wide[:size].max() * (1 - 1e-9)
     print(f"\noriginal first within its family, of {len(families)}: {firsts}")
+
+
+def test_implicit_visualrank_is_the_dense_computation_without_the_matrix():
+    from imagerank.content.visualrank_math import dense_visualrank, implicit_visualrank
+
+    rng = np.random.default_rng(5)
+    for n in (40, 250):
+        vectors = np.abs(rng.normal(size=(n, 48))) * (rng.random((n, 48)) < 0.3)
+        vectors[7] = 0.0  # similar to none: dangling
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        vectors = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+        assert np.abs(implicit_visualrank(vectors) - dense_visualrank(vectors)).max() < 1e-12
+        # with sparse extra similarity: the dense matrix S + M, column-normalised, power iteration
+        src, dst = rng.integers(0, n, 300), rng.integers(0, n, 300)
+        keep = src != dst
+        src, dst = src[keep], dst[keep]
+        weight = rng.random(len(src))
+        similarity = np.clip(vectors @ vectors.T, 0, None)
+        np.fill_diagonal(similarity, 0.0)
+        np.add.at(similarity, (dst, src), weight)
+        column = similarity.sum(axis=0)
+        transition = np.divide(similarity, column, out=np.zeros_like(similarity), where=column > 0)
+        rank = np.full(n, 1.0 / n)
+        for _ in range(3000):
+            rank = 0.85 * (transition @ rank + rank[column == 0].sum() / n) + 0.15 / n
+            rank /= rank.sum()
+        assert np.abs(implicit_visualrank(vectors, src, dst, weight) - rank).max() < 1e-10
+    with pytest.raises(ValueError, match="nonnegative"):
+        implicit_visualrank(rng.normal(size=(10, 4)))

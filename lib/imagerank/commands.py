@@ -234,6 +234,9 @@ def _visualrank_arguments(parser: argparse.ArgumentParser) -> None:
                         help="rank within each tag, each provider, or the whole catalog (default)")
     parser.add_argument("--k", type=_positive_int, default=20, help="neighbours per image in the similarity graph")
     parser.add_argument("--damping", type=_fraction, default=0.85)
+    parser.add_argument("--similarity", default="dense", choices=("dense", "matches", "vector"),
+                        help="dense: every pair's cosine (exact, no n x n matrix) plus matched interest points "
+                             "(default); matches: matched points, top k; vector: cosine, top k")
     parser.add_argument("--max-group-size", type=_positive_int, default=5000,
                         help="larger groups are ranked by the distributed path (LSH + GraphFrames)")
 
@@ -242,7 +245,8 @@ def _visualrank(spark, args):
     from imagerank.content.visualrank import VisualRankOptions, run_visualrank
 
     return run_visualrank(spark, args.signals, args.output, VisualRankOptions(
-        group_by=args.group_by, k=args.k, damping=args.damping, max_group_size=args.max_group_size))
+        group_by=args.group_by, k=args.k, damping=args.damping, max_group_size=args.max_group_size,
+        similarity=args.similarity))
 
 
 COMMANDS = {

@@ -6,11 +6,15 @@ distribution; damping 0.85, dangling images spread their score uniformly within 
 networkx's weighted PageRank does. Scores sum to 1 per group.
 
 - Groups of up to ``max_group_size`` images run many at a time, one group per task
-  (``groupBy(...).applyInPandas``, exact top-k in numpy: :mod:`.visualrank_math`). With the
-  model-free backend the similarity is the paper's, matched interest points over the mean count,
-  among each image's 3k nearest by vector (``similarity="matches"``): the hashed-bag vectors find
-  a family among the nearest but are too flat to order it (measured in :mod:`.similarity`); a
-  learned backend's cosine is used as it is (``similarity="vector"``).
+  (``groupBy(...).applyInPandas``, in numpy: :mod:`.visualrank_math`). Three similarities:
+  ``dense`` (default): every pair's cosine, computed exactly without the n x n matrix (the
+  model-free backend's vectors are nonnegative, so V V^T factorises), plus the paper's matched
+  interest points over the mean count for each image's 3k nearest. The dense background lets a
+  larger family keep more of the score (a top-k graph gives every closed cluster the same mass
+  per image), and the matched points order a family (the hashed-bag cosine alone is too flat:
+  measured in :mod:`.similarity`). Vectors with negative entries (a learned backend) cannot be
+  factorised and take the ``vector`` path. ``matches``: matched interest points only, top k.
+  ``vector``: the top k by cosine.
 - Larger groups (the catalog as one group) never compare all pairs: neighbours come from Spark
   ML's random-projection LSH (``approxSimilarityJoin``), the top ``k`` per image by cosine are kept, and the
   weighted PageRank runs over GraphFrames (``aggregateMessages``; GraphFrames' own pageRank
@@ -29,12 +33,13 @@ from pyspark.sql import types as T
 
 from imagerank.content.schemas import VISUALRANK
 from imagerank.content.similarity import LocalFeatures, from_bytes, match_similarity
-from imagerank.content.visualrank_math import knn_graph, visualrank, weighted_pagerank as group_pagerank
+from imagerank.content.visualrank_math import (implicit_visualrank, knn_graph, visualrank,
+                                               weighted_pagerank as group_pagerank)
 from imagerank.graph.graphframes_jar import require_graphframes
 from imagerank.stage import Stage
 
 GROUPINGS = ("tag", "provider", "none")
-SIMILARITIES = ("matches", "vector")
+SIMILARITIES = ("dense", "matches", "vector")
 ALL = "all"
 CANDIDATES_PER_NEIGHBOUR = 3     # matches: each image's 3k nearest by vector are compared by interest points
 
@@ -43,7 +48,7 @@ CANDIDATES_PER_NEIGHBOUR = 3     # matches: each image's 3k nearest by vector ar
 class VisualRankOptions:
     group_by: str = "none"
     k: int = 20
-    similarity: str = "matches"     # edge weights in groups ranked in-task: "matches" (the paper's) or "vector"
+    similarity: str = "dense"       # groups ranked in-task: "dense", "matches" or "vector" (module docstring)
     damping: float = 0.85
     max_group_size: int = 5000      # larger groups take the distributed path
     tol: float = 1e-9               # L1 change per group, distributed path
@@ -91,14 +96,32 @@ def _runs(src: np.ndarray):
     return zip(np.r_[0, cuts], np.r_[cuts, len(src)])
 
 
+def dense_with_matches(vectors: np.ndarray, features: list[LocalFeatures] | None, k: int, damping: float):
+    """(scores, neighbours): dense VisualRank over every pair's cosine (exact, without the n x n
+    matrix: :func:`.visualrank_math.implicit_visualrank`), plus, with local features, matched
+    interest points added for each image's CANDIDATES_PER_NEIGHBOUR * k nearest; ``neighbours``
+    counts the images whose interest points matched (0 without features)."""
+    n = len(vectors)
+    if features is None:
+        return implicit_visualrank(vectors, damping=damping), np.zeros(n, dtype=np.int64)
+    src, dst, _ = knn_graph(vectors, min(n - 1, CANDIDATES_PER_NEIGHBOUR * k))
+    weight = np.array([match_similarity(features[a], features[b]) for a, b in zip(src, dst)], dtype=np.float64)
+    keep = weight > 0
+    src, dst, weight = src[keep], dst[keep], weight[keep]
+    return implicit_visualrank(vectors, src, dst, weight, damping=damping), np.bincount(src, minlength=n)
+
+
 def _rank_group(k: int, damping: float, similarity: str):
     def run(frame: pd.DataFrame) -> pd.DataFrame:
         frame = frame.sort_values("identifier")
         n = len(frame)
         vectors = np.asarray(frame["embedding"].tolist(), dtype=np.float32).reshape(n, -1)
-        if similarity == "matches" and n > 1:
-            features = [LocalFeatures(from_bytes(d), from_bytes(m)) for d, m in zip(frame["descriptors"],
-                                                                                  frame["mirrored"])]
+        features = ([LocalFeatures(from_bytes(d), from_bytes(m)) for d, m in zip(frame["descriptors"],
+                                                                                frame["mirrored"])]
+                    if "descriptors" in frame.columns else None)
+        if similarity == "dense" and n > 1 and not (vectors < 0).any():
+            scores, neighbours = dense_with_matches(vectors, features, k, damping)
+        elif similarity in ("dense", "matches") and features is not None and n > 1:
             src, dst, weight = matched_graph(vectors, features, k)
             scores = group_pagerank(n, src, dst, weight, damping=damping)
             neighbours = np.bincount(src, minlength=n)
@@ -196,7 +219,8 @@ def run_visualrank(spark: SparkSession, signals_dir: str, output: str,
         groups = image_groups(signals, options.group_by)
         embeddings = signals["image_embeddings"]
         backend = embeddings.select("backend").first()
-        use_matches = options.similarity == "matches" and backend is not None and backend["backend"] == "local"
+        use_matches = (options.similarity in ("dense", "matches") and backend is not None
+                       and backend["backend"] == "local")
         columns = ["identifier", "embedding"] + (["descriptors", "mirrored"] if use_matches else [])
         members = (groups.join(embeddings.select(*columns), on="identifier", how="inner")
                    .where(F.size("embedding") > 0))
@@ -213,7 +237,8 @@ def run_visualrank(spark: SparkSession, signals_dir: str, output: str,
             large_scores, run = large_groups(spark, large, options)
             scores = scores.unionByName(large_scores)
             distributed.update(run)
-        stage.report["similarity"] = {"in_task": "matches" if use_matches else "vector", "distributed": "vector"}
+        in_task = options.similarity if use_matches or options.similarity != "matches" else "vector"
+        stage.report["similarity"] = {"in_task": in_task, "local_features": use_matches, "distributed": "vector"}
         families = signals["families"]
         table = (scores.join(families, on="identifier", how="left")
                  .select("identifier", "group", "visualrank", "n_neighbours",

@@ -135,3 +135,46 @@ def visualrank(vectors, k: int = DEFAULT_K, damping: float = 0.85) -> tuple[np.n
     n = len(data)
     src, dst, weight = knn_graph(data, k)
     return weighted_pagerank(n, src, dst, weight, damping=damping), np.bincount(src, minlength=n).astype(np.int64)
+
+
+def implicit_visualrank(vectors, src=None, dst=None, weight=None, damping: float = 0.85, tol: float = 1e-10,
+                        max_iter: int = 1000) -> np.ndarray:
+    """The dense VisualRank of nonnegative vectors without the n x n matrix, plus optional sparse
+    extra similarity (src, dst, weight; added to the cosine of both directions' pairs as given).
+
+    For vectors with no negative entry every cosine is >= 0, so clipping changes nothing and
+    S = V V^T - diag(|v|^2) is exact: S x = V (V^T x) - |v|^2 x costs O(n * dims), not O(n^2), per
+    iteration, and the column sums are V (V^T 1) - |v|^2. The result equals :func:`dense_visualrank`
+    (with the extra weights, the dense matrix S + M). Vectors with a negative entry are refused: their
+    clipped cosines have no such factorisation (use :func:`visualrank`'s k-nearest graph).
+    """
+    from scipy import sparse
+
+    data = _as_vectors(vectors)
+    n = len(data)
+    if n == 0:
+        return np.empty(0, np.float64)
+    if (data < 0).any():
+        raise ValueError("implicit_visualrank needs nonnegative vectors (their cosines are never negative)")
+    norms = np.einsum("ij,ij->i", data, data)
+    extra = None
+    if src is not None and len(src):
+        extra = sparse.csr_matrix((np.asarray(weight, np.float64), (np.asarray(dst), np.asarray(src))),
+                                  shape=(n, n))   # extra[j, i]: similarity i -> j, column i is image i's
+    column = data @ data.sum(axis=0) - norms + (np.asarray(extra.sum(axis=0)).ravel() if extra is not None else 0)
+    dangling = column <= 1e-15
+    scale = np.divide(1.0, column, out=np.zeros(n), where=~dangling)
+
+    def step(x: np.ndarray) -> np.ndarray:
+        y = x * scale
+        out = data @ (data.T @ y) - norms * y
+        return out + extra @ y if extra is not None else out
+
+    rank = np.full(n, 1.0 / n)
+    for _ in range(max_iter):
+        previous = rank
+        rank = damping * (step(previous) + previous[dangling].sum() / n) + (1.0 - damping) / n
+        rank /= rank.sum()
+        if np.abs(rank - previous).sum() < tol:
+            break
+    return rank
