@@ -46,11 +46,11 @@ class Submitted:
     """A spark-submit process whose standard error is read line by line as it comes."""
 
     def __init__(self, script: str, args: list[str], conf: dict | None = None, packages: str | None = None,
-                 env: dict | None = None):
+                 env: dict | None = None, master: str = MASTER):
         settings = {"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "4",
                     "spark.pyspark.python": sys.executable, "spark.pyspark.driver.python": sys.executable,
                     "spark.executor.memory": "1g", **(conf or {})}
-        command = [str(spark_home() / "bin" / "spark-submit"), "--master", MASTER]
+        command = [str(spark_home() / "bin" / "spark-submit"), "--master", master]
         for key, value in settings.items():
             command += ["--conf", f"{key}={value}"]
         if packages:

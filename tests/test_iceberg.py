@@ -1,5 +1,7 @@
 """The committed tables as Iceberg tables (spark.imagerank.iceberg.tables), read by a Spark session that
-knows nothing of imagerank: Iceberg's runtime comes from the Maven repository, as on a cluster."""
+knows nothing of imagerank: Iceberg's runtime comes from the Maven repository, as on a cluster.
+spark-submit in local mode: what is tested is the tables' publication and a foreign reader, which
+test_cluster's local-cluster runs do not change."""
 
 from __future__ import annotations
 
@@ -58,13 +60,13 @@ def test_each_run_replaces_the_iceberg_tables_that_plain_spark_reads(spark, samp
     runs = []
     for source in (catalog, str(fewer)):
         submit_ok(Submitted("popularity.py", ["--catalog", source, "--output", str(out)], conf=settings,
-                            packages=package))
+                            packages=package, master="local[2]"))
         runs.append(commit.marker(str(out))["run"])
     report = report_of(out)
     assert set(report["iceberg_tables"]) == {"provider_constants", "popularity"}
     reader = tmp_path / "reader.py"
     reader.write_text(READER)
-    job = Submitted(str(reader), [str(out)], packages=package)
+    job = Submitted(str(reader), [str(out)], packages=package, master="local[1]")
     submit_ok(job)
     (line,) = [line for line in job.out if line.startswith("FOUND ")]
     found = json.loads(line[len("FOUND "):])

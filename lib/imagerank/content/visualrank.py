@@ -23,7 +23,7 @@ networkx's weighted PageRank does. Scores sum to 1 per group.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -133,8 +133,7 @@ def _rank_group(k: int, damping: float, similarity: str):
 
 
 def small_groups(members: DataFrame, options: VisualRankOptions) -> DataFrame:
-    similarity = options.similarity if "descriptors" in members.columns else "vector"
-    return members.groupBy("group").applyInPandas(_rank_group(options.k, options.damping, similarity),
+    return members.groupBy("group").applyInPandas(_rank_group(options.k, options.damping, options.similarity),
                                                    schema=SCORES)
 
 
@@ -180,8 +179,8 @@ def weighted_pagerank(spark: SparkSession, members: DataFrame, edges: DataFrame,
     iterations, change = 0, None
     for iterations in range(1, max_iter + 1):
         graph = GraphFrame(vertices, normalised)
-        received = graph.aggregateMessages(F.sum(AM.msg).alias("received"),
-                                           sendToDst=AM.src["rank"] * AM.edge["w"])
+        received = graph.aggregateMessages([F.sum(AM.msg).alias("received")],
+                                           sendToDst=[AM.src["rank"] * AM.edge["w"]])
         dangling = (vertices.where(~F.col("has_out")).groupBy("group").agg(F.sum("rank").alias("dangling")))
         updated = (vertices.join(received, on="id", how="left").join(dangling, on="group", how="left")
                    .withColumn("new", F.lit(1.0 - damping) / F.col("n") + F.lit(damping) * (
@@ -219,8 +218,10 @@ def run_visualrank(spark: SparkSession, signals_dir: str, output: str,
         groups = image_groups(signals, options.group_by)
         embeddings = signals["image_embeddings"]
         backend = embeddings.select("backend").first()
-        use_matches = (options.similarity in ("dense", "matches") and backend is not None
-                       and backend["backend"] == "local")
+        local = backend is not None and backend["backend"] == "local"
+        # a learned backend's vectors have negative entries: no factorisation, no local features
+        similarity = options.similarity if local else "vector"
+        use_matches = local and similarity in ("dense", "matches")
         columns = ["identifier", "embedding"] + (["descriptors", "mirrored"] if use_matches else [])
         members = (groups.join(embeddings.select(*columns), on="identifier", how="inner")
                    .where(F.size("embedding") > 0))
@@ -230,15 +231,14 @@ def run_visualrank(spark: SparkSession, signals_dir: str, output: str,
         large = members.join(sizes.where(F.col("size") > options.max_group_size).select("group"),
                              on="group", how="left_semi")
         n_large = sizes.where(F.col("size") > options.max_group_size).count()
-        scores = small_groups(small, options)
+        scores = small_groups(small, replace(options, similarity=similarity))
         distributed = {"groups": n_large}
         if n_large:
             require_graphframes(spark)
             large_scores, run = large_groups(spark, large, options)
             scores = scores.unionByName(large_scores)
             distributed.update(run)
-        in_task = options.similarity if use_matches or options.similarity != "matches" else "vector"
-        stage.report["similarity"] = {"in_task": in_task, "local_features": use_matches, "distributed": "vector"}
+        stage.report["similarity"] = {"in_task": similarity, "local_features": use_matches, "distributed": "vector"}
         families = signals["families"]
         table = (scores.join(families, on="identifier", how="left")
                  .select("identifier", "group", "visualrank", "n_neighbours",
