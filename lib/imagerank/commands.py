@@ -208,6 +208,8 @@ def _embed_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fetch-allow-private", action="store_true",
                         help="allow private, loopback and link-local addresses (refused by default: catalog URLs "
                              "are untrusted)")
+    parser.add_argument("--images-per-task", type=_positive_int, default=2000,
+                        help="catalog rows per pixel task (the catalog is repartitioned to spread the decoding)")
     parser.add_argument("--min-similarity", type=_fraction, default=0.2,
                         help="matched interest points over the mean count for two images to be near-duplicates")
 
@@ -220,7 +222,8 @@ def _embed(spark, args):
 
     options = EmbedOptions(
         text_model=args.text_model, image_backend=args.image_backend, image_model=args.image_model,
-        image_suffix=args.image_suffix, pixels=PixelOptions(max_pixels=args.max_pixels),
+        image_suffix=args.image_suffix, images_per_task=args.images_per_task,
+        pixels=PixelOptions(max_pixels=args.max_pixels),
         fetch=FetchOptions(timeout=args.fetch_timeout, max_bytes=args.max_image_bytes, retries=args.fetch_retries,
                            per_host=args.fetch_per_host, allow_private=args.fetch_allow_private),
         family=FamilyOptions(min_similarity=args.min_similarity))

@@ -36,6 +36,7 @@ class EmbedOptions:
     image_backend: str = "local"
     image_model: str | None = None
     image_suffix: str = ""
+    images_per_task: int = 2000
     pixels: PixelOptions = field(default_factory=PixelOptions)
     fetch: FetchOptions = field(default_factory=FetchOptions)
     family: FamilyOptions = field(default_factory=FamilyOptions)
@@ -98,7 +99,8 @@ def run_embed(spark: SparkSession, catalog_path: str, images: str, output: str,
         pixel_options, backend = choose_backend(options, warnings)
         say("embed", f"images from {source.describe()}; image backend {backend['backend']}")
 
-        pixels = stage.write("_pixels", pixel_rows(catalog, source, pixel_options))
+        tasks = -(-catalog_report["rows_usable"] // options.images_per_task)
+        pixels = stage.write("_pixels", pixel_rows(catalog, source, pixel_options, tasks))
         used = pixels.where(F.col("skip_reason").isNull())
         features = stage.write("image_features", used.select(*[f.name for f in IMAGE_FEATURES.fields]))
         skips = stage.write("image_skips", pixels.where(F.col("skip_reason").isNotNull()).select(
@@ -143,5 +145,6 @@ def run_embed(spark: SparkSession, catalog_path: str, images: str, output: str,
         })
         for warning in warnings:
             say("embed", "warning: " + warning)
-        fs.delete_tree(fs.join(stage.folder, "_checkpoints"))
+        for scratch in ("_checkpoints", "_pixels", "_candidates"):  # what the tables above were made from
+            fs.delete_tree(fs.join(stage.folder, scratch))
     return stage.report
