@@ -247,3 +247,53 @@ def test_the_learned_backend_runs_a_local_image_model(spark, photos, tmp_path):
     assert ranked["similarity"] == {"in_task": "vector", "local_features": False, "distributed": "vector"}
     scores = [r["visualrank"] for r in table(spark, tmp_path / "vr", "visualrank").collect()]
     assert len(scores) == 5 and sum(scores) == pytest.approx(1.0)
+
+
+def test_embed_and_visualrank_under_spark_submit_fetching_over_http(spark, photos, tmp_path):
+    """As users run them: spark-submit in local-cluster mode (executors in their own processes), the
+    pixels fetched from the catalog's url column off a server on loopback, one URL answering 404."""
+    import csv
+    import functools
+    import http.server
+    import threading
+
+    from conftest import _graphframes_jar
+    from test_cluster import Submitted, run_ok
+
+    requires_graphframes(spark)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=photos["images"])
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        with open(photos["catalog"], encoding="utf-8") as source:
+            rows = list(csv.DictReader(source))
+        rows = [r for r in rows if r["identifier"].endswith(("-original", "-alone")) or
+                r["identifier"].startswith("nikon-e950")]
+        for row in rows:
+            row["url"] = f"{base}/{row['identifier']}.jpg"
+        rows.append({**rows[0], "identifier": "gone", "url": f"{base}/gone.jpg"})
+        catalog = tmp_path / "catalog.csv"
+        with open(catalog, "w", newline="", encoding="utf-8") as out:
+            writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        conf = {"spark.jars": str(_graphframes_jar())}
+        embed = Submitted("embed.py", ["--catalog", str(catalog), "--images", "url", "--fetch-allow-private",
+                                       "--text-model", "none", "--output", str(tmp_path / "signals")], conf=conf)
+        run_ok(embed)
+    finally:
+        server.shutdown()
+    report = report_of(tmp_path / "signals")
+    assert report["master"].startswith("local-cluster")
+    assert report["images"]["skipped_by_reason"] == {"http_error": 1}
+    assert report["images"]["with_features"] == len(rows) - 1
+    families = {r["identifier"]: r["near_duplicate_of"] for r in table(spark, tmp_path / "signals", "families").collect()}
+    assert set(families) == set(photos["families"]["nikon-e950"]["members"])
+    assert set(families.values()) == {"nikon-e950-original"}
+    ranked = Submitted("visualrank.py", ["--signals", str(tmp_path / "signals"), "--output", str(tmp_path / "vr"),
+                                         "--k", "10"], conf=conf)
+    run_ok(ranked)
+    top = max(table(spark, tmp_path / "vr", "visualrank").collect(), key=lambda r: r["visualrank"])
+    assert top["identifier"] in families
