@@ -252,6 +252,17 @@ def _visualrank(spark, args):
         similarity=args.similarity))
 
 
+def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--table", required=True, help="a folder written by jobs/publish.py")
+    parser.add_argument("--output", required=True, help="evaluation folder (a new run, committed on success)")
+
+
+def _evaluate(spark, args):
+    from imagerank.evaluation.evaluate import run_evaluate
+
+    return run_evaluate(spark, args.table, args.output)
+
+
 COMMANDS = {
     "extract": Command("extract", "Extract pages, image embeds and page links from Common Crawl WARC/WAT files.",
                        _extract_arguments, _extract, ("files", "records_read", "rows_written", "skipped")),
@@ -270,6 +281,8 @@ COMMANDS = {
     "visualrank": Command("visualrank", "VisualRank: the images most resembled by similar images, per group.",
                           _visualrank_arguments, _visualrank,
                           ("groups", "rows", "distributed", "top_of_largest_group")),
+    "evaluate": Command("evaluate", "How well each signal agrees with observed popularity, per provider.",
+                        _evaluate_arguments, _evaluate, ("authority_vs_popularity", "no_better_than_chance")),
 }
 
 

@@ -1,0 +1,78 @@
+"""The evaluate stage: agreement of each signal with observed popularity, per provider, against
+scipy's and a plain numpy computation of the same statistics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.stats import kendalltau, spearmanr
+
+from conftest import report_of, table
+
+
+def ndcg_reference(score, gain, k: int, ids) -> float:
+    order = sorted(range(len(score)), key=lambda i: (-score[i], ids[i]))[:k]
+    ideal = sorted(range(len(gain)), key=lambda i: (-gain[i], ids[i]))[:k]
+    dcg = sum(gain[i] / np.log2(p + 2) for p, i in enumerate(order))
+    best = sum(gain[i] / np.log2(p + 2) for p, i in enumerate(ideal))
+    return dcg / best
+
+
+def test_metrics_equal_scipy_and_a_plain_computation(spark):
+    from imagerank.evaluation.metrics import agreement
+
+    rng = np.random.default_rng(3)
+    rows, expected = [], {}
+    for group, (n, noise) in {"related": (400, 0.3), "unrelated": (300, None), "tied": (150, 0.5)}.items():
+        target = rng.random(n)
+        score = rng.random(n) if noise is None else target + noise * rng.normal(size=n)
+        if group == "tied":
+            score, target = np.round(score, 1), np.round(target, 1)  # many ties in both
+        ids = [f"{group}-{i:04d}" for i in range(n)]
+        rows += [(i, group, float(s), float(t)) for i, s, t in zip(ids, score, target)]
+        expected[group] = {"n": n, "spearman": spearmanr(score, target).statistic,
+                           "kendall": kendalltau(score, target).statistic,
+                           "r2": np.corrcoef(score, target)[0, 1] ** 2,
+                           "ndcg_10": ndcg_reference(score, target, 10, ids),
+                           "ndcg_100": ndcg_reference(score, target, 100, ids)}
+    rows.append(("missing", "related", None, 0.5))  # a null score: left out
+    frame = spark.createDataFrame(rows, "identifier string, provider string, score double, target double")
+    got = {r["provider"]: r for r in agreement(frame, ["provider"]).collect()}
+    for group, values in expected.items():
+        for name, value in values.items():
+            assert got[group][name] == pytest.approx(value, abs=1e-9), (group, name)
+    assert got["related"]["chance"] is False and got["unrelated"]["chance"] is True
+    assert got["related"]["spearman"] > 0.6
+
+
+@pytest.fixture(scope="module")
+def evaluated(spark, sample_pipeline, tmp_path_factory):
+    from imagerank.catalog.popularity import run_popularity
+    from imagerank.catalog.publish import run_publish
+    from imagerank.evaluation.evaluate import run_evaluate
+
+    root = tmp_path_factory.mktemp("evaluate")
+    run_popularity(spark, sample_pipeline["catalog"], str(root / "pop"))
+    run_publish(spark, sample_pipeline["catalog"], str(sample_pipeline["root"] / "rank"), str(root / "pop"),
+                str(root / "table"))
+    report = run_evaluate(spark, str(root / "table"), str(root / "eval"))
+    return {"root": root, "report": report}
+
+
+def test_evaluate_reports_authority_against_popularity_first(spark, evaluated):
+    report = evaluated["report"]
+    published = table(spark, evaluated["root"] / "table", "authority").where("popularity_source = 'observed'")
+    observed = {r["provider"]: r for r in published.groupBy("provider").count().collect()}
+    first = {r["provider"]: r for r in report["authority_vs_popularity"]}
+    assert set(first) == set(observed) | {"all"}
+    rows = {(r["provider"]): r for r in table(spark, evaluated["root"] / "eval", "evaluation")
+            .where("scorer = 'authority'").collect()}
+    for provider, row in rows.items():
+        # n: the observed rows with an authority (unmatched images have none)
+        with_authority = published.where("authority IS NOT NULL")
+        if provider != "all":
+            with_authority = with_authority.where(f"provider = '{provider}'")
+        assert row["n"] == with_authority.count()
+    assert report_of(evaluated["root"] / "eval")["job"] == "evaluate"
+    assert all(f"{r['scorer']} on {r['provider']}" in report["no_better_than_chance"]
+               for r in report["figures"] if r["chance"])
