@@ -1,3 +1,3 @@
 """imagerank: image authority and popularity for an open image search engine, from Common Crawl."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

@@ -263,6 +263,35 @@ def _evaluate(spark, args):
     return run_evaluate(spark, args.table, args.output)
 
 
+def _train_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--table", required=True, help="a folder written by jobs/publish.py")
+    parser.add_argument("--signals", default=None, help="a folder written by jobs/embed.py (embeddings as features)")
+    parser.add_argument("--output", required=True, help="model folder (a new run, committed on success)")
+    parser.add_argument("--max-iter", type=_positive_int, default=50, help="boosting rounds")
+    parser.add_argument("--max-depth", type=_positive_int, default=4)
+
+
+def _train(spark, args):
+    from imagerank.prediction.model import TrainOptions
+    from imagerank.prediction.train import run_train
+
+    return run_train(spark, args.table, args.output, args.signals,
+                     TrainOptions(max_iter=args.max_iter, max_depth=args.max_depth))
+
+
+def _predict_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="a folder written by jobs/train_popularity.py")
+    parser.add_argument("--table", required=True, help="a folder written by jobs/publish.py")
+    parser.add_argument("--signals", default=None, help="the embed output the model was trained with")
+    parser.add_argument("--output", required=True, help="table folder for the filled table (a new run)")
+
+
+def _predict(spark, args):
+    from imagerank.prediction.predict import run_predict
+
+    return run_predict(spark, args.model, args.table, args.output, args.signals)
+
+
 COMMANDS = {
     "extract": Command("extract", "Extract pages, image embeds and page links from Common Crawl WARC/WAT files.",
                        _extract_arguments, _extract, ("files", "records_read", "rows_written", "skipped")),
@@ -283,6 +312,10 @@ COMMANDS = {
                           ("groups", "rows", "distributed", "top_of_largest_group")),
     "evaluate": Command("evaluate", "How well each signal agrees with observed popularity, per provider.",
                         _evaluate_arguments, _evaluate, ("authority_vs_popularity", "no_better_than_chance")),
+    "train_popularity": Command("train_popularity", "Train the popularity model on providers that publish a metric.",
+                                _train_arguments, _train, ("features", "trained_on", "rows")),
+    "predict_popularity": Command("publish", "Fill popularity where no metric exists, with a trained model.",
+                                  _predict_arguments, _predict, ("popularity_source", "rows_written")),
 }
 
 
