@@ -76,3 +76,27 @@ def test_evaluate_reports_authority_against_popularity_first(spark, evaluated):
     assert report_of(evaluated["root"] / "eval")["job"] == "evaluate"
     assert all(f"{r['scorer']} on {r['provider']}" in report["no_better_than_chance"]
                for r in report["figures"] if r["chance"])
+
+
+def test_leaving_one_provider_out_scores_the_model_and_the_2020_baseline(spark, tmp_path):
+    import json
+
+    from imagerank.evaluation.evaluate import run_evaluate
+    from test_prediction import planted
+
+    planted(spark, tmp_path)
+    report = run_evaluate(spark, str(tmp_path / "table"), str(tmp_path / "eval"), str(tmp_path / "signals"))
+    assert report["holdout"]["providers"] == ["a", "b"]
+    rows = {(r["scorer"], r["provider"]): r for r in report["figures"]}
+    for provider in ("a", "b"):  # trained on the other provider only
+        assert rows[("model", provider)]["spearman"] > 0.7 and not rows[("model", provider)]["chance"]
+        assert rows[("model", provider)]["n"] == 300 and rows[("model", provider)]["r2_fit"] > 0.3
+        assert rows[("baseline_2020", provider)]["n"] == 300
+        assert rows[("authority", provider)]["r2_fit"] is None  # a single signal is not a fitted prediction
+    # the text embedding carries half the planted signal: the baseline finds some of it
+    assert rows[("baseline_2020", "all")]["spearman"] > 0.2
+    page = (tmp_path / "eval" / "index.html").read_text()
+    figures = json.loads((tmp_path / "eval" / "report.json").read_text())
+    assert {"model", "baseline_2020", "authority"} <= {r["scorer"] for r in figures["figures"]}
+    assert "first-figure" in page and "baseline_2020" in page
+    assert len(figures["predictions"]) == 600 and set(figures["distributions"]) == {"a", "b"}

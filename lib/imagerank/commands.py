@@ -254,13 +254,20 @@ def _visualrank(spark, args):
 
 def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--table", required=True, help="a folder written by jobs/publish.py")
-    parser.add_argument("--output", required=True, help="evaluation folder (a new run, committed on success)")
+    parser.add_argument("--signals", default=None, help="a folder written by jobs/embed.py (the model's embeddings)")
+    parser.add_argument("--images", default=None,
+                        help="a folder of image files named by identifier: thumbnails in the report")
+    parser.add_argument("--image-suffix", default="", help="appended to the identifier to name its file")
+    parser.add_argument("--no-holdout", action="store_true",
+                        help="skip the leave-one-provider-out scoring of the model and the 2020 baseline")
+    parser.add_argument("--output", required=True, help="report folder (a new run, committed on success)")
 
 
 def _evaluate(spark, args):
     from imagerank.evaluation.evaluate import run_evaluate
 
-    return run_evaluate(spark, args.table, args.output)
+    return run_evaluate(spark, args.table, args.output, args.signals, args.images, args.image_suffix,
+                        holdout=not args.no_holdout)
 
 
 def _train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -311,7 +318,7 @@ COMMANDS = {
                           _visualrank_arguments, _visualrank,
                           ("groups", "rows", "distributed", "top_of_largest_group")),
     "evaluate": Command("evaluate", "How well each signal agrees with observed popularity, per provider.",
-                        _evaluate_arguments, _evaluate, ("authority_vs_popularity", "no_better_than_chance")),
+                        _evaluate_arguments, _evaluate, ("authority_vs_popularity", "no_better_than_chance", "holdout")),
     "train_popularity": Command("train_popularity", "Train the popularity model on providers that publish a metric.",
                                 _train_arguments, _train, ("features", "trained_on", "rows")),
     "predict_popularity": Command("publish", "Fill popularity where no metric exists, with a trained model.",

@@ -40,7 +40,7 @@ def _vectorised(frame: DataFrame, columns: list[str], dims: dict[str, int]) -> D
     return frame
 
 
-def _dims(frame: DataFrame, columns: list[str]) -> dict[str, int]:
+def embedding_dims(frame: DataFrame, columns: list[str]) -> dict[str, int]:
     dims = {}
     for name in columns:
         if name in EMBEDDINGS:
@@ -49,21 +49,35 @@ def _dims(frame: DataFrame, columns: list[str]) -> dict[str, int]:
     return dims
 
 
-def train(spark: SparkSession, table: DataFrame, signals: dict[str, DataFrame] | None, folder: str,
-          options: TrainOptions = TrainOptions()) -> dict:
-    """Fit on the rows with observed popularity; save under ``folder``; return what was trained."""
+def observed_rows(frame: DataFrame) -> DataFrame:
+    return frame.where((F.col("popularity_source") == F.lit("observed")) & F.col("popularity").isNotNull())
+
+
+def fit(observed: DataFrame, columns: list[str], dims: dict[str, int], options: TrainOptions = TrainOptions()):
+    """A fitted PipelineModel (features assembled, gradient-boosted trees) on rows of :func:`feature_frame`."""
     from pyspark.ml import Pipeline
     from pyspark.ml.feature import VectorAssembler
     from pyspark.ml.regression import GBTRegressor
 
-    frame, columns = feature_frame(table, signals)
-    observed = frame.where((F.col("popularity_source") == F.lit("observed")) & F.col("popularity").isNotNull())
-    dims = _dims(observed, columns)
-    data = _vectorised(observed, columns, dims)
     assembler = VectorAssembler(inputCols=columns, outputCol="features")  # no nulls left: see features
     learner = GBTRegressor(featuresCol="features", labelCol="popularity", maxIter=options.max_iter,
                            maxDepth=options.max_depth, stepSize=options.step_size, seed=options.seed)
-    model = Pipeline(stages=[assembler, learner]).fit(data)
+    return Pipeline(stages=[assembler, learner]).fit(_vectorised(observed, columns, dims))
+
+
+def apply(model, frame: DataFrame, columns: list[str], dims: dict[str, int]) -> DataFrame:
+    """identifier, prediction (clipped into [0, 1)) for the rows of ``frame``."""
+    return (model.transform(_vectorised(frame, columns, dims))
+            .select("identifier", F.least(F.greatest(F.col("prediction"), F.lit(0.0)), F.lit(TOP)).alias("prediction")))
+
+
+def train(spark: SparkSession, table: DataFrame, signals: dict[str, DataFrame] | None, folder: str,
+          options: TrainOptions = TrainOptions()) -> dict:
+    """Fit on the rows with observed popularity; save under ``folder``; return what was trained."""
+    frame, columns = feature_frame(table, signals)
+    observed = observed_rows(frame)
+    dims = embedding_dims(observed, columns)
+    model = fit(observed, columns, dims, options)
     model.write().overwrite().save(fs.join(folder, "model"))
     providers = {r["provider"]: r["n"] for r in observed.groupBy("provider").agg(F.count(F.lit(1)).alias("n")).collect()}
     info = {"features": columns, "embedding_dims": dims, "learner": "GBTRegressor", "params": asdict(options),
@@ -85,10 +99,8 @@ def predict(spark: SparkSession, table: DataFrame, signals: dict[str, DataFrame]
         raise ValueError(f"{folder}: the model needs features {missing} that this table and signals do not give "
                          f"(pass the --signals it was trained with)")
     model = PipelineModel.load(fs.join(folder, "model"))
-    unknown = _vectorised(frame.where(F.col("popularity_source") != F.lit("observed")), info["features"],
-                          info["embedding_dims"])
-    predicted = (model.transform(unknown)
-                 .select("identifier", F.least(F.greatest(F.col("prediction"), F.lit(0.0)), F.lit(TOP)).alias("_p")))
+    unknown = frame.where(F.col("popularity_source") != F.lit("observed"))
+    predicted = apply(model, unknown, info["features"], info["embedding_dims"]).withColumnRenamed("prediction", "_p")
     return (table.join(predicted, on="identifier", how="left")
             .withColumn("score", F.when(F.col("_p").isNotNull(),
                                         F.lit(1.0) - (F.lit(1.0) - F.col("score")) * (F.lit(1.0) - F.col("_p")))
