@@ -125,6 +125,21 @@ def show_content(spark, images_root: str, out: str, group: str = "photo", top: i
         print(f"  {r['visualrank'] * n:6.3f}  {r['identifier']:<28} {family}")
 
 
+def show_report(spark, root: str) -> None:
+    """The evaluation of the published table, and where its report page is."""
+    from imagerank.evaluation.evaluate import run_evaluate
+
+    report = run_evaluate(spark, f"{root}/table", f"{root}/report")
+    print(f"\n== evaluate: {root}/report")
+    for row in report["authority_vs_popularity"]:
+        rho = "-" if row["spearman"] is None else f"{row['spearman']:+.3f}"
+        print(f"  authority against observed popularity, {row['provider']:<10} n={row['n']:3d}  Spearman {rho}"
+              f"{'  (no better than chance)' if row['chance'] else ''}")
+    print(f"  leave-one-provider-out: {report['holdout'].get('note') or report['holdout'].get('providers')}")
+    print(f"\nThe run report: open {fs.local_path(fs.qualify(spark, root))}/report/index.html in a browser "
+          f"(self-contained; no server, no network)")
+
+
 def main(argv=None) -> None:
     """``python -m imagerank.demo --config conf/pipeline.yaml``: the pipeline, then what it wrote, in one
     Spark session; ``python -m imagerank.demo ROOT``: what an earlier run wrote under ROOT."""
@@ -152,6 +167,7 @@ def main(argv=None) -> None:
     show_all(spark, root or "data/demo")
     if args.images:
         show_content(spark, args.images, f"{root or 'data/demo'}/content")
+    show_report(spark, root or "data/demo")
 
 
 if __name__ == "__main__":
