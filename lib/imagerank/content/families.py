@@ -66,6 +66,8 @@ def lsh_candidates(images: DataFrame, options: FamilyOptions) -> DataFrame:
 
     vectors = (images.where(F.col("embedding").isNotNull() & (F.size("embedding") > 0))
                .select("identifier", array_to_vector("embedding").alias("v")))
+    if vectors.isEmpty():  # Spark ML's LSH cannot be fitted on no rows
+        return images.sparkSession.createDataFrame([], "a string, b string")
     model = BucketedRandomProjectionLSH(inputCol="v", outputCol="h", seed=17,
                                         bucketLength=options.lsh_bucket_length,
                                         numHashTables=options.lsh_tables).fit(vectors)
@@ -104,6 +106,10 @@ def families(spark: SparkSession, images: DataFrame, pairs: DataFrame, checkpoin
     for every image in a verified pair."""
     from graphframes import GraphFrame
 
+    from imagerank.content.schemas import FAMILIES
+
+    if pairs.isEmpty():
+        return spark.createDataFrame([], FAMILIES)
     edges = pairs.select(F.col("a").alias("src"), F.col("b").alias("dst"), "similarity")
     ends = edges.select(F.col("src").alias("id")).union(edges.select(F.col("dst").alias("id"))).distinct()
     spark.sparkContext.setCheckpointDir(checkpoint_dir)

@@ -84,20 +84,40 @@ def _thumbnail(images: str | None, suffix: str, identifier: str) -> str | None:
         return None
 
 
-def top_images(table: DataFrame, images: str | None, suffix: str) -> dict:
+def top_images(table: DataFrame, images: str | None, suffix: str, crawl_images: DataFrame | None) -> dict:
+    """The TOP_IMAGES best-scored images per provider, with the pages and domains behind each (from the
+    rank output's image_authority, matched on image_key) and why they rank."""
     from pyspark.sql import Window
 
     best = Window.partitionBy("provider").orderBy(F.col("score").desc(), "identifier")
     columns = [c for c in ("identifier", "provider", "score", "authority", "popularity", "popularity_source",
-                           "visualrank", "family_size", "image_key") if c in table.columns]
-    rows = (table.withColumn("_rank", F.row_number().over(best)).where(F.col("_rank") <= TOP_IMAGES)
-            .select(*columns).collect())
+                           "visualrank", "family_size", "image_key", "image_match", "landing_match")
+               if c in table.columns]
+    top = table.withColumn("_rank", F.row_number().over(best)).where(F.col("_rank") <= TOP_IMAGES).select(*columns)
+    if crawl_images is not None and "image_key" in columns:
+        top = top.join(crawl_images.select("image_key", "best_page", "n_pages", "n_domains"), on="image_key",
+                       how="left")
     out: dict[str, list] = {}
-    for row in sorted(rows, key=lambda r: (r["provider"], -(r["score"] or 0))):
+    for row in sorted(top.collect(), key=lambda r: (r["provider"], -(r["score"] or 0))):
         entry = row.asDict()
         entry["thumbnail"] = _thumbnail(images, suffix, row["identifier"])
+        entry["pages"] = [entry["best_page"]] if entry.get("best_page") else []
+        entry["domains"] = [f"{entry['n_domains']} registered domains, {entry['n_pages']} pages"] \
+            if entry.get("n_domains") else []
+        entry["why"] = _why(entry)
         out.setdefault(row["provider"], []).append(entry)
     return out
+
+
+def _why(entry: dict) -> str:
+    reasons = []
+    if entry.get("authority") is not None:
+        reasons.append(f"authority {entry['authority']:.3f} (crawl match: {entry.get('image_match') or entry.get('landing_match')})")
+    if entry.get("popularity") is not None:
+        reasons.append(f"popularity {entry['popularity']:.3f} ({entry.get('popularity_source')})")
+    if (entry.get("family_size") or 1) > 1:
+        reasons.append(f"a near-duplicate family of {entry['family_size']}")
+    return "; ".join(reasons) or "no signal: ranked by default"
 
 
 def run_evaluate(spark: SparkSession, table_dir: str, output: str, signals_dir: str | None = None,
@@ -142,7 +162,8 @@ def run_evaluate(spark: SparkSession, table_dir: str, output: str, signals_dir: 
             "holdout": ran,
             "distributions": distributions,
             "predictions": points,
-            "top_images": top_images(table, images_uri, image_suffix),
+            "top_images": top_images(table, images_uri, image_suffix, _crawl_images(spark, publish_report)),
+            "by_scorer": _by_scorer(figure_rows),
             "coverage": publish_report.get("coverage", []),
             "stages": _stage_reports(publish_report),
             "engines": _engines(publish_report),
@@ -171,6 +192,24 @@ def _stage_reports(publish_report: dict) -> dict:
             keep = ("files", "records_read", "rows_written", "skipped", "levels", "images", "providers", "catalog")
             stages[stage] = {k: report[k] for k in keep if k in report}
     return stages
+
+
+def _by_scorer(rows: list[dict]) -> dict:
+    """One entry per scorer (the model, each single signal, baseline_2020): its figures per provider."""
+    out: dict[str, dict] = {}
+    for row in rows:
+        out.setdefault(row["scorer"], {})[row["provider"]] = {k: v for k, v in row.items()
+                                                              if k not in ("scorer", "provider")}
+    return out
+
+
+def _crawl_images(spark: SparkSession, publish_report: dict) -> DataFrame | None:
+    for entry in (publish_report.get("inputs") or {}).get("rank", []):
+        try:
+            return spark.read.parquet(fs.join(commit.current_run(entry["path"], "rank"), "image_authority"))
+        except Exception:  # noqa: BLE001 - a rank output since replaced or removed: no pages in the report
+            return None
+    return None
 
 
 def _engines(publish_report: dict) -> dict:

@@ -221,7 +221,8 @@ def _card(image: dict) -> str:
         values = image.get(key) if isinstance(image.get(key), list) else []
         more = f"<li>… {len(values) - 5} more</li>" if len(values) > 5 else ""
         lists += f"<div>{key}:<ul>" + "".join(f"<li>{_e(v)}</li>" for v in values[:5]) + more + "</ul></div>"
-    return f'<div class="card">{picture}<b>{_e(name)}</b>{fields}{lists}</div>'
+    why = f"<br><i>{_e(image['why'])}</i>" if isinstance(image.get("why"), str) else ""
+    return f'<div class="card">{picture}<b>{_e(name)}</b>{fields}{why}{lists}</div>'
 
 
 def _top_images(report: dict) -> str:
