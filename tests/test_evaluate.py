@@ -166,3 +166,23 @@ def test_real_openverse_records_go_end_to_end_and_the_report_states_its_figures(
                for r in report["figures"] if r["chance"])
     print(json.dumps({"/".join(k): (v["n"], v["spearman"], v["r2_fit"], v["chance"]) for k, v in scored.items()
                       if k[0] in ("model", "baseline_2020")}, default=str))
+
+
+def test_train_predict_and_evaluate_under_spark_submit(spark, tmp_path):
+    """As users run them: spark-submit in local-cluster mode, the model saved by one job and loaded
+    by the next on executors in their own processes; the filled table written over the input."""
+    from test_cluster import Submitted, run_ok
+    from test_prediction import planted
+
+    planted(spark, tmp_path)
+    paths = {name: str(tmp_path / name) for name in ("table", "signals", "model", "eval")}
+    run_ok(Submitted("train_popularity.py", ["--table", paths["table"], "--signals", paths["signals"],
+                                             "--output", paths["model"]]))
+    run_ok(Submitted("predict_popularity.py", ["--model", paths["model"], "--table", paths["table"],
+                                               "--signals", paths["signals"], "--output", paths["table"]]))
+    run_ok(Submitted("evaluate.py", ["--table", paths["table"], "--signals", paths["signals"],
+                                     "--output", paths["eval"]]))
+    assert report_of(tmp_path / "model")["master"].startswith("local-cluster")
+    assert report_of(tmp_path / "table")["popularity_source"] == {"observed": 600, "predicted": 200}
+    report = report_of(tmp_path / "eval")
+    assert report["holdout"]["providers"] == ["a", "b"] and (tmp_path / "eval" / "index.html").exists()

@@ -64,9 +64,13 @@ class Stage:
         if uri.rstrip("/") == root or uri.startswith(root + "/"):
             raise StageError(f"{uri}: an input inside the output folder {self.output}; write the output elsewhere")
 
-    def input(self, path: str, stage: str) -> str:
-        """The committed run folder of an earlier stage's output; recorded in the report."""
-        qualified = self.qualify(path)
+    def input(self, path: str, stage: str, may_be_output: bool = False) -> str:
+        """The committed run folder of an earlier stage's output; recorded in the report. With
+        ``may_be_output``, ``path`` may be this stage's own output folder: its current run is read
+        while the new one is written beside it (the commit keeps the run it replaces)."""
+        qualified = fs.qualify(self.spark, path)
+        if not (may_be_output and qualified.rstrip("/") == self.output.rstrip("/")):
+            self.check_input(qualified)
         folder = commit.current_run(qualified, stage)
         self.inputs.setdefault(stage, []).append({"path": qualified, "run": folder.rsplit("/", 1)[1]})
         return folder

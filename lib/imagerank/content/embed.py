@@ -23,7 +23,7 @@ from imagerank.content.families import (FamilyOptions, families, hash_candidates
                                         verified_pairs)
 from imagerank.content.fetch import FetchOptions
 from imagerank.content.pixels import COLUMNS, ImageSource
-from imagerank.content.schemas import IMAGE_FEATURES
+from imagerank.content.schemas import IMAGE_EMBEDDINGS, IMAGE_FEATURES, IMAGE_SKIPS
 from imagerank.content.signals import BACKENDS, PixelOptions, pixel_rows
 from imagerank.graph.graphframes_jar import require_graphframes
 from imagerank.progress import say
@@ -103,11 +103,11 @@ def run_embed(spark: SparkSession, catalog_path: str, images: str, output: str,
         pixels = stage.write("_pixels", pixel_rows(catalog, source, pixel_options, tasks))
         used = pixels.where(F.col("skip_reason").isNull())
         features = stage.write("image_features", used.select(*[f.name for f in IMAGE_FEATURES.fields]))
-        skips = stage.write("image_skips", pixels.where(F.col("skip_reason").isNotNull()).select(
-            "identifier", "provider", F.col("skip_reason").alias("reason"), F.col("skip_detail").alias("detail")))
-        embeddings = stage.write("image_embeddings", used.select(
-            "identifier", "provider", F.lit(backend["backend"]).alias("backend"), "embedding", "phash",
-            "descriptors", "mirrored"))
+        skipped = (pixels.where(F.col("skip_reason").isNotNull())
+                   .withColumnRenamed("skip_reason", "reason").withColumnRenamed("skip_detail", "detail"))
+        skips = stage.write("image_skips", skipped.select(*[f.name for f in IMAGE_SKIPS.fields]))
+        embeddings = stage.write("image_embeddings", used.withColumn("backend", F.lit(backend["backend"]))
+                                 .select(*[f.name for f in IMAGE_EMBEDDINGS.fields]))
 
         by_hash, skipped_buckets = hash_candidates(embeddings, options.family.max_bucket)
         candidates = by_hash.union(lsh_candidates(embeddings, options.family)).distinct()

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from imagerank import commit, fs
+from imagerank import fs
 from imagerank.prediction.model import MODEL_INFO, predict
 from imagerank.prediction.train import read_signals
 from imagerank.stage import Stage
@@ -22,13 +22,7 @@ def run_predict(spark: SparkSession, model_dir: str, table_dir: str, output: str
     args = {"model": model_dir, "table": table_dir, "signals": signals_dir}
     with Stage(spark, "publish", output, args) as stage:
         model_folder = stage.input(model_dir, "train_popularity")
-        # the output may be the table itself: the new run is written beside the one read, and the marker
-        # moves only once it is complete
-        if fs.qualify(spark, table_dir).rstrip("/") == stage.output.rstrip("/"):
-            table_folder = commit.current_run(stage.output, "publish")
-            stage.inputs.setdefault("publish", []).append({"path": stage.output, "run": table_folder.rsplit("/", 1)[1]})
-        else:
-            table_folder = stage.input(table_dir, "publish")
+        table_folder = stage.input(table_dir, "publish", may_be_output=True)  # --output may be the table itself
         table = spark.read.parquet(fs.join(table_folder, "authority"))
         filled = predict(spark, table, read_signals(spark, stage, signals_dir), model_folder)
         written = stage.write("authority", filled.select(*table.columns), partition_by=["provider"])
