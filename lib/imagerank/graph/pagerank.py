@@ -5,6 +5,12 @@ All compute what networkx's ``pagerank`` computes (unweighted edges, uniform tel
     x' = d * (x A_norm + sum(x[dangling]) / N) + (1 - d) / N
 
 starting from x = 1/N, where a dangling vertex (no out-edge) spreads its score over all vertices.
+With ``seeds`` given (TrustRank, Gyongyi et al. 2004) the teleport goes only to the seed vertices,
+uniformly, and so does dangling vertices' score: networkx's ``pagerank(personalization=p)`` with
+p = 1/|S| on the seeds (``teleport`` below; uniform 1/N without seeds):
+
+    x' = d * (x A_norm + sum(x[dangling]) * teleport) + (1 - d) * teleport
+
 Iteration stops when the L1 change of the score vector (which sums to 1) falls below ``tol``, or
 after ``max_iter`` iterations; the result is normalized to sum to 1. The rule does not depend on N:
 networkx's ``N * tol`` loosens as the graph grows, and past N = 2x10^9 (at tol 1e-9) it would stop
@@ -21,7 +27,13 @@ the fixed point is at most ``tol * d / (1 - d)`` when the rule stops the run (5.
   spreading them; with a uniform teleport that leaky solution is proportional to the one above,
   so it is computed unnormalized and normalized here. It runs a fixed number of iterations: with
   ``tol`` set, enough for the L1 error bound 2 d^k to fall below tol. No checkpointing: GraphX
-  keeps the lineage of its iterations in memory.
+  keeps the lineage of its iterations in memory. With seeds, GraphX's personalized PageRank takes
+  one source vertex, so a virtual source is added with an edge to every seed: its leaky solution,
+  restricted to the real vertices, is d times the leaky solution whose teleport is uniform over the
+  seeds, and (dangling score going back to the seeds as the teleport does) that is proportional to
+  the networkx solution; the virtual vertex is dropped and the rest normalized. GraphX's own
+  multi-source ``runParallelPersonalizedPageRank`` is not used: with the breeze Spark bundles it
+  stops spreading changes after about two iterations (wrong values, shared/jars/README.md).
 - ``graphframes``: GraphFrames' own PageRank, ``GraphFrame(v, e).pageRank(resetProbability=1 - d)``
   (graphframes-py; its JVM classes must be on the classpath, see ``graphframes_jar``). It runs
   GraphFrames' copy of GraphX's PageRank: dangling vertices' scores leak as in ``graphx``, and
@@ -33,6 +45,8 @@ the fixed point is at most ``tol * d / (1 - d)`` when the rule stops the run (5.
   same order as the L1 rule above (an observation, not a proven bound).
   ``max_iter`` does not cap that run, and GraphFrames does not expose its superstep count
   (reported as None). With ``tol=0`` it runs exactly ``max_iter`` iterations. No checkpointing.
+  With seeds: ``pageRank(sourceId=...)`` from the same virtual source as ``graphx`` (not
+  ``parallelPersonalizedPageRank``, which is wrong for the reason above).
 
 ``engine="auto"`` chooses ``driver`` up to ``driver_max_edges`` edges, else ``dataframe``.
 """
@@ -56,6 +70,9 @@ from imagerank.graph.prepare import checkpointer, collect_indexed, simple_graph
 
 ENGINES = ("auto", "driver", "dataframe", "graphx", "graphframes")
 DRIVER_MAX_EDGES = 5_000_000
+# the virtual source of the GraphX and GraphFrames engines' seeded runs: graph ids are non-negative,
+# and a value outside 32 bits travels over py4j as a java.lang.Long, the type of a GraphX VertexId
+VIRTUAL_SOURCE = -(2 ** 62)
 
 
 @dataclass
@@ -67,11 +84,14 @@ class RankInfo:
     converged: bool
     last_change: float | None  # None for graphx and graphframes (not computed)
     seconds: float
+    seeds: int | None = None  # seed vertices the teleport goes to; None: uniform teleport (PageRank)
 
 
 def pagerank_arrays(n: int, src: np.ndarray, dst: np.ndarray, damping: float = 0.85, tol: float = 1e-6,
-                    max_iter: int = 1000) -> tuple[np.ndarray, int, bool, float]:
-    """PageRank of vertices 0..n-1 over distinct edges src[i] -> dst[i]: (scores, iterations, converged, change)."""
+                    max_iter: int = 1000, teleport: np.ndarray | None = None) -> tuple[np.ndarray, int, bool, float]:
+    """PageRank of vertices 0..n-1 over distinct edges src[i] -> dst[i]: (scores, iterations, converged, change).
+
+    ``teleport``: where the surfer jumps (and dangling vertices' score goes), summing to 1; uniform if None."""
     from scipy import sparse
 
     if n == 0:
@@ -81,11 +101,12 @@ def pagerank_arrays(n: int, src: np.ndarray, dst: np.ndarray, damping: float = 0
     # transposed, row-normalized adjacency: (A_norm^T x)[v] = sum over u -> v of x[u] / out(u)
     transposed = sparse.csr_array((share[src], (dst, src)), shape=(n, n))
     dangling = out_degree == 0
+    jump = np.full(n, 1.0 / n) if teleport is None else teleport
     x = np.full(n, 1.0 / n)
     change, iterations, converged = float("inf"), 0, False
     while iterations < max_iter:
         last = x
-        x = damping * (transposed @ last + last[dangling].sum() / n) + (1.0 - damping) / n
+        x = damping * (transposed @ last + last[dangling].sum() * jump) + (1.0 - damping) * jump
         iterations += 1
         change = float(np.abs(x - last).sum())
         if change < tol:
@@ -95,30 +116,40 @@ def pagerank_arrays(n: int, src: np.ndarray, dst: np.ndarray, damping: float = 0
 
 
 def _driver(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: float, tol: float,
-            max_iter: int) -> tuple[DataFrame, dict]:
+            max_iter: int, seeds: DataFrame | None) -> tuple[DataFrame, dict]:
     vertex_ids, src, dst = collect_indexed(ids, edges)
-    scores, iterations, converged, change = pagerank_arrays(len(vertex_ids), src, dst, damping, tol, max_iter)
+    teleport = None
+    if seeds is not None:
+        seed_ids = seeds.toPandas()["id"].to_numpy(dtype=np.int64)  # as few as the seed sites' vertices
+        is_seed = np.isin(vertex_ids, seed_ids)
+        teleport = is_seed / is_seed.sum()
+    scores, iterations, converged, change = pagerank_arrays(len(vertex_ids), src, dst, damping, tol, max_iter,
+                                                            teleport)
     frame = pd.DataFrame({"id": vertex_ids, "pagerank": scores})
     result = spark.createDataFrame(frame if len(frame) else [], "id long, pagerank double")
     return result, {"iterations": iterations, "converged": converged, "last_change": change}
 
 
 def _dataframe(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: float, tol: float,
-               max_iter: int, checkpoint_dir: str | None) -> tuple[DataFrame, dict]:
+               max_iter: int, checkpoint_dir: str | None, seeds: DataFrame | None,
+               n_seeds: int | None) -> tuple[DataFrame, dict]:
     checkpoint = checkpointer(spark, checkpoint_dir)
     edges = checkpoint(edges.select("src", "dst").repartition("src"))
     out_degrees = edges.groupBy("src").agg(F.count(F.lit(1)).alias("out_degree"))
-    nodes = checkpoint(
-        ids.join(out_degrees.withColumnRenamed("src", "id"), on="id", how="left")
-        .select("id", F.coalesce(F.col("out_degree"), F.lit(0)).alias("out_degree"))
-        .repartition("id")
-    )
+    with_degrees = (ids.join(out_degrees.withColumnRenamed("src", "id"), on="id", how="left")
+                    .select("id", F.coalesce(F.col("out_degree"), F.lit(0)).alias("out_degree")))
+    if seeds is None:
+        teleport = F.lit(None).cast("double")  # uniform: 1/n, set below once n is known
+    else:
+        with_degrees = with_degrees.join(seeds.select("id", F.lit(True).alias("seed")), on="id", how="left")
+        teleport = F.when(F.col("seed"), F.lit(1.0 / n_seeds)).otherwise(F.lit(0.0))
+    nodes = checkpoint(with_degrees.select("id", "out_degree", teleport.alias("teleport")).repartition("id"))
     stats = nodes.agg(F.count(F.lit(1)).alias("n"), F.sum(F.when(F.col("out_degree") == 0, 1).otherwise(0))).first()
     n, n_dangling = int(stats[0]), int(stats[1] or 0)
     if n == 0:
         return spark.createDataFrame([], "id long, pagerank double"), {
             "iterations": 0, "converged": True, "last_change": 0.0}
-    ranks = nodes.withColumn("pagerank", F.lit(1.0 / n))
+    ranks = nodes.withColumn("teleport", F.coalesce("teleport", F.lit(1.0 / n))).withColumn("pagerank", F.lit(1.0 / n))
     dangling_mass = n_dangling / n
     change, iterations, converged = float("inf"), 0, False
     while iterations < max_iter:
@@ -131,9 +162,9 @@ def _dataframe(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: f
         )
         updated = checkpoint(
             ranks.join(received, on="id", how="left").select(
-                "id", "out_degree",
-                (F.lit(damping) * (F.coalesce(F.col("received"), F.lit(0.0)) + F.lit(dangling_mass / n))
-                 + F.lit((1.0 - damping) / n)).alias("pagerank"),
+                "id", "out_degree", "teleport",
+                (F.lit(damping) * (F.coalesce(F.col("received"), F.lit(0.0)) + F.lit(dangling_mass) * F.col("teleport"))
+                 + F.lit(1.0 - damping) * F.col("teleport")).alias("pagerank"),
                 F.col("pagerank").alias("previous"),
             )
         )
@@ -168,26 +199,45 @@ def graphx_iterations(damping: float, tol: float, max_iter: int) -> tuple[int, b
     return min(needed, max_iter), needed <= max_iter
 
 
+def _virtual_source(edges: DataFrame, seeds: DataFrame | None) -> DataFrame:
+    """The edges, plus one from VIRTUAL_SOURCE to every seed (seeded runs of graphx and graphframes)."""
+    if seeds is None:
+        return edges
+    return edges.unionByName(seeds.select(F.lit(VIRTUAL_SOURCE).cast("long").alias("src"), F.col("id").alias("dst")))
+
+
+def _seeded_iterations(damping: float, tol: float, max_iter: int, seeded: bool) -> tuple[int, bool]:
+    """graphx_iterations, for a seeded run one more (the virtual source's step) and at d(1-d) times the
+    tol: the leaky score left on the real vertices can be as low as d(1-d) (every seed dangling), and
+    normalizing by it scales the error up as much."""
+    if not seeded or tol <= 0:
+        return graphx_iterations(damping, tol, max_iter)
+    needed, _ = graphx_iterations(damping, tol * damping * (1.0 - damping), 10 ** 9)
+    return min(needed + 1, max_iter), needed + 1 <= max_iter
+
+
 def _graphx(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: float, tol: float,
-            max_iter: int, checkpoint_dir: str | None) -> tuple[DataFrame, dict]:
+            max_iter: int, checkpoint_dir: str | None, seeds: DataFrame | None) -> tuple[DataFrame, dict]:
     jvm = spark._jvm
     scratch = _scratch_dir(spark, checkpoint_dir)
-    iterations, converged = graphx_iterations(damping, tol, max_iter)
+    iterations, converged = _seeded_iterations(damping, tol, max_iter, seeds is not None)
+    source = jvm.scala.Option.empty() if seeds is None else jvm.scala.Option.apply(VIRTUAL_SOURCE)
     try:
-        edges.select(F.concat_ws(" ", "src", "dst")).write.text(f"{scratch}/edges")
+        _virtual_source(edges, seeds).select(F.concat_ws(" ", "src", "dst")).write.text(f"{scratch}/edges")
         level = jvm.org.apache.spark.storage.StorageLevel.MEMORY_AND_DISK()
         graph = jvm.org.apache.spark.graphx.GraphLoader.edgeListFile(
             spark.sparkContext._jsc.sc(), f"{scratch}/edges", False, -1, level, level)
         any_tag = jvm.scala.reflect.ClassTag.Any()
         ranked = jvm.org.apache.spark.graphx.lib.PageRank.runWithOptions(
-            graph, iterations, 1.0 - damping, jvm.scala.Option.empty(), False, any_tag, any_tag)
+            graph, iterations, 1.0 - damping, source, False, any_tag, any_tag)
         ranked.vertices().saveAsTextFile(f"{scratch}/ranks")  # lines "(id,rank)"
         parsed = spark.read.text(f"{scratch}/ranks").select(
             F.regexp_extract("value", r"^\((-?\d+),", 1).cast("long").alias("id"),
             F.regexp_extract("value", r",([^,)]+)\)$", 1).cast("double").alias("leaky"))
-        # vertices without any edge are not in GraphX's graph: their leaky score is the teleport, 1 - d
+        # vertices without any edge are not in GraphX's graph: their leaky score is the teleport,
+        # 1 - d (none with seeds: every seed has the virtual source's edge)
         leaky = (ids.join(parsed, on="id", how="left")
-                 .select("id", F.coalesce("leaky", F.lit(1.0 - damping)).alias("leaky"))
+                 .select("id", F.coalesce("leaky", F.lit(1.0 - damping if seeds is None else 0.0)).alias("leaky"))
                  .localCheckpoint(eager=True))
     finally:
         fs.delete_tree(fs.qualify(spark, scratch))
@@ -197,30 +247,36 @@ def _graphx(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: floa
 
 
 def _graphframes(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: float, tol: float,
-                 max_iter: int) -> tuple[DataFrame, dict]:
+                 max_iter: int, seeds: DataFrame | None) -> tuple[DataFrame, dict]:
     from graphframes import GraphFrame
 
-    graph = GraphFrame(ids, edges)
+    source = {}
+    if seeds is not None:
+        ids = ids.unionByName(spark.createDataFrame([(VIRTUAL_SOURCE,)], "id long"))
+        source = {"sourceId": VIRTUAL_SOURCE}
+    graph = GraphFrame(ids, _virtual_source(edges, seeds))
     if tol > 0:  # GraphFrames' tol mode: Pregel until no vertex's rank changes by more than tol
-        ranked = graph.pageRank(resetProbability=1.0 - damping, tol=tol)
+        ranked = graph.pageRank(resetProbability=1.0 - damping, tol=tol, **source)
         run = {"iterations": None, "converged": True, "last_change": None}
     else:
-        ranked = graph.pageRank(resetProbability=1.0 - damping, maxIter=max_iter)
+        ranked = graph.pageRank(resetProbability=1.0 - damping, maxIter=max_iter, **source)
         run = {"iterations": max_iter, "converged": False, "last_change": None}
-    # GraphFrames' ranks sum to N (the leaky solution rescaled); checkpointed so that the sum and
-    # the callers' reads do not run PageRank again
-    leaky = ranked.vertices.select("id", F.col("pagerank").alias("leaky")).localCheckpoint(eager=True)
+    # GraphFrames' ranks sum to N (the leaky solution rescaled; to 1 with a source); checkpointed so
+    # that the sum and the callers' reads do not run PageRank again
+    leaky = (ranked.vertices.where(F.col("id") != F.lit(VIRTUAL_SOURCE))
+             .select("id", F.col("pagerank").alias("leaky")).localCheckpoint(eager=True))
     total = leaky.agg(F.sum("leaky")).first()[0] or 1.0
     return leaky.select("id", (F.col("leaky") / F.lit(total)).alias("pagerank")), run
 
 
 def pagerank(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: float = 0.85, tol: float = 1e-6,
              max_iter: int = 1000, engine: str = "auto", driver_max_edges: int = DRIVER_MAX_EDGES,
-             checkpoint_dir: str | None = None) -> tuple[DataFrame, RankInfo]:
+             checkpoint_dir: str | None = None, seeds: DataFrame | None = None) -> tuple[DataFrame, RankInfo]:
     """PageRank of every vertex in ``ids`` (column ``id``) over ``edges`` (``src``, ``dst``).
 
-    Edges are made distinct and self-loops dropped first. Returns (DataFrame ``id``, ``pagerank``
-    summing to 1, and what ran).
+    Edges are made distinct and self-loops dropped first. With ``seeds`` (a column ``id``), the
+    teleport goes uniformly to the seeds among ``ids`` (TrustRank); there must be at least one.
+    Returns (DataFrame ``id``, ``pagerank`` summing to 1, and what ran).
     """
     if engine not in ENGINES:
         raise ValueError(f"unknown PageRank engine {engine!r}; choose one of {ENGINES}")
@@ -231,18 +287,28 @@ def pagerank(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: flo
     started = time.time()
     ids, edges = simple_graph(ids, edges)
     n_vertices, n_edges = ids.count(), edges.count()
+    n_seeds = None
+    if seeds is not None:
+        if ids.where(F.col("id") < 0).limit(1).count():
+            raise ValueError("seeded PageRank needs non-negative vertex ids (the graph stage writes such ids)")
+        seeds = (seeds.select(F.col("id").cast("long")).distinct().join(ids, on="id", how="left_semi")
+                 .localCheckpoint(eager=True))
+        n_seeds = seeds.count()
+        if n_seeds == 0:
+            raise ValueError("no seed vertex is in the graph: TrustRank's teleport would go nowhere")
     chosen = engine if engine != "auto" else ("driver" if n_edges <= driver_max_edges else "dataframe")
     if chosen == "driver":
-        scores, run = _driver(spark, ids, edges, damping, tol, max_iter)
+        scores, run = _driver(spark, ids, edges, damping, tol, max_iter, seeds)
     elif chosen == "graphx":
-        scores, run = _graphx(spark, ids, edges, damping, tol, max_iter, checkpoint_dir)
+        scores, run = _graphx(spark, ids, edges, damping, tol, max_iter, checkpoint_dir, seeds)
     elif chosen == "graphframes":
-        scores, run = _graphframes(spark, ids, edges, damping, tol, max_iter)
+        scores, run = _graphframes(spark, ids, edges, damping, tol, max_iter, seeds)
     else:
-        scores, run = _dataframe(spark, ids, edges, damping, tol, max_iter, checkpoint_dir)
+        scores, run = _dataframe(spark, ids, edges, damping, tol, max_iter, checkpoint_dir, seeds, n_seeds)
     if run["last_change"] is not None and not math.isfinite(run["last_change"]):
         run["last_change"] = None  # no iteration ran: no change to report (reports are strict JSON)
-    info = RankInfo(engine=chosen, vertices=n_vertices, edges=n_edges, seconds=round(time.time() - started, 3), **run)
+    info = RankInfo(engine=chosen, vertices=n_vertices, edges=n_edges, seconds=round(time.time() - started, 3),
+                    seeds=n_seeds, **run)
     return scores, info
 
 
