@@ -325,7 +325,12 @@ def test_rank_on_real_common_crawl_pages(spark, tmp_path):
         run_extract(spark, str(shared_file(*parts)), str(tmp_path / name))
         extracts.append(str(tmp_path / name))
     run_build_graph(spark, extracts, str(tmp_path / "graph"))
-    report = run_rank(spark, str(tmp_path / "graph"), str(tmp_path / "rank"), RankOptions(tol=1e-9))
+    # TrustRank seeded by the domain with the most crawled pages (the pages of the real WARCs)
+    seed = (table(spark, tmp_path / "graph", "vertices").where("kind = 'page' AND domain IS NOT NULL")
+            .groupBy("domain").count().orderBy(F.desc("count"), "domain").first()["domain"])
+    (tmp_path / "trusted.yaml").write_text(f"site: [{seed}]\n")
+    report = run_rank(spark, str(tmp_path / "graph"), str(tmp_path / "rank"),
+                      RankOptions(tol=1e-9, trusted_sources=str(tmp_path / "trusted.yaml")))
     pages = table(spark, tmp_path / "rank", "page_rank")
     links = table(spark, tmp_path / "graph", "edges").where("kind = 'links_to'").collect()
     graph = nx.DiGraph()
@@ -335,6 +340,13 @@ def test_rank_on_real_common_crawl_pages(spark, tmp_path):
     got = {r["id"]: r["pagerank"] for r in pages.collect()}
     assert len(got) == report["levels"]["page_rank"]["pagerank"]["vertices"] > 100
     assert max(abs(got[v] - expected[v]) for v in graph) < 1e-6
+    seeds = {r["id"] for r in pages.where(F.col("domain") == seed).collect()}
+    trusted = nx.pagerank(graph, alpha=0.85, tol=1e-12, max_iter=1000,
+                          personalization={v: float(v in seeds) for v in graph})
+    trust = {r["id"]: r["trust"] for r in pages.collect()}
+    assert report["levels"]["page_rank"]["trust"]["seeds"] == len(seeds) > 0
+    assert max(abs(trust[v] - trusted[v]) for v in graph) < 1e-6
+    assert sum(trust.values()) == pytest.approx(1.0, abs=1e-9)
     images = table(spark, tmp_path / "rank", "image_authority")
     assert images.agg(F.sum("authority")).first()[0] == pytest.approx(1.0, abs=1e-9)
     assert images.where("n_pages = 0").count() == 0

@@ -111,6 +111,11 @@ def _rank_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log2m", type=int, default=defaults.log2m, help="HyperANF registers per vertex, log2")
     parser.add_argument("--checkpoint-dir", default=None,
                         help="reliable checkpoints here (HDFS/S3 on a cluster); default: local checkpoints")
+    parser.add_argument("--trusted-sources", default=None,
+                        help="TrustRank's seeds: a YAML of provider -> [registered domains] (default: the "
+                             "trusted_sources.yaml shipped in the package)")
+    parser.add_argument("--good-share", type=_fraction, default=defaults.good_share,
+                        help="share of all PageRank taken to be held by good vertices, for spam mass")
 
 
 def _rank(spark, args):
@@ -123,7 +128,8 @@ def _rank(spark, args):
         tol=0.0 if args.max_iter is not None else (args.tol if args.tol is not None else defaults.tol),
         max_iter=args.max_iter if args.max_iter is not None else defaults.max_iter,
         engine=args.engine, driver_max_edges=args.driver_max_edges, harmonic_engine=args.harmonic_engine,
-        log2m=args.log2m, checkpoint_dir=args.checkpoint_dir,
+        log2m=args.log2m, checkpoint_dir=args.checkpoint_dir, trusted_sources=args.trusted_sources,
+        good_share=args.good_share,
     )
     if options.engine == "graphframes":
         require_graphframes(spark)  # fail before reading anything

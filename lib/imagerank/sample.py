@@ -250,7 +250,24 @@ def write_sample(output: str, seed: int = 7) -> dict:
     manifest = os.path.join(output, "crawl", "warc.paths.gz")
     with gzip.open(manifest, "wt") as fh:
         fh.write("".join(f"{CRAWL}/{n}\n" for n in names))
-    return {"manifest": manifest, "files": names, "pages": len(pages), "catalog": write_catalog(output, seed)}
+    return {"manifest": manifest, "files": names, "pages": len(pages), "catalog": write_catalog(output, seed),
+            "trusted_sources": write_trusted_sources(output)}
+
+
+TRUSTED_SOURCES = {  # TrustRank's seeds for the sample web: its museum (wikimedia.org has no crawled page)
+    "openmuseum": ["openmuseum.org"],
+    "wikimedia": ["wikimedia.org"],
+}
+
+
+def write_trusted_sources(output: str) -> str:
+    """The sample's trusted-sources file (the shape of the package's trusted_sources.yaml); returns its path."""
+    path = os.path.join(output, "trusted_sources.yaml")
+    os.makedirs(output, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write("# TrustRank's seeds for the sample web: provider -> registered domains\n")
+        fh.writelines(f"{provider}: [{', '.join(domains)}]\n" for provider, domains in TRUSTED_SOURCES.items())
+    return path
 
 
 CATALOG_COLUMNS = ["identifier", "created_on", "updated_on", "ingestion_type", "provider", "source",

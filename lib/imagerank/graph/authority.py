@@ -9,6 +9,10 @@ chosen in proportion to the images' attention weights (the ``weight`` of the gra
 ``authority`` is the same sum with one vote per registered domain: a domain's pages add up to no
 more than its best page's term, so a site cannot manufacture authority by repeating an image on
 many pages. Both are normalized to sum to 1 over images.
+
+``trust`` is ``authority`` with page TrustRank in place of page PageRank (the same attention
+weights and the same one vote per domain), normalized to sum to 1; null where page trust is (no
+seed domain in the crawl).
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ def image_authority(vertices: DataFrame, edges: DataFrame, page_rank: DataFrame,
     images = vertices.where(F.col("kind") == "image").select(
         F.col("id").alias("image"), F.col("name").alias("image_key"), F.col("url").alias("image_url"),
         F.col("domain").alias("image_domain"))
-    pages = page_rank.select(F.col("id").alias("page"), F.col("url").alias("page_url"), "pagerank", "host", "domain")
+    pages = page_rank.select(F.col("id").alias("page"), F.col("url").alias("page_url"), "pagerank", "trust", "host",
+                             "domain")
     shown = (
         edges.where(F.col("kind").isin(*IMAGE_EDGES))
         .groupBy(F.col("src").alias("page"), F.col("dst").alias("image"))
@@ -34,14 +39,15 @@ def image_authority(vertices: DataFrame, edges: DataFrame, page_rank: DataFrame,
     terms = (
         shown.join(page_attention, on="page", how="inner")
         .join(pages, on="page", how="inner")
-        .withColumn("term", F.when(F.col("page_weight") > 0,
-                                   F.col("pagerank") * F.col("weight") / F.col("page_weight")).otherwise(0.0))
+        .withColumn("share", F.when(F.col("page_weight") > 0, F.col("weight") / F.col("page_weight")).otherwise(0.0))
+        .withColumn("term", F.col("pagerank") * F.col("share"))
+        .withColumn("trust_term", F.col("trust") * F.col("share"))
     )
     domain_votes = (  # a page without a public host name votes as its own host, never with all such pages
         terms.groupBy("image", F.coalesce("domain", "host").alias("site"))
-        .agg(F.max("term").alias("vote"))
+        .agg(F.max("term").alias("vote"), F.max("trust_term").alias("trust_vote"))
         .groupBy("image")
-        .agg(F.sum("vote").alias("authority_raw"))
+        .agg(F.sum("vote").alias("authority_raw"), F.sum("trust_vote").alias("trust_raw"))
     )
     site_rank = domain_rank.select(F.col("domain"), F.col("pagerank").alias("domain_pagerank"))
     per_image = (
@@ -57,7 +63,10 @@ def image_authority(vertices: DataFrame, edges: DataFrame, page_rank: DataFrame,
         )
         .join(domain_votes, on="image", how="inner")
     )
-    totals = per_image.agg(F.sum("surfer_raw").alias("surfer_total"), F.sum("authority_raw").alias("authority_total"))
+    totals = per_image.agg(F.sum("surfer_raw").alias("surfer_total"), F.sum("authority_raw").alias("authority_total"),
+                           F.sum("trust_raw").alias("trust_total"))
+    trusted = F.lit(None).cast("double") if not _has_trust(page_rank) else F.coalesce(
+        F.try_divide("trust_raw", "trust_total"), F.lit(0.0))
     serving_rank = site_rank.select(F.col("domain").alias("image_domain"), F.col("domain_pagerank").alias("file_domain_rank"))
     return (
         images.join(per_image, on="image", how="left")
@@ -69,6 +78,7 @@ def image_authority(vertices: DataFrame, edges: DataFrame, page_rank: DataFrame,
             "image_url",
             F.coalesce(F.try_divide("authority_raw", "authority_total"), F.lit(0.0)).alias("authority"),
             F.coalesce(F.try_divide("surfer_raw", "surfer_total"), F.lit(0.0)).alias("surfer_share"),
+            trusted.alias("trust"),
             F.coalesce("n_pages", F.lit(0)).cast("long").alias("n_pages"),
             F.coalesce("n_hosts", F.lit(0)).cast("long").alias("n_hosts"),
             F.coalesce("n_domains", F.lit(0)).cast("long").alias("n_domains"),
@@ -78,3 +88,8 @@ def image_authority(vertices: DataFrame, edges: DataFrame, page_rank: DataFrame,
             F.col("image_domain").alias("image_domain"),
         )
     )
+
+
+def _has_trust(page_rank: DataFrame) -> bool:
+    """Whether page trust was computed (some seed domain is in the crawl): the column is all null otherwise."""
+    return page_rank.where(F.col("trust").isNotNull()).limit(1).count() > 0

@@ -11,6 +11,9 @@ p = 1/|S| on the seeds (``teleport`` below; uniform 1/N without seeds):
 
     x' = d * (x A_norm + sum(x[dangling]) * teleport) + (1 - d) * teleport
 
+starting from x = teleport, so that a vertex no seed reaches stays at exactly 0 (networkx starts
+from 1/N; the fixed point is the same).
+
 Iteration stops when the L1 change of the score vector (which sums to 1) falls below ``tol``, or
 after ``max_iter`` iterations; the result is normalized to sum to 1. The rule does not depend on N:
 networkx's ``N * tol`` loosens as the graph grows, and past N = 2x10^9 (at tol 1e-9) it would stop
@@ -102,7 +105,7 @@ def pagerank_arrays(n: int, src: np.ndarray, dst: np.ndarray, damping: float = 0
     transposed = sparse.csr_array((share[src], (dst, src)), shape=(n, n))
     dangling = out_degree == 0
     jump = np.full(n, 1.0 / n) if teleport is None else teleport
-    x = np.full(n, 1.0 / n)
+    x = jump.copy()  # uniform, or the seeds: a vertex no seed reaches stays at exactly 0
     change, iterations, converged = float("inf"), 0, False
     while iterations < max_iter:
         last = x
@@ -149,8 +152,10 @@ def _dataframe(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: f
     if n == 0:
         return spark.createDataFrame([], "id long, pagerank double"), {
             "iterations": 0, "converged": True, "last_change": 0.0}
-    ranks = nodes.withColumn("teleport", F.coalesce("teleport", F.lit(1.0 / n))).withColumn("pagerank", F.lit(1.0 / n))
-    dangling_mass = n_dangling / n
+    ranks = nodes.withColumn("teleport", F.coalesce("teleport", F.lit(1.0 / n))).withColumn("pagerank", F.col("teleport"))
+    # starting from the teleport (uniform, or the seeds): a vertex no seed reaches stays at exactly 0
+    dangling_mass = n_dangling / n if seeds is None else ranks.where(F.col("out_degree") == 0).agg(
+        F.sum("teleport")).first()[0] or 0.0
     change, iterations, converged = float("inf"), 0, False
     while iterations < max_iter:
         shares = ranks.where(F.col("out_degree") > 0).select(

@@ -1,5 +1,5 @@
-"""The rank stage: PageRank of pages, hosts and domains, harmonic centrality of hosts and domains,
-and image authority, from a graph written by the graph stage."""
+"""The rank stage: PageRank and TrustRank of pages, hosts and domains, harmonic centrality and spam
+mass of hosts and domains, and image authority and trust, from a graph written by the graph stage."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from imagerank.graph.authority import image_authority
 from imagerank.graph.harmonic import DRIVER_MAX_WORK, LOG2M, harmonic_centrality
 from imagerank import fs
 from imagerank.graph.pagerank import DRIVER_MAX_EDGES, ENGINES, info_dict, pagerank
+from imagerank.graph.trust import GOOD_SHARE, PACKAGE_FILE, load_trusted_sources, seed_domains, seed_vertices, spam_mass
 from imagerank.stage import Stage
 
 LEVELS = (  # table, vertex kind, edge kind, harmonic centrality too
@@ -32,6 +33,8 @@ class RankOptions:
     harmonic_driver_max_work: int = DRIVER_MAX_WORK
     log2m: int = LOG2M
     checkpoint_dir: str | None = None
+    trusted_sources: str | None = None  # provider -> seed domains (YAML); None: the package's trusted_sources.yaml
+    good_share: float = GOOD_SHARE  # share of all PageRank held by good vertices, for spam mass
 
     def __post_init__(self):
         if self.engine not in ENGINES:
@@ -40,6 +43,8 @@ class RankOptions:
             raise ValueError(f"max_iter must be at least 1, got {self.max_iter}")
         if not self.tol >= 0:  # 0: run exactly max_iter iterations
             raise ValueError(f"tol must be positive (or 0 for exactly max_iter iterations), got {self.tol}")
+        if not 0.0 < self.good_share <= 1.0:
+            raise ValueError(f"good_share must lie in (0, 1], got {self.good_share}")
         if not 4 <= self.log2m <= 21:  # the range of Spark's HyperLogLog sketches (lgConfigK)
             raise ValueError(f"log2m must lie in 4..21, got {self.log2m}")
 
@@ -56,16 +61,25 @@ def _degrees(ids: DataFrame, edges: DataFrame) -> DataFrame:
 
 
 def rank_level(spark: SparkSession, vertices: DataFrame, edges: DataFrame, kind: str, edge_kind: str,
-               harmonic: bool, options: RankOptions) -> tuple[DataFrame, dict]:
-    """PageRank (and harmonic centrality) of one vertex kind over its edge kind."""
+               harmonic: bool, options: RankOptions, seeds: list[str] | None = None) -> tuple[DataFrame, dict]:
+    """PageRank, TrustRank seeded by the vertices of the ``seeds`` domains (``trust``: null where
+    none is in the graph) and, where asked, harmonic centrality, of one vertex kind over its edge kind."""
     level_vertices = vertices.where(F.col("kind") == kind)
     ids = level_vertices.select("id")
     level_edges = edges.where(F.col("kind") == edge_kind).select("src", "dst")
-    scores, info = pagerank(spark, ids, level_edges, damping=options.damping, tol=options.tol,
-                            max_iter=options.max_iter, engine=options.engine,
-                            driver_max_edges=options.driver_max_edges, checkpoint_dir=options.checkpoint_dir)
+    engine = {"damping": options.damping, "tol": options.tol, "max_iter": options.max_iter, "engine": options.engine,
+              "driver_max_edges": options.driver_max_edges, "checkpoint_dir": options.checkpoint_dir}
+    scores, info = pagerank(spark, ids, level_edges, **engine)
     report = {"pagerank": info_dict(info)}
     table = level_vertices.join(scores, on="id", how="inner").join(_degrees(ids, level_edges), on="id", how="inner")
+    seed_ids = seed_vertices(spark, level_vertices, seeds or []).localCheckpoint(eager=True)
+    if seed_ids.limit(1).count():
+        trust, trust_info = pagerank(spark, ids, level_edges, seeds=seed_ids, **engine)
+        report["trust"] = info_dict(trust_info)
+        table = table.join(trust.withColumnRenamed("pagerank", "trust"), on="id", how="inner")
+    else:  # no seed domain in this crawl: trust is unknown, not 0
+        report["trust"] = None
+        table = table.withColumn("trust", F.lit(None).cast("double"))
     if harmonic:
         centrality, report["harmonic_centrality"] = harmonic_centrality(
             spark, ids, level_edges, engine=options.harmonic_engine,
@@ -78,31 +92,42 @@ def rank_level(spark: SparkSession, vertices: DataFrame, edges: DataFrame, kind:
 def run_rank(spark: SparkSession, graph: str, output: str, options: RankOptions | None = None) -> dict:
     """Write page_rank, host_rank, domain_rank and image_authority under ``output``; returns the report."""
     options = options or RankOptions()
+    mass = spam_mass(F.col("pagerank"), F.col("trust"), options.good_share).alias("spam_mass")
     columns = {
-        "page_rank": ["id", F.col("name").alias("url"), "host", "domain", "pagerank", "in_degree", "out_degree"],
-        "host_rank": ["id", F.col("name").alias("host"), "domain", "pagerank", "harmonic_centrality",
+        "page_rank": ["id", F.col("name").alias("url"), "host", "domain", "pagerank", "trust", "in_degree",
+                      "out_degree"],
+        "host_rank": ["id", F.col("name").alias("host"), "domain", "pagerank", "trust", mass, "harmonic_centrality",
                       "in_degree", "out_degree"],
-        "domain_rank": ["id", F.col("name").alias("domain"), "pagerank", "harmonic_centrality",
+        "domain_rank": ["id", F.col("name").alias("domain"), "pagerank", "trust", "spam_mass", "harmonic_centrality",
                         "in_degree", "out_degree"],
     }
     with Stage(spark, "rank", output, {"graph": graph, **asdict(options)}) as stage:
+        sources = load_trusted_sources(spark, options.trusted_sources)  # a bad file fails before any work
+        seeds = seed_domains(sources)
         folder = stage.input(graph, "build_graph")
         graph_report = stage.input_report(folder)
         vertices = spark.read.parquet(fs.join(folder, "vertices"))
         edges = spark.read.parquet(fs.join(folder, "edges"))
         hosts_per_domain = (vertices.where(F.col("kind") == "host")
                             .groupBy("domain").agg(F.count(F.lit(1)).alias("n_hosts")))
-        stage.report.update({"options": asdict(options), "crawls": graph_report.get("crawls", []), "levels": {}})
+        stage.report.update({"options": asdict(options), "crawls": graph_report.get("crawls", []), "levels": {},
+                             "trusted_sources": {"file": options.trusted_sources or PACKAGE_FILE,
+                                                 "providers": len(sources), "domains": seeds}})
         written = {}
         for table_name, kind, edge_kind, harmonic in LEVELS:
-            table, level_report = rank_level(spark, vertices, edges, kind, edge_kind, harmonic, options)
+            table, level_report = rank_level(spark, vertices, edges, kind, edge_kind, harmonic, options, seeds)
+            if table_name == "domain_rank":
+                table = table.withColumn("spam_mass", mass)
             table = table.select(*columns[table_name])
             if table_name == "domain_rank":
                 table = (table.join(hosts_per_domain, on="domain", how="left")
-                         .select("id", "domain", "pagerank", "harmonic_centrality", "in_degree", "out_degree",
-                                 F.coalesce("n_hosts", F.lit(0)).cast("long").alias("n_hosts")))
+                         .select("id", "domain", "pagerank", "trust", "spam_mass", "harmonic_centrality", "in_degree",
+                                 "out_degree", F.coalesce("n_hosts", F.lit(0)).cast("long").alias("n_hosts")))
             written[table_name] = stage.write(table_name, table)
             stage.report["levels"][table_name] = level_report
+        found = [r["domain"] for r in written["domain_rank"].where(F.col("domain").isin(*seeds))
+                 .select("domain").orderBy("domain").collect()] if seeds else []
+        stage.report["trusted_sources"]["domains_in_crawl"] = found
         images = stage.write("image_authority",
                              image_authority(vertices, edges, written["page_rank"], written["domain_rank"]))
         sums = images.agg(F.count(F.lit(1)).alias("images"), F.sum("authority").alias("authority"),
