@@ -222,3 +222,44 @@ def test_no_task_gathers_the_rows_of_one_domain(spark, tmp_path):
     # one task holding the Flickr rows reads all n of them; spread over 8 tasks, a stage reading the
     # shuffles of two or three tables of n rows reads under 3n/8 per task
     assert most < n / 2, most
+
+
+def test_trust_and_provider_authority_on_the_sample(spark, sample_pipeline, tmp_path):
+    """The sample's museum is its trusted seed; flickr and wikimedia are measured, not trusted."""
+    root, catalog = sample_pipeline["root"], sample_pipeline["catalog"]
+    if not (root / "popularity").exists():
+        run_popularity(spark, catalog, str(root / "popularity"))
+    report = run_publish(spark, catalog, str(root / "rank"), str(root / "popularity"), str(tmp_path / "table"),
+                         graph=str(root / "graph"))
+    rows = table(spark, tmp_path / "table", "authority").collect()
+    images = {r["image_key"]: r for r in table(spark, root / "rank", "image_authority").collect()}
+    for r in rows:  # trust is the image's trust saturated as authority is; null off the crawl
+        if r["authority_raw"] is None:
+            assert r["trust"] is None
+        else:
+            assert 0 <= r["trust"] < 1
+    museum = [r for r in rows if r["provider"] == "openmuseum" and r["trust"] is not None]
+    assert museum and max(r["trust"] for r in museum) > 0
+    providers = {r["provider"]: r for r in table(spark, tmp_path / "table", "provider_authority").collect()}
+    assert set(providers) == {"flickr", "openmuseum", "wikimedia"}
+    museum_row = providers["openmuseum"]
+    assert museum_row["sites"] == ["openmuseum.org"] and museum_row["trusted"] and museum_row["main_site"] == "openmuseum.org"
+    domains = {r["domain"]: r for r in table(spark, root / "rank", "domain_rank").collect()}
+    assert museum_row["domain_pagerank"] == domains["openmuseum.org"]["pagerank"]
+    assert museum_row["trust"] == domains["openmuseum.org"]["trust"] and museum_row["spam_mass"] == 0.0
+    assert 0 < museum_row["boost"] <= 100 and museum_row["openverse_boost"] == 85
+    assert providers["flickr"]["openverse_type"] == "social_media" and providers["flickr"]["openverse_boost"] == 80
+    assert providers["flickr"]["sites"] == ["flickr.com"] and providers["flickr"]["domain_pagerank"] is None
+    assert providers["flickr"]["boost"] is None  # flickr.com is no crawled site of the sample
+    # pages and domains showing: distinct crawled pages with an edge to one of the provider's matched images
+    edges = table(spark, root / "graph", "edges").where("kind in ('embeds', 'links_to_image')").collect()
+    pages = {r["id"]: r["domain"] for r in table(spark, root / "rank", "page_rank").collect()}
+    # (Flickr's image keys are their own match keys: the catalog's key is the crawl's)
+    matched = {images[r["image_key"]]["id"] for r in rows if r["provider"] == "flickr" and r["image_match"]}
+    showing_pages = {e["src"] for e in edges if e["dst"] in matched}
+    assert providers["flickr"]["pages_showing"] == len(showing_pages) > 0
+    assert providers["flickr"]["domains_showing"] == len({pages[p] for p in showing_pages})
+    assert report["provider_authority"][0]["provider"] == max(
+        providers.values(), key=lambda r: (r["boost"] is not None, r["boost"] or 0))["provider"]
+    assert report["saturation"]["provider_boost"]["constant"] > 0
+    assert report["warnings"] == []

@@ -178,6 +178,9 @@ def _publish_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--signals", default=None,
                         help="a folder written by jobs/embed.py: EXIF, size and near-duplicate family columns")
     parser.add_argument("--visualrank", default=None, help="a folder written by jobs/visualrank.py")
+    parser.add_argument("--graph", default=None,
+                        help="the folder written by jobs/build_graph.py that the ranks come from: "
+                             "provider_authority counts the pages and domains showing each provider's images")
 
 
 def _publish(spark, args):
@@ -186,7 +189,7 @@ def _publish(spark, args):
     return run_publish(spark, args.catalog, args.ranks, args.popularity, args.output, args.percentile,
                        args.catalog_format, min_match_fraction=args.min_match_fraction,
                        min_crawl_match_fraction=args.min_crawl_match_fraction, signals=args.signals,
-                       visualrank=args.visualrank)
+                       visualrank=args.visualrank, graph=args.graph)
 
 
 def _embed_arguments(parser: argparse.ArgumentParser) -> None:

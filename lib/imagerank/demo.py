@@ -48,8 +48,16 @@ def show_rank(spark, path: str, graph: str, top: int = 5) -> None:
     report = _report(spark, path)
     print(f"\n== rank: {path}")
     for level, info in report["levels"].items():
-        engines = ", ".join(f"{what} by {run['engine']}" for what, run in info.items())
+        engines = ", ".join(f"{what} by {run['engine']}" for what, run in info.items() if run)
         print(f"  {level}: {engines}; PageRank {info['pagerank']['iterations']} iterations")
+    trusted = report.get("trusted_sources") or {}
+    print(f"TrustRank seeds: {', '.join(trusted.get('domains_in_crawl') or []) or 'none in this crawl'} "
+          f"(from {trusted.get('file')})")
+    print("top hosts by PageRank, with trust and spam mass (the share of PageRank trust does not explain):")
+    for row in _table(spark, path, "host_rank").orderBy(F.desc("pagerank"), "host").limit(top).collect():
+        trust = "-" if row["trust"] is None else f"{row['trust']:.4f}"
+        mass = "-" if row["spam_mass"] is None else f"{row['spam_mass']:.2f}"
+        print(f"  {row['pagerank']:.4f}  trust {trust:>6}  spam mass {mass:>4}  {row['host']}")
     images = _table(spark, path, "image_authority")
     vertices = _table(spark, graph, "vertices")
     edges = _table(spark, graph, "edges").where(F.col("kind").isin("embeds", "links_to_image"))
@@ -84,6 +92,11 @@ def show_published(spark, root: str, top: int = 8) -> None:
     for c in report["coverage"]:
         print(f"  {c['provider']:<11} {c['images']:3d} images: {c['crawl_image']:3d} / {c['landing_page']:3d} / "
               f"{c['domain']:3d} / {c['nothing']:3d}; popularity observed for {c['popularity_observed']}")
+    print("provider authority (measured boost beside Openverse's static one; '-': no site of it in the crawl):")
+    for p in report.get("provider_authority", []):
+        boost = "-" if p["boost"] is None else f"{p['boost']:.1f}"
+        print(f"  {p['provider']:<11} boost {boost:>5} (Openverse {p['openverse_boost']}, {p['openverse_type']}); "
+              f"sites {', '.join(p['sites'])}; shown on {p['pages_showing']} pages of {p['domains_showing']} domains")
     table = _table(spark, f"{root}/table", "authority")
     print(f"top {top} by score:")
     for r in table.orderBy(F.desc("score"), "identifier").limit(top).collect():

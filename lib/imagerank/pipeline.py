@@ -57,6 +57,7 @@ def stage_options(config: dict) -> dict[str, dict]:
     options["graph"].setdefault("input", [out["extract"]])
     options["rank"].setdefault("graph", out["graph"])
     options["publish"].setdefault("ranks", out["rank"])
+    options["publish"].setdefault("graph", out["graph"])
     options["publish"].setdefault("popularity", out["popularity"])
     if "catalog" in options["popularity"]:
         options["publish"].setdefault("catalog", options["popularity"]["catalog"])

@@ -28,6 +28,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from imagerank import fs
+from imagerank.catalog.provider_authority import provider_authority, showing
 from imagerank.catalog.read import PUBLISH_COLUMNS, read_catalog
 from imagerank.catalog.saturation import saturate
 from imagerank.commit import now_iso
@@ -159,24 +160,25 @@ def _in_catalog_domains(table: DataFrame, column: str, domains: DataFrame) -> Da
 
 def crawl_images_by_key(keys: DataFrame, images: DataFrame) -> DataFrame:
     """image_authority reduced to the catalog's image match keys: key_hash, key, authority_raw,
-    image_domain_authority (the largest among crawl images sharing the key) and crawl_image_key
-    (the image_key that gave authority_raw)."""
+    trust_raw, image_domain_authority (the largest among crawl images sharing the key) and
+    crawl_image_key (the image_key that gave authority_raw)."""
     identity = F.col("image_key").startswith(IDENTITY_KEY_PREFIXES[0])
     for prefix in IDENTITY_KEY_PREFIXES[1:]:
         identity = identity | F.col("image_key").startswith(prefix)
-    columns = ["image_key", "authority", "domain_authority"]
+    columns = ["image_key", "authority", "trust", "domain_authority"]
     # Wikimedia and Flickr keys are their own match keys: no Python for them
     by_identity = images.where(identity).select(F.col("image_key").alias("key"), *columns)
     file_domains = keys.select(F.col("file_domain").alias("domain")).where(F.col("domain").isNotNull()).distinct()
     by_url = (_in_catalog_domains(images.where(~identity), "image_domain", file_domains).select(*columns)
               .mapInPandas(_keyed("image_key", _url_image_match_key),
-                           "key string, image_key string, authority double, domain_authority double"))
+                           "key string, image_key string, authority double, trust double, domain_authority double"))
     return (
         by_identity.unionByName(by_url)
         .withColumn("key_hash", _key_hash("key"))
         .join(_wanted(keys, "image_match_key"), on=["key_hash", "key"], how="left_semi")
         .groupBy("key_hash", "key")
         .agg(F.max("authority").alias("authority_raw"),
+             F.max("trust").alias("trust_raw"),
              F.max("domain_authority").alias("image_domain_authority"),
              F.max_by("image_key", F.struct("authority", "image_key")).alias("crawl_image_key"))
     )
@@ -236,7 +238,8 @@ def published_table(catalog: DataFrame, keys: DataFrame, images: DataFrame, page
         .join(popularity.select("identifier", F.col("standardized").alias("popularity"),
                                 F.lit(True).alias("popularity_row")), on="identifier", how="left")
         .select(
-            "identifier", "provider", "image_key", "authority_raw", "landing_page_rank",
+            "identifier", "provider", "image_key", "authority_raw", "trust_raw", "landing_page_rank",
+            "crawl_image_key", "landing_domain",
             F.when(image_matched & (F.col("crawl_image_key") == F.col("image_key")), F.lit(EXACT))
             .when(image_matched, F.lit(MATCH_KEY)).alias("image_match"),
             F.when(landing_matched & F.col("landing_from_file"), F.lit(WIKIMEDIA_FILE))
@@ -346,33 +349,45 @@ def content_signals(spark: SparkSession, signals_folder: str | None, visualrank_
         for name, kind in CONTENT_COLUMNS.items()])
 
 
+TRUST_COLUMNS = {"trust": "double", "spam_mass": "double", "harmonic_centrality": "double"}
+
+
+def _with_trust(frame: DataFrame) -> DataFrame:
+    """A rank table with the trust columns it lacks as nulls (a rank output written before trust)."""
+    for name, kind in TRUST_COLUMNS.items():
+        if name not in frame.columns:
+            frame = frame.withColumn(name, F.lit(None).cast(kind))
+    return frame
+
+
 def run_publish(spark: SparkSession, catalog_path: str, ranks: str, popularity_dir: str, output: str,
                 percentile: float = 0.85, catalog_format: str = "auto",
                 min_match_fraction: float = MIN_MATCH_FRACTION,
                 min_crawl_match_fraction: float = MIN_CRAWL_MATCH_FRACTION,
-                signals: str | None = None, visualrank: str | None = None) -> dict:
-    """Write ``authority`` (partitioned by provider), ``coverage`` and ``scores_tsv`` under ``output``;
-    inputs that do not belong together (:func:`matching_warnings`) are warned of in the report's
-    ``warnings`` and on standard error."""
+                signals: str | None = None, visualrank: str | None = None, graph: str | None = None) -> dict:
+    """Write ``authority`` (partitioned by provider), ``coverage``, ``provider_authority`` and
+    ``scores_tsv`` under ``output``; inputs that do not belong together (:func:`matching_warnings`)
+    are warned of in the report's ``warnings`` and on standard error. ``graph`` (the graph the
+    ranks were computed from) gives provider_authority its pages and domains showing each provider."""
     args = {"catalog": catalog_path, "ranks": ranks, "popularity": popularity_dir, "percentile": percentile,
             "catalog_format": catalog_format, "min_match_fraction": min_match_fraction,
-            "min_crawl_match_fraction": min_crawl_match_fraction, "signals": signals, "visualrank": visualrank}
+            "min_crawl_match_fraction": min_crawl_match_fraction, "signals": signals, "visualrank": visualrank,
+            "graph": graph}
     with Stage(spark, "publish", output, args) as stage:
         signals_folder = stage.input(signals, "embed") if signals else None
         visualrank_folder = stage.input(visualrank, "visualrank") if visualrank else None
         ranks_folder = stage.input(ranks, "rank")
         rank_report = stage.input_report(ranks_folder)
+        graph_folder = stage.input(graph, "build_graph") if graph else None
         popularity_folder = stage.input(popularity_dir, "popularity")
         catalog, catalog_report = read_catalog(spark, stage.qualify(catalog_path), required=PUBLISH_COLUMNS,
                                                fmt=catalog_format)
         keys = catalog_keys(catalog).cache()
         popularity = spark.read.parquet(fs.join(popularity_folder, "popularity"))
-        base = published_table(
-            catalog, keys.drop("bad_url", "bad_landing_url"),
-            *[spark.read.parquet(fs.join(ranks_folder, name)) for name in ("image_authority", "page_rank",
-                                                                           "domain_rank")],
-            popularity,
-        ).cache()
+        images, pages, domains = [_with_trust(spark.read.parquet(fs.join(ranks_folder, name)))
+                                  for name in ("image_authority", "page_rank", "domain_rank")]
+        base = published_table(catalog, keys.drop("bad_url", "bad_landing_url"), images, pages, domains,
+                               popularity).cache()
         counted = base.agg(
             F.count(F.lit(1)).alias("rows"),
             F.count(F.when(F.col("popularity_row"), F.lit(1))).alias("popularity"),
@@ -386,16 +401,22 @@ def run_publish(spark: SparkSession, catalog_path: str, ranks: str, popularity_d
                     "min_match_fraction": min_match_fraction, "min_crawl_match_fraction": min_crawl_match_fraction}
         warnings = matching_warnings(matching, catalog_report, stage.input_report(popularity_folder),
                                      min_match_fraction, min_crawl_match_fraction)
+        ranked_from = [i.get("run") for i in rank_report.get("inputs", {}).get("build_graph", [])]
+        if graph_folder and ranked_from and graph_folder.rsplit("/", 1)[1] not in ranked_from:
+            warnings.append(f"--graph {graph} is run {graph_folder.rsplit('/', 1)[1]}; the ranks were computed "
+                            f"from run {ranked_from[0]}: pages and domains showing a provider may not match")
         for warning in warnings:
             say("publish", f"warning: {warning}")
         with_authority, authority_constant = saturate(base, "authority_raw", percentile)
-        with_site, site_constant = saturate(with_authority, "domain_authority", percentile)
+        with_trust, trust_constant = saturate(with_authority, "trust_raw", percentile)
+        with_site, site_constant = saturate(with_trust, "domain_authority", percentile)
         computed_at = now_iso()
         content = content_signals(spark, signals_folder, visualrank_folder)
         with_content = with_site.join(content, on="identifier", how="left")
         table = with_content.select(
             "identifier", "provider", "image_key",
-            F.col("authority_raw_saturated").alias("authority"), "authority_raw", "landing_page_rank",
+            F.col("authority_raw_saturated").alias("authority"), "authority_raw",
+            F.col("trust_raw_saturated").alias("trust"), "landing_page_rank",
             "image_match", "landing_match", "domain_authority", "popularity", "popularity_source",
             *CONTENT_COLUMNS,
             score(F.col("authority_raw_saturated"), F.col("popularity"),
@@ -405,6 +426,14 @@ def run_publish(spark: SparkSession, catalog_path: str, ranks: str, popularity_d
         )
         written = stage.write("authority", table, partition_by=["provider"])
         coverage_table = stage.write("coverage", coverage(written).orderBy("provider").coalesce(1))
+        trusted = (rank_report.get("trusted_sources") or {}).get("providers") or {}
+        shown = None
+        if graph_folder:
+            shown = showing(base, images, spark.read.parquet(fs.join(graph_folder, "edges")), pages)
+        providers, boost_constant = provider_authority(
+            base.join(written.select("identifier", "authority"), on="identifier", how="inner"), domains,
+            trusted if isinstance(trusted, dict) else {}, percentile, shown)
+        providers = stage.write("provider_authority", providers.coalesce(1))
         (written.select("identifier", F.format_number("score", 9).alias("score"))
          .write.mode("overwrite").options(sep="\t", header="false").csv(stage.table("scores_tsv")))
         bad = keys.agg(F.sum(F.col("bad_url").cast("long")).alias("url"),
@@ -415,9 +444,12 @@ def run_publish(spark: SparkSession, catalog_path: str, ranks: str, popularity_d
             "computed_at": computed_at,
             "rows_written": written.count(),
             "unparseable_urls": {"url": bad["url"] or 0, "foreign_landing_url": bad["landing"] or 0},
-            "saturation": {"authority": authority_constant, "domain_authority": site_constant},
+            "saturation": {"authority": authority_constant, "trust": trust_constant, "domain_authority": site_constant,
+                           "provider_boost": boost_constant},
             "coverage": [r.asDict() for r in coverage_table.orderBy("provider").collect()],
             "matching": matching,
+            "provider_authority": [r.asDict() for r in providers.orderBy(F.desc_nulls_last("boost"), "provider")
+                                   .collect()],
             "content": {"signals": bool(signals_folder), "visualrank": bool(visualrank_folder),
                         "with_features": written.where(F.col("width").isNotNull()).count(),
                         "with_visualrank": written.where(F.col("visualrank").isNotNull()).count()},

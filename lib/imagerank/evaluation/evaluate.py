@@ -33,6 +33,7 @@ PREDICTION_SAMPLE = 5000
 SCORERS = {
     "authority": F.col("authority"),
     "authority_raw": F.col("authority_raw"),
+    "trust": F.col("trust"),
     "domain_authority": F.col("domain_authority"),
     "landing_page_rank": F.col("landing_page_rank"),
     "visualrank": F.col("visualrank"),
@@ -165,6 +166,7 @@ def run_evaluate(spark: SparkSession, table_dir: str, output: str, signals_dir: 
             "top_images": top_images(table, images_uri, image_suffix, _crawl_images(spark, publish_report)),
             "by_scorer": _by_scorer(figure_rows),
             "coverage": publish_report.get("coverage", []),
+            "provider_authority": publish_report.get("provider_authority", []),
             "stages": _stage_reports(publish_report),
             "engines": _engines(publish_report),
         }

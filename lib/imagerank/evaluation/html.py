@@ -233,6 +233,11 @@ def _top_images(report: dict) -> str:
                    for p in _providers(top) if p in top)
 
 
+PROVIDER_COLUMNS = ("provider", "boost", "openverse_boost", "openverse_type", "trusted", "main_site",
+                    "domain_pagerank", "trust", "spam_mass", "harmonic_centrality", "pages_showing", "domains_showing",
+                    "median_image_authority", "images", "images_in_crawl")
+
+
 def _json(value) -> str:
     return _e(json.dumps(value, indent=2, default=str, ensure_ascii=False))
 
@@ -241,6 +246,7 @@ def _section_bodies(report: dict) -> list[tuple[str, str, str]]:
     dist, points = report.get("distributions"), _rows(report.get("predictions"))
     coverage, stages, engines = _rows(report.get("coverage")), report.get("stages"), report.get("engines")
     columns = list(dict.fromkeys([*COVERAGE, *(k for r in coverage for k in r)]))
+    providers = _rows(report.get("provider_authority"))
     return [
         ("first-figure", "Authority against observed popularity", _first_figure(report)),
         ("evaluation", "Evaluation of each scorer", _evaluation(report)),
@@ -250,6 +256,8 @@ def _section_bodies(report: dict) -> list[tuple[str, str, str]]:
          scatter(points) if points else '<p class="missing">no predictions (not computed)</p>'),
         ("top-images", "Top images per provider", _top_images(report)),
         ("coverage", "Coverage per provider", _table(coverage, [(c, c) for c in columns]) if coverage else MISSING),
+        ("provider-authority", "Provider authority: measured boost beside Openverse's static one",
+         _table(providers, [(c, c) for c in PROVIDER_COLUMNS]) if providers else MISSING),
         ("stages", "What each stage read, wrote and skipped", "".join(
             f"<details><summary>{_e(name)}</summary><pre>{_json(value)}</pre></details>"
             for name, value in stages.items()) if isinstance(stages, dict) and stages else MISSING),

@@ -112,7 +112,7 @@ def run_rank(spark: SparkSession, graph: str, output: str, options: RankOptions 
                             .groupBy("domain").agg(F.count(F.lit(1)).alias("n_hosts")))
         stage.report.update({"options": asdict(options), "crawls": graph_report.get("crawls", []), "levels": {},
                              "trusted_sources": {"file": options.trusted_sources or PACKAGE_FILE,
-                                                 "providers": len(sources), "domains": seeds}})
+                                                 "providers": sources, "domains": seeds}})
         written = {}
         for table_name, kind, edge_kind, harmonic in LEVELS:
             table, level_report = rank_level(spark, vertices, edges, kind, edge_kind, harmonic, options, seeds)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-NUMERIC = ("authority", "authority_raw", "landing_page_rank", "domain_authority", "visualrank", "family_size",
+NUMERIC = ("authority", "authority_raw", "trust", "landing_page_rank", "domain_authority", "visualrank", "family_size",
            "width", "height")
 FLAGS = ("gps",)
 EMBEDDINGS = ("text_embedding", "image_embedding")
