@@ -183,6 +183,13 @@ def test_catalog_meets_crawl_variants_and_coverage_counts_each_rule(spark, tmp_p
         "w2": (None, None, 0.08, "match_key", 0.6),
     }
     assert rows["f1"]["image_key"] == "flickr:111"
+    # a rank output without trust (written before TrustRank): trust is null, not 0; without --graph
+    # nothing counts the pages showing a provider, so those are null too
+    assert all(r["trust"] is None for r in rows.values())
+    providers = {p["provider"]: p for p in report["provider_authority"]}
+    assert providers["museum"]["sites"] == ["museum.org"] and providers["museum"]["domain_pagerank"] == 0.3
+    assert providers["museum"]["trust"] is None and providers["museum"]["boost"] is not None
+    assert all(p["pages_showing"] is None and p["domains_showing"] is None for p in providers.values())
     coverage = {c.pop("provider"): c for c in report["coverage"]}
     assert coverage == {
         "flickr": {"images": 2, "crawl_image": 1, "image_exact": 1, "image_match_key": 0, "landing_page": 1,

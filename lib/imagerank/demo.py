@@ -96,7 +96,9 @@ def show_published(spark, root: str, top: int = 8) -> None:
     for p in report.get("provider_authority", []):
         boost = "-" if p["boost"] is None else f"{p['boost']:.1f}"
         print(f"  {p['provider']:<11} boost {boost:>5} (Openverse {p['openverse_boost']}, {p['openverse_type']}); "
-              f"sites {', '.join(p['sites'])}; shown on {p['pages_showing']} pages of {p['domains_showing']} domains")
+              f"sites {', '.join(p['sites'])}"
+              + ("" if p["pages_showing"] is None else
+                 f"; shown on {p['pages_showing']} pages of {p['domains_showing']} domains"))
     table = _table(spark, f"{root}/table", "authority")
     print(f"top {top} by score:")
     for r in table.orderBy(F.desc("score"), "identifier").limit(top).collect():

@@ -18,9 +18,11 @@ by hand (``imagerank/conf/openverse_boost.yaml``). Here, per provider of the cat
   publish percentile: a provider whose site stands at the 85th percentile of the crawl's domains
   gets 85, Openverse's default. docs/design.md ("Provider authority") says why.
 
-Small: one row per provider; the per-domain inputs are broadcast (a catalog has hundreds of
-providers and a few sites each). The pages and domains showing are the one large step: the
-graph's image edges (10^10 at full scale) semi-joined to the catalog's matched images.
+Small: one row per provider. The providers' sites are few (a catalog has hundreds of providers
+and a few sites each): they are broadcast to cut the crawl's domain table to them. The saturation
+constant is computed over the whole domain table, distributed (catalog.saturation). The pages and
+domains showing are the one large step: the graph's image edges (10^10 at full scale) joined to
+the catalog's matched images.
 """
 
 from __future__ import annotations
@@ -85,9 +87,11 @@ def provider_authority(table: DataFrame, domains: DataFrame, trusted: dict[str, 
     spark = table.sparkSession
     good = F.col("pagerank") * (F.lit(1.0) - F.coalesce(F.col("spam_mass"), F.lit(0.0)))
     ranked_domains, constant = saturate(domains.withColumn("good_pagerank", good), "good_pagerank", percentile)
-    sites = provider_sites(table, trusted)
-    site_ranks = (sites.join(F.broadcast(ranked_domains.select(
-        "domain", "pagerank", "trust", "spam_mass", "harmonic_centrality", "good_pagerank")), on="domain", how="left"))
+    sites = provider_sites(table, trusted).cache()
+    # the domain table is the crawl's (10^8 rows): cut to the sites' domains (few, broadcast) first
+    site_domains = ranked_domains.join(F.broadcast(sites.select("domain").distinct()), on="domain", how="left_semi")
+    site_ranks = sites.join(site_domains.select(
+        "domain", "pagerank", "trust", "spam_mass", "harmonic_centrality", "good_pagerank"), on="domain", how="left")
     per_provider = site_ranks.groupBy("provider").agg(
         F.sort_array(F.collect_set("domain")).alias("sites"),
         F.max("trusted").alias("trusted"),

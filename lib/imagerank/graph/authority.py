@@ -23,8 +23,10 @@ from pyspark.sql import functions as F
 IMAGE_EDGES = ("embeds", "links_to_image")
 
 
-def image_authority(vertices: DataFrame, edges: DataFrame, page_rank: DataFrame, domain_rank: DataFrame) -> DataFrame:
-    """One row per image vertex; see docs/tables.md for the columns."""
+def image_authority(vertices: DataFrame, edges: DataFrame, page_rank: DataFrame, domain_rank: DataFrame,
+                    page_trust: bool = True) -> DataFrame:
+    """One row per image vertex; see docs/tables.md for the columns. ``page_trust``: whether
+    page_rank's ``trust`` was computed (a seed domain is in the crawl); image trust is null if not."""
     images = vertices.where(F.col("kind") == "image").select(
         F.col("id").alias("image"), F.col("name").alias("image_key"), F.col("url").alias("image_url"),
         F.col("domain").alias("image_domain"))
@@ -65,7 +67,7 @@ def image_authority(vertices: DataFrame, edges: DataFrame, page_rank: DataFrame,
     )
     totals = per_image.agg(F.sum("surfer_raw").alias("surfer_total"), F.sum("authority_raw").alias("authority_total"),
                            F.sum("trust_raw").alias("trust_total"))
-    trusted = F.lit(None).cast("double") if not _has_trust(page_rank) else F.coalesce(
+    trusted = F.lit(None).cast("double") if not page_trust else F.coalesce(
         F.try_divide("trust_raw", "trust_total"), F.lit(0.0))
     serving_rank = site_rank.select(F.col("domain").alias("image_domain"), F.col("domain_pagerank").alias("file_domain_rank"))
     return (
@@ -89,7 +91,3 @@ def image_authority(vertices: DataFrame, edges: DataFrame, page_rank: DataFrame,
         )
     )
 
-
-def _has_trust(page_rank: DataFrame) -> bool:
-    """Whether page trust was computed (some seed domain is in the crawl): the column is all null otherwise."""
-    return page_rank.where(F.col("trust").isNotNull()).limit(1).count() > 0

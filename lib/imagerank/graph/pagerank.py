@@ -49,7 +49,8 @@ the fixed point is at most ``tol * d / (1 - d)`` when the rule stops the run (5.
   ``max_iter`` does not cap that run, and GraphFrames does not expose its superstep count
   (reported as None). With ``tol=0`` it runs exactly ``max_iter`` iterations. No checkpointing.
   With seeds: ``pageRank(sourceId=...)`` from the same virtual source as ``graphx`` (not
-  ``parallelPersonalizedPageRank``, which is wrong for the reason above).
+  ``parallelPersonalizedPageRank``, which is wrong for the reason above); a seeded run's ranks sum
+  to 1, not N, so its tol is divided by N to keep the same threshold.
 
 ``engine="auto"`` chooses ``driver`` up to ``driver_max_edges`` edges, else ``dataframe``.
 """
@@ -212,11 +213,13 @@ def _virtual_source(edges: DataFrame, seeds: DataFrame | None) -> DataFrame:
 
 
 def _seeded_iterations(damping: float, tol: float, max_iter: int, seeded: bool) -> tuple[int, bool]:
-    """graphx_iterations, for a seeded run one more (the virtual source's step) and at d(1-d) times the
+    """graphx_iterations; for a seeded run one more (the virtual source's step), at d(1-d) times the
     tol: the leaky score left on the real vertices can be as low as d(1-d) (every seed dangling), and
     normalizing by it scales the error up as much."""
-    if not seeded or tol <= 0:
+    if not seeded:
         return graphx_iterations(damping, tol, max_iter)
+    if tol <= 0:  # exactly max_iter iterations past the virtual source's
+        return max_iter + 1, False
     needed, _ = graphx_iterations(damping, tol * damping * (1.0 - damping), 10 ** 9)
     return min(needed + 1, max_iter), needed + 1 <= max_iter
 
@@ -252,7 +255,7 @@ def _graphx(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: floa
 
 
 def _graphframes(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: float, tol: float,
-                 max_iter: int, seeds: DataFrame | None) -> tuple[DataFrame, dict]:
+                 max_iter: int, seeds: DataFrame | None, n_vertices: int) -> tuple[DataFrame, dict]:
     from graphframes import GraphFrame
 
     source = {}
@@ -261,7 +264,10 @@ def _graphframes(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping:
         source = {"sourceId": VIRTUAL_SOURCE}
     graph = GraphFrame(ids, _virtual_source(edges, seeds))
     if tol > 0:  # GraphFrames' tol mode: Pregel until no vertex's rank changes by more than tol
-        ranked = graph.pageRank(resetProbability=1.0 - damping, tol=tol, **source)
+        # unseeded ranks sum to N (mean 1), seeded ones to 1: the threshold is scaled to match, else a
+        # seed's first change (d / |S| from the virtual source) falls under tol once |S| > d / tol
+        threshold = tol if seeds is None else tol / max(n_vertices, 1)
+        ranked = graph.pageRank(resetProbability=1.0 - damping, tol=threshold, **source)
         run = {"iterations": None, "converged": True, "last_change": None}
     else:
         ranked = graph.pageRank(resetProbability=1.0 - damping, maxIter=max_iter, **source)
@@ -307,7 +313,7 @@ def pagerank(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: flo
     elif chosen == "graphx":
         scores, run = _graphx(spark, ids, edges, damping, tol, max_iter, checkpoint_dir, seeds)
     elif chosen == "graphframes":
-        scores, run = _graphframes(spark, ids, edges, damping, tol, max_iter, seeds)
+        scores, run = _graphframes(spark, ids, edges, damping, tol, max_iter, seeds, n_vertices)
     else:
         scores, run = _dataframe(spark, ids, edges, damping, tol, max_iter, checkpoint_dir, seeds, n_seeds)
     if run["last_change"] is not None and not math.isfinite(run["last_change"]):

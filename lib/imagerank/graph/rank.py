@@ -128,8 +128,9 @@ def run_rank(spark: SparkSession, graph: str, output: str, options: RankOptions 
         found = [r["domain"] for r in written["domain_rank"].where(F.col("domain").isin(*seeds))
                  .select("domain").orderBy("domain").collect()] if seeds else []
         stage.report["trusted_sources"]["domains_in_crawl"] = found
-        images = stage.write("image_authority",
-                             image_authority(vertices, edges, written["page_rank"], written["domain_rank"]))
+        images = stage.write("image_authority", image_authority(
+            vertices, edges, written["page_rank"], written["domain_rank"],
+            page_trust=stage.report["levels"]["page_rank"]["trust"] is not None))
         sums = images.agg(F.count(F.lit(1)).alias("images"), F.sum("authority").alias("authority"),
                           F.sum(F.when(F.col("n_pages") == 0, 1).otherwise(0)).alias("without_pages")).first()
         stage.report["images"] = {"rows": sums["images"], "authority_sum": sums["authority"],
