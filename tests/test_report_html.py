@@ -18,8 +18,8 @@ from imagerank.evaluation.html import render
 
 PROVIDERS = ["flickr", "smithsonian", "wikimedia"]
 SCORERS = ["authority", "model", "baseline_2020", "visualrank"]
-SECTIONS = ["first-figure", "evaluation", "distributions", "predictions", "top-images", "coverage", "stages",
-            "engines"]
+SECTIONS = ["first-figure", "evaluation", "distributions", "predictions", "top-images", "coverage",
+            "provider-authority", "stages", "engines"]
 INJECTED = "<script>alert(1)</script>"
 CHROMIUM = Path("/usr/bin/chromium")
 # a src= or href= whose value loads from the network (http:, https: or protocol-relative //)
@@ -69,6 +69,10 @@ def _report() -> dict:
         "top_images": top,
         "coverage": [{"provider": p, "images": 1000, "crawl_image": 400, "landing_page": 300, "domain": 200,
                       "nothing": 100, "popularity_observed": 0.75} for p in PROVIDERS],
+        "provider_authority": [{"provider": p, "boost": 91.25, "openverse_boost": 80, "openverse_type": "social_media",
+                                "trusted": False, "main_site": f"{p}.example", "domain_pagerank": 0.01,
+                                "trust": None, "spam_mass": None, "pages_showing": 12, "domains_showing": 3,
+                                "sites": [f"{p}.example", INJECTED]} for p in PROVIDERS],
         "stages": {"publish": {"read": ["authority"], "wrote": ["table"], "skipped": {"no popularity": 3}},
                    "evaluate": {"read": ["table"], "wrote": ["evaluation"], "note": INJECTED}},
         "engines": {"spark": "4.1.0", "graphframes": None, "python": "3.12"},
@@ -107,6 +111,7 @@ def test_full_report_is_self_contained_and_escaped():
     assert "… 2 more" in sections["top-images"] and "0.912" in sections["top-images"]
     assert sections["stages"].count("<details>") == 2 and "<pre>" in sections["stages"]
     assert "4.1.0" in sections["engines"] and "0.750" in sections["coverage"]
+    assert "91.25" in sections["provider-authority"] and "social_media" in sections["provider-authority"]
 
 
 def test_only_figures_says_not_computed():
