@@ -32,10 +32,10 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from imagerank.catalog.saturation import saturate
+from imagerank.graph.authority import IMAGE_EDGES
 from imagerank.spark import package_conf
 
 MIN_SITE_SHARE = 0.01  # of a provider's catalog rows whose landing pages are on a domain, for it to be a site
-IMAGE_EDGES = ("embeds", "links_to_image")  # the graph's page -> image edge kinds
 
 
 def openverse_boosts(spark: SparkSession) -> tuple[DataFrame, int]:
@@ -114,21 +114,18 @@ def provider_authority(table: DataFrame, domains: DataFrame, trusted: dict[str, 
                 if constant else F.lit(None).cast("double"))
     result = (images.join(per_provider, on="provider", how="left")
               .join(F.broadcast(boosts), on="provider", how="left"))
-    if shown is not None:
-        result = result.join(shown, on="provider", how="left")
-    else:
-        result = (result.withColumn("pages_showing", F.lit(None).cast("long"))
-                  .withColumn("domains_showing", F.lit(None).cast("long")))
+    counts = ("pages_showing", "domains_showing")
+    if shown is not None:  # a provider no crawled page shows: 0 pages
+        result = result.join(shown, on="provider", how="left").fillna(0, subset=list(counts))
+    else:  # no graph: not counted
+        result = result.select("*", *[F.lit(None).alias(c) for c in counts])
     return result.select(
         "provider",
         F.coalesce("sites", F.array().cast("array<string>")).alias("sites"),
         F.coalesce("trusted", F.lit(False)).alias("trusted"),
         "main_site", "domain_pagerank", "harmonic_centrality", "trust", "spam_mass",
         "images", "images_in_crawl",
-        (F.coalesce("pages_showing", F.lit(0)) if shown is not None else F.col("pages_showing"))
-        .cast("long").alias("pages_showing"),
-        (F.coalesce("domains_showing", F.lit(0)) if shown is not None else F.col("domains_showing"))
-        .cast("long").alias("domains_showing"),
+        *[F.col(c).cast("long").alias(c) for c in counts],
         "median_image_authority",
         F.round(measured, 2).alias("boost"),
         F.coalesce("openverse_type", F.lit("default")).alias("openverse_type"),

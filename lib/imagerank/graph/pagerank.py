@@ -135,28 +135,25 @@ def _driver(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: floa
 
 
 def _dataframe(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: float, tol: float,
-               max_iter: int, checkpoint_dir: str | None, seeds: DataFrame | None,
+               max_iter: int, checkpoint_dir: str | None, seeds: DataFrame | None, n: int,
                n_seeds: int | None) -> tuple[DataFrame, dict]:
+    if n == 0:
+        return spark.createDataFrame([], "id long, pagerank double"), {
+            "iterations": 0, "converged": True, "last_change": 0.0}
     checkpoint = checkpointer(spark, checkpoint_dir)
     edges = checkpoint(edges.select("src", "dst").repartition("src"))
     out_degrees = edges.groupBy("src").agg(F.count(F.lit(1)).alias("out_degree"))
     with_degrees = (ids.join(out_degrees.withColumnRenamed("src", "id"), on="id", how="left")
                     .select("id", F.coalesce(F.col("out_degree"), F.lit(0)).alias("out_degree")))
     if seeds is None:
-        teleport = F.lit(None).cast("double")  # uniform: 1/n, set below once n is known
+        teleport = F.lit(1.0 / n)
     else:
         with_degrees = with_degrees.join(seeds.select("id", F.lit(True).alias("seed")), on="id", how="left")
         teleport = F.when(F.col("seed"), F.lit(1.0 / n_seeds)).otherwise(F.lit(0.0))
-    nodes = checkpoint(with_degrees.select("id", "out_degree", teleport.alias("teleport")).repartition("id"))
-    stats = nodes.agg(F.count(F.lit(1)).alias("n"), F.sum(F.when(F.col("out_degree") == 0, 1).otherwise(0))).first()
-    n, n_dangling = int(stats[0]), int(stats[1] or 0)
-    if n == 0:
-        return spark.createDataFrame([], "id long, pagerank double"), {
-            "iterations": 0, "converged": True, "last_change": 0.0}
-    ranks = nodes.withColumn("teleport", F.coalesce("teleport", F.lit(1.0 / n))).withColumn("pagerank", F.col("teleport"))
     # starting from the teleport (uniform, or the seeds): a vertex no seed reaches stays at exactly 0
-    dangling_mass = n_dangling / n if seeds is None else ranks.where(F.col("out_degree") == 0).agg(
-        F.sum("teleport")).first()[0] or 0.0
+    ranks = checkpoint(with_degrees.select("id", "out_degree", teleport.alias("teleport"),
+                                           teleport.alias("pagerank")).repartition("id"))
+    dangling_mass = ranks.agg(F.sum(F.when(F.col("out_degree") == 0, F.col("pagerank")))).first()[0] or 0.0
     change, iterations, converged = float("inf"), 0, False
     while iterations < max_iter:
         shares = ranks.where(F.col("out_degree") > 0).select(
@@ -315,7 +312,8 @@ def pagerank(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: flo
     elif chosen == "graphframes":
         scores, run = _graphframes(spark, ids, edges, damping, tol, max_iter, seeds, n_vertices)
     else:
-        scores, run = _dataframe(spark, ids, edges, damping, tol, max_iter, checkpoint_dir, seeds, n_seeds)
+        scores, run = _dataframe(spark, ids, edges, damping, tol, max_iter, checkpoint_dir, seeds, n_vertices,
+                                 n_seeds)
     if run["last_change"] is not None and not math.isfinite(run["last_change"]):
         run["last_change"] = None  # no iteration ran: no change to report (reports are strict JSON)
     info = RankInfo(engine=chosen, vertices=n_vertices, edges=n_edges, seconds=round(time.time() - started, 3),

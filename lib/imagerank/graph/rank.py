@@ -98,7 +98,7 @@ def run_rank(spark: SparkSession, graph: str, output: str, options: RankOptions 
                       "out_degree"],
         "host_rank": ["id", F.col("name").alias("host"), "domain", "pagerank", "trust", mass, "harmonic_centrality",
                       "in_degree", "out_degree"],
-        "domain_rank": ["id", F.col("name").alias("domain"), "pagerank", "trust", "spam_mass", "harmonic_centrality",
+        "domain_rank": ["id", F.col("name").alias("domain"), "pagerank", "trust", mass, "harmonic_centrality",
                         "in_degree", "out_degree"],
     }
     with Stage(spark, "rank", output, {"graph": graph, **asdict(options)}) as stage:
@@ -116,8 +116,6 @@ def run_rank(spark: SparkSession, graph: str, output: str, options: RankOptions 
         written = {}
         for table_name, kind, edge_kind, harmonic in LEVELS:
             table, level_report = rank_level(spark, vertices, edges, kind, edge_kind, harmonic, options, seeds)
-            if table_name == "domain_rank":
-                table = table.withColumn("spam_mass", mass)
             table = table.select(*columns[table_name])
             if table_name == "domain_rank":
                 table = (table.join(hosts_per_domain, on="domain", how="left")
