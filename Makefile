@@ -43,14 +43,15 @@ test-spark35: $(STAMP35)
 	$(PY35) -c "import pyspark; print('pyspark', pyspark.__version__)"
 	$(PY35) -m pytest -q tests
 
-$(SAMPLE)/crawl/warc.paths.gz $(SAMPLE)/trusted_sources.yaml: | $(STAMP)
+# the sample writes its crawl, catalog and trusted_sources.yaml, the last file: one target for all
+$(SAMPLE)/trusted_sources.yaml: | $(STAMP)
 	$(PY) -m imagerank.sample --output $(SAMPLE)
 
 # One Spark session: the pipeline (jobs/pipeline.py's run_pipeline, conf/pipeline.yaml), then a look at its tables.
 $(SAMPLE)/images/catalog.csv: | $(STAMP)
 	$(PY) -m imagerank.sample_images --output $(SAMPLE)/images
 
-demo: $(STAMP) $(SAMPLE)/crawl/warc.paths.gz $(SAMPLE)/trusted_sources.yaml $(SAMPLE)/images/catalog.csv
+demo: $(STAMP) $(SAMPLE)/trusted_sources.yaml $(SAMPLE)/images/catalog.csv
 	$(PY) -m imagerank.demo --config conf/pipeline.yaml --images $(SAMPLE)/images
 
 # bench_scale: every stage under spark-submit on generated crawls of 10^4, 10^5 and 10^6 pages
