@@ -11,8 +11,9 @@ EXTRACT = [
     "selectolax>=0.3.21",
     "ada-url>=1.15,<5",  # imagerank.urls calls its C API through the cffi module it ships
     "publicsuffixlist>=1.0",
-    "urllib3>=2.0",
+    "urllib3>=2.7",  # decompression-bomb fixes (CVE-2025-66471 and CVE-2025-66418 in 2.6.0, more up to 2.7.0)
     "boto3>=1.34",
+    "fsspec>=2023.1", "requests>=2.28",  # HDFS over WebHDFS where no libhdfs is installed (imagerank.webhdfs)
     "pyyaml>=6.0",
     # reference path (and the benchmark baseline)
     "warcio>=1.7",

@@ -17,7 +17,7 @@ from conftest import extracted, shared_file
 class FlakyServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, files, plan, fail_from=None, fail_how="500"):
+    def __init__(self, files, plan, fail_from=None, fail_how="500", faults=None):
         super().__init__(("127.0.0.1", 0), FlakyHandler)
         self.files = files
         self.plan = list(plan)  # per request: "ok", "503", or "cut" (half the bytes, then close)
@@ -26,6 +26,9 @@ class FlakyServer(ThreadingHTTPServer):
         # it gets a 500 ("500") or headers and no body ("cut")
         self.fail_from = fail_from
         self.fail_how = fail_how
+        # per file, until lifted (faults.clear()): "503" answers every request for it with a 503; a
+        # byte makes every answer for it stop there, and a range from there on get a 500
+        self.faults = dict(faults or {})
 
     @property
     def url(self):
@@ -44,15 +47,17 @@ class FlakyHandler(BaseHTTPRequestHandler):
         if name not in server.files:
             self.send_error(404)
             return
-        if action == "503":
+        fault = server.faults.get(name)
+        if action == "503" or fault == "503":
             self.send_error(503)
             return
+        fail_from, fail_how = (fault, "500") if isinstance(fault, int) else (server.fail_from, server.fail_how)
         data = server.files[name]
         start = 0
         rng = self.headers.get("Range")
         if rng:
             start = int(rng.split("=")[1].split("-")[0])
-        if server.fail_from is not None and start >= server.fail_from and server.fail_how == "500":
+        if fail_from is not None and start >= fail_from and fail_how == "500":
             self.send_error(500)
             return
         if rng:
@@ -63,8 +68,8 @@ class FlakyHandler(BaseHTTPRequestHandler):
         body = data[start:]
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        if server.fail_from is not None:
-            self.wfile.write(body[: max(0, server.fail_from - start)])
+        if fail_from is not None:
+            self.wfile.write(body[: max(0, fail_from - start)])
             self.wfile.flush()
             self.close_connection = True
             return

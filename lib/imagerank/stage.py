@@ -11,19 +11,45 @@ outputs of the stage expected, writes tables into a fresh run folder, and on suc
 report inside an envelope (job, run, master, Spark version, inputs and their runs, arguments,
 start, end, seconds) and commits the run (:mod:`imagerank.commit`). On an exception nothing is
 committed: the previous output stays current.
+
+The run replaces the commit that was current when the stage was entered: if another run of the
+same output commits first, this one fails with :class:`commit.CommitConflict` and commits nothing.
+While the run is open its driver beats its heartbeat. Two Spark settings tune the protocol
+(durations such as ``90s``, ``30m``, ``12h``, ``7d``):
+
+- ``spark.imagerank.commit.retention`` (default ``7d``): how long a replaced run, or an abandoned
+  one, is kept for its readers before a later commit removes it;
+- ``spark.imagerank.commit.heartbeat`` (default ``30s``): how often a run in progress says it is
+  alive; a run silent for three heartbeats is taken to be dead (``--resume`` may take it over).
 """
 
 from __future__ import annotations
 
+import re
 import time
 
 from pyspark.sql import DataFrame, SparkSession
 
 from imagerank import commit, fs, iceberg
 
+RETENTION_SETTING = "spark.imagerank.commit.retention"
+HEARTBEAT_SETTING = "spark.imagerank.commit.heartbeat"
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
 
 class StageError(RuntimeError):
     """A run that must not publish (for example: not one input could be read)."""
+
+
+def duration(spark: SparkSession, key: str, default: float) -> float:
+    """Seconds of a duration setting (``90``, ``90s``, ``30m``, ``12h``, ``7d``); a bad one fails in one line."""
+    value = spark.conf.get(key, None)
+    if value is None or not value.strip():
+        return default
+    found = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([smhd]?)\s*", value.lower())
+    if not found or float(found.group(1)) <= 0:
+        raise StageError(f"{key}={value!r} is not a duration; give a positive number with s, m, h or d (e.g. 7d)")
+    return float(found.group(1)) * UNITS[found.group(2) or "s"]
 
 
 class Stage:
@@ -31,6 +57,7 @@ class Stage:
         self.spark = spark
         self.name = name
         fs.configure(fs.FsSettings.from_spark(spark))
+        fs.use_hadoop(spark)
         self.output = fs.qualify(spark, output)
         self.args = args
         self.resume = resume
@@ -38,6 +65,11 @@ class Stage:
         self.report: dict = {}
         self.run: str | None = None
         self.resumed = False
+        self.attempt = 1
+        self.base = commit.Base()
+        self.heartbeat: commit.Heartbeat | None = None
+        self.retention = duration(spark, RETENTION_SETTING, commit.RETENTION)
+        self.every = duration(spark, HEARTBEAT_SETTING, commit.HEARTBEAT_EVERY)
         self.tables: dict[str, list[str] | None] = {}  # written tables and their partition columns
 
     @property
@@ -49,7 +81,9 @@ class Stage:
 
     def _start_run(self) -> None:
         if self.run is None:
-            self.run, self.resumed = commit.start_run(self.output, self.name, self.args, self.resume)
+            self.run, self.resumed, self.attempt = commit.start_run(self.output, self.name, self.args, self.resume,
+                                                                    self.retention, self.every)
+            self.heartbeat = commit.Heartbeat(self.output, self.run, self.attempt, self.every)
 
     def qualify(self, path: str) -> str:
         """``path`` qualified as Hadoop would; an input inside this stage's output is refused (the
@@ -67,7 +101,8 @@ class Stage:
     def input(self, path: str, stage: str, may_be_output: bool = False) -> str:
         """The committed run folder of an earlier stage's output; recorded in the report. With
         ``may_be_output``, ``path`` may be this stage's own output folder: its current run is read
-        while the new one is written beside it (the commit keeps the run it replaces)."""
+        while the new one is written beside it (the commit keeps the run it replaces for the
+        retention, and fails if another run committed meanwhile)."""
         qualified = fs.qualify(self.spark, path)
         if not (may_be_output and qualified.rstrip("/") == self.output.rstrip("/")):
             self.check_input(qualified)
@@ -92,8 +127,9 @@ class Stage:
 
     def __enter__(self) -> "Stage":
         self.started, self.started_at = time.time(), commit.now_iso()
-        commit.check_owned(self.output)
+        commit.check_owned(self.output, self.name)
         iceberg.destination(self.spark)  # a bad setting fails now, not after the work
+        self.base = commit.Base.of(self.output)  # the commit this run replaces
         return self
 
     def envelope(self) -> dict:
@@ -102,6 +138,8 @@ class Stage:
             "job": self.name,
             "run": self.run,
             "resumed": self.resumed,
+            "attempt": self.attempt,
+            "replaces": self.base.run,
             "output": self.output,
             "inputs": self.inputs,
             "args": self.args,
@@ -114,15 +152,24 @@ class Stage:
         }
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is not None:
-            return  # nothing committed; the run folder is left for --resume and removed by the next commit
+        try:
+            if exc_type is None:
+                self._commit()
+        finally:
+            if self.heartbeat is not None:
+                self.heartbeat.stop()  # a failed run's folder is left for --resume; removed after the retention
+
+    def _commit(self) -> None:
         self._start_run()  # a stage that wrote no table still commits its report
+        if self.heartbeat is not None and self.heartbeat.lost:
+            raise commit.CommitConflict(f"{self.output}: run {self.run} was taken over by another process; "
+                                        f"this attempt commits nothing")
         published = iceberg.identifiers(self.spark, self.output, [t for t in self.tables if not t.startswith("_")])
         report = {**self.envelope(), **self.report, "finished_at": commit.now_iso(),
                   "seconds": round(time.time() - self.started, 3)}
         if published:
             report["iceberg_tables"] = {name: ident.replace("`", "") for name, ident in published.items()}
-        commit.commit(self.output, self.run, self.name, report)
+        commit.commit(self.output, self.run, self.name, report, self.base, self.retention, self.attempt)
         self.report = report
         try:
             iceberg.publish(self.spark, commit.run_folder(self.output, self.run), self.run, self.tables, published)
