@@ -8,12 +8,14 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from conftest import report_of, table, write_committed
+from conftest import report_of, run_dir, table, write_committed
 
 
-def planted(spark, root, shuffle: bool = False, seed: int = 4):
+def planted(spark, root, shuffle: bool = False, seed: int = 4, publish_report: dict | None = None,
+            other_tables: dict | None = None):
     """A published table (providers a, b observed; c without a metric) and an embed output whose text
-    embedding carries half of the planted popularity; authority carries the other half."""
+    embedding carries half of the planted popularity; authority carries the other half. The publish
+    run may carry a report and other tables, as publish writes them."""
     rng = np.random.default_rng(seed)
     rows, texts, truth = [], [], {}
     for provider, n in (("a", 300), ("b", 300), ("c", 200)):
@@ -34,7 +36,8 @@ def planted(spark, root, shuffle: bool = False, seed: int = 4):
     schema = ("identifier string, provider string, popularity double, popularity_source string, authority double, "
               "authority_raw double, landing_page_rank double, domain_authority double, visualrank double, "
               "family_size long, width int, height int, gps boolean, score double")
-    write_committed(spark, root / "table", "publish", {"authority": spark.createDataFrame(rows, schema)}, {})
+    write_committed(spark, root / "table", "publish",
+                    {"authority": spark.createDataFrame(rows, schema), **(other_tables or {})}, publish_report or {})
     write_committed(spark, root / "signals", "embed", {"text_embeddings": spark.createDataFrame(
         texts, "identifier string, provider string, embedding array<float>")}, {})
     return truth
@@ -71,3 +74,45 @@ def test_a_model_of_shuffled_targets_recovers_nothing(spark, tmp_path):
     truth = planted(spark, tmp_path, shuffle=True)
     rho = recovered(spark, tmp_path, truth)
     assert abs(rho) < 0.3, rho
+
+
+def test_predicting_in_place_twice_changes_nothing_and_keeps_the_publish_run_whole(spark, tmp_path):
+    """predict --table T --output T, twice: the second run changes no row; every table and report
+    section of the publish run is in each new run; the score is made from authority, popularity and
+    the site (never from the previous score); the runs replaced are kept for their readers."""
+    from imagerank.catalog.publish import SITE_WEIGHT
+    from imagerank.prediction.predict import run_predict
+    from imagerank.prediction.train import run_train
+
+    coverage = spark.createDataFrame([("a", 300), ("b", 300), ("c", 200)], "provider string, images long")
+    providers = spark.createDataFrame([("a", 85.0)], "provider string, boost double")
+    planted(spark, tmp_path, publish_report={"saturation": {"domain_authority": {"constant": 0.5}},
+                                             "coverage": [{"provider": "a", "images": 300}], "warnings": ["w"]},
+            other_tables={"coverage": coverage, "provider_authority": providers})
+    published_run = run_dir(tmp_path / "table").name
+    run_train(spark, str(tmp_path / "table"), str(tmp_path / "model"), str(tmp_path / "signals"))
+
+    def predicted():
+        run_predict(spark, str(tmp_path / "model"), str(tmp_path / "table"), str(tmp_path / "table"),
+                    str(tmp_path / "signals"))
+        folder = run_dir(tmp_path / "table")
+        rows = {r["identifier"]: r.asDict() for r in table(spark, tmp_path / "table", "authority").collect()}
+        scores = sorted(line for part in (folder / "scores_tsv").glob("part-*") for line in part.read_text().splitlines())
+        return folder, rows, scores
+
+    first, rows, scores = predicted()
+    second, again, scores_again = predicted()
+    assert first != second and again == rows and scores_again == scores
+    assert len(scores) == 800 and {r["popularity_source"] for r in rows.values()} == {"observed", "predicted"}
+    for r in rows.values():
+        site = r["domain_authority"] / (r["domain_authority"] + 0.5)
+        expected = 1 - (1 - r["authority"]) * (1 - r["popularity"]) * (1 - SITE_WEIGHT * site)
+        assert r["score"] == pytest.approx(expected, abs=1e-12)
+    for name in ("coverage", "provider_authority"):
+        assert sorted(table(spark, tmp_path / "table", name).collect()) == sorted(
+            spark.read.parquet(str(tmp_path / "table" / "_runs" / published_run / name)).collect())
+    report = report_of(tmp_path / "table")
+    assert report["coverage"] == [{"provider": "a", "images": 300}] and report["warnings"] == ["w"]
+    assert report["job"] == "publish" and report["prediction"]["published_run"] == first.name
+    assert sorted(report["prediction"]["carried_over"]) == ["coverage", "provider_authority"]
+    assert {published_run, first.name, second.name} <= {p.name for p in (tmp_path / "table" / "_runs").iterdir()}

@@ -30,7 +30,7 @@ from pyspark.sql import functions as F
 from imagerank import fs
 from imagerank.catalog.provider_authority import provider_authority, showing
 from imagerank.catalog.read import PUBLISH_COLUMNS, read_catalog
-from imagerank.catalog.saturation import saturate
+from imagerank.catalog.saturation import saturable, saturate
 from imagerank.commit import now_iso
 from imagerank.progress import say
 from imagerank.stage import Stage
@@ -263,6 +263,19 @@ def score(authority: F.Column, popularity: F.Column, site: F.Column) -> F.Column
     )
 
 
+def site_score(domain_authority: F.Column, constant: float | None) -> F.Column:
+    """The site's standing as the score takes it: domain authority saturated with the run's constant."""
+    if constant is None:
+        return F.lit(None).cast("double")
+    return F.when(saturable(domain_authority), domain_authority / (domain_authority + F.lit(constant)))
+
+
+def write_scores_tsv(stage: Stage, table: DataFrame) -> None:
+    """``scores_tsv``: identifier and score, tab-separated, for a loader that reads no Parquet."""
+    (table.select("identifier", F.format_number("score", 9).alias("score"))
+     .write.mode("overwrite").options(sep="\t", header="false").csv(stage.table("scores_tsv")))
+
+
 def coverage(table: DataFrame) -> DataFrame:
     """Per provider: images; how many matched a crawl image, a landing page (each by rule), a domain, nothing."""
     crawl_image = F.col("image_match").isNotNull()
@@ -434,8 +447,7 @@ def run_publish(spark: SparkSession, catalog_path: str, ranks: str, popularity_d
             base.join(written.select("identifier", "authority"), on="identifier", how="inner"), domains,
             trusted if isinstance(trusted, dict) else {}, percentile, shown)
         providers = stage.write("provider_authority", providers.coalesce(1))
-        (written.select("identifier", F.format_number("score", 9).alias("score"))
-         .write.mode("overwrite").options(sep="\t", header="false").csv(stage.table("scores_tsv")))
+        write_scores_tsv(stage, written)
         bad = keys.agg(F.sum(F.col("bad_url").cast("long")).alias("url"),
                        F.sum(F.col("bad_landing_url").cast("long")).alias("landing")).first()
         stage.report.update({

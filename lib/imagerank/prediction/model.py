@@ -87,10 +87,16 @@ def train(spark: SparkSession, table: DataFrame, signals: dict[str, DataFrame] |
     return info
 
 
-def predict(spark: SparkSession, table: DataFrame, signals: dict[str, DataFrame] | None, folder: str) -> DataFrame:
-    """The table with ``popularity`` filled where it was not observed (``popularity_source = predicted``)
-    and ``score`` recomputed with it; observed rows unchanged."""
+def predict(spark: SparkSession, table: DataFrame, signals: dict[str, DataFrame] | None, folder: str,
+            site: F.Column | None = None) -> DataFrame:
+    """The table with ``popularity`` predicted wherever it was not observed (``popularity_source =
+    predicted``, also where an earlier run predicted it), and ``score`` computed again from
+    authority, popularity and ``site`` (the saturated domain authority, as publish scores it) —
+    never from the previous score. Observed rows are unchanged, and predicting a table twice with one
+    model gives the same table."""
     from pyspark.ml import PipelineModel
+
+    from imagerank.catalog.publish import score
 
     info = fs.read_json(fs.join(folder, MODEL_INFO))
     frame, columns = feature_frame(table, signals)
@@ -100,12 +106,13 @@ def predict(spark: SparkSession, table: DataFrame, signals: dict[str, DataFrame]
                          f"(pass the --signals it was trained with)")
     model = PipelineModel.load(fs.join(folder, "model"))
     unknown = frame.where(F.col("popularity_source") != F.lit("observed"))
-    predicted = apply(model, unknown, info["features"], info["embedding_dims"]).withColumnRenamed("prediction", "_p")
-    return (table.join(predicted, on="identifier", how="left")
-            .withColumn("score", F.when(F.col("_p").isNotNull(),
-                                        F.lit(1.0) - (F.lit(1.0) - F.col("score")) * (F.lit(1.0) - F.col("_p")))
-                        .otherwise(F.col("score")))
-            .withColumn("popularity_source", F.when(F.col("_p").isNotNull(), F.lit("predicted"))
-                        .otherwise(F.col("popularity_source")))
-            .withColumn("popularity", F.coalesce(F.col("popularity"), F.col("_p")))
+    predicted = (apply(model, unknown, info["features"], info["embedding_dims"])
+                 .select("identifier", F.col("prediction").alias("_p")))
+    observed = F.col("popularity_source") == F.lit("observed")
+    filled = (table.join(predicted, on="identifier", how="left")
+              .withColumn("popularity", F.when(observed, F.col("popularity")).otherwise(F.col("_p")))
+              .withColumn("popularity_source", F.when(observed | F.col("_p").isNull(), F.col("popularity_source"))
+                          .otherwise(F.lit("predicted"))))
+    return (filled.withColumn("score", score(F.col("authority"), F.col("popularity"),
+                                             site if site is not None else F.lit(None).cast("double")))
             .drop("_p"))
