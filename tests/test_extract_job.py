@@ -1,6 +1,7 @@
 """The extract stage under real Spark: tables, report, replacement and failure behaviour."""
 
 import os
+import time
 import shutil
 from collections import Counter
 
@@ -24,9 +25,9 @@ def sample_extract(spark, sample_crawl, tmp_path_factory):
 
 def test_sample_tables_and_report(spark, sample_extract):
     out, report = sample_extract
-    assert sorted(os.listdir(out)) == ["_CURRENT", "_runs"]
-    assert sorted(os.listdir(run_dir(out))) == ["_files", "_report.json", "_run.json", "image_embeds", "page_links",
-                                                "pages"]
+    assert sorted(os.listdir(out)) == ["_CURRENT", "_commits", "_runs"]
+    assert sorted(os.listdir(run_dir(out))) == ["_files", "_heartbeat.json", "_report.json", "_run.json",
+                                                "image_embeds", "page_links", "pages"]
     assert report_of(out) == report
     assert report["job"] == "extract" and report["master"].startswith("local")
     pages = table(spark, out, "pages")
@@ -84,10 +85,17 @@ def test_rerun_replaces_the_output_whole(spark, sample_crawl, tmp_path):
     report = run_extract(spark, whirlwind, out)
     assert table(spark, out, "pages").count() == 1 == report["pages"]
     assert sorted(os.listdir(tmp_path)) == ["out"]
-    # the new run is current; the one it replaced is kept for readers still on it, older ones go
-    assert sorted(os.listdir(os.path.join(out, "_runs"))) == sorted([first_run, report["run"]])
+    # the new run is current; the runs it replaced are kept for readers still on them (a week by default)
     third = run_extract(spark, whirlwind, out)
-    assert sorted(os.listdir(os.path.join(out, "_runs"))) == sorted([report["run"], third["run"]])
+    assert sorted(os.listdir(os.path.join(out, "_runs"))) == sorted([first_run, report["run"], third["run"]])
+    # past the retention, runs replaced earlier than that go; the one replaced just now stays
+    spark.conf.set("spark.imagerank.commit.retention", "1s")
+    try:
+        time.sleep(1.5)
+        fourth = run_extract(spark, whirlwind, out)
+    finally:
+        spark.conf.unset("spark.imagerank.commit.retention")
+    assert sorted(os.listdir(os.path.join(out, "_runs"))) == sorted([third["run"], fourth["run"]])
 
 
 def test_failed_run_keeps_the_previous_output(spark, sample_crawl, tmp_path):
@@ -178,6 +186,8 @@ def test_resume_continues_an_unfinished_run_file_by_file(spark, sample_crawl, tm
         os.replace(unfinished / name / "part-00001.parquet", unfinished / name / ".part-00001.parquet.tmp-killed")
     resumed = run_extract(spark, sample_crawl["manifest"], str(out), resume=True)
     assert resumed["run"] == unfinished.name and resumed["resumed"] and resumed["files_resumed"] == 2
+    # the file that never finished is read, not counted as retried: its earlier attempt did not fail
+    assert resumed["files_retried"] == {"total": 0, "by_reason": {}, "listed": []}
     for key in ("rows_written", "skipped", "records_by_type", "urls_dropped", "files"):
         assert resumed[key] == whole[key]
     for name in TABLES:
@@ -201,13 +211,13 @@ def test_an_output_that_contains_an_input_is_refused(spark, sample_crawl, tmp_pa
     with pytest.raises((StageError, OutputError)):
         run_extract(spark, str(crawl / "warc.paths.gz"), str(tmp_path / "X"))
     assert sorted(os.listdir(crawl)) == ["w.warc.gz", "warc.paths.gz"]
-    # a stage writing over the output it reads: refused before anything is written
+    # a stage writing over the output it reads, another stage's output: refused before anything is written
     from imagerank.graph.build import run_build_graph
 
     extract = str(tmp_path / "E")
     run_extract(spark, str(crawl / "warc.paths.gz"), extract)
     runs = sorted(os.listdir(tmp_path / "E" / "_runs"))
-    with pytest.raises(StageError, match="an input inside the output folder"):
+    with pytest.raises(OutputError, match=r"E holds an extract output \(run .*\); build_graph writes only into its own"):
         run_build_graph(spark, [extract], extract)
     assert sorted(os.listdir(tmp_path / "E" / "_runs")) == runs and report_of(extract)["job"] == "extract"
 

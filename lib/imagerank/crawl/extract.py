@@ -6,8 +6,12 @@ table, row groups flushed as they fill), so rows never cross into the JVM. A par
 a hidden temporary name (``.part-N...``, which Spark does not list) and moved into place, so a
 retried or speculative task replaces its own part and a killed one leaves nothing a reader sees.
 Last, the task writes the file's counters to ``_files/part-N.json``: that file marks the crawl
-file as done (``--resume`` skips it) and the report is summed from those files by Spark, so
-nothing per file is collected to the driver. The run is committed by :class:`imagerank.stage.Stage`.
+file as finished, cleanly or with a failure (``file:unreadable``, ``file:failed_midway``,
+``file:no_records``), and the report is summed from those files by Spark. ``--resume`` reads again
+every file that did not finish cleanly (and every file whose counters are missing); part ``N`` is
+always the N-th input file, so the parts and counters of a file read again replace those of its
+earlier attempt, whose rows are never read twice. The run is committed by
+:class:`imagerank.stage.Stage`.
 
 Measured (bench/bench_extract.py): handing the rows to Spark through ``mapInArrow`` and splitting
 a persisted union into three tables ran ~3.8x the plain-Python time; writing from the task brings
@@ -18,7 +22,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Iterable, Iterator
 
 import pyarrow as pa
@@ -31,12 +35,14 @@ from imagerank import fs
 from imagerank.crawl.files import FORMATS, ExtractOptions, extract_file
 from imagerank.crawl.records import TOLERANT_READER
 from imagerank.crawl.schemas import COUNTER, TABLES
+from imagerank.crawl import sources
 from imagerank.crawl.sources import expand_input
 from imagerank.progress import FileProgress
 from imagerank.stage import Stage, StageError
 
 ROW_GROUP = 65536
-FILES = "_files"  # one JSON-lines file of counters per crawl file done
+FILES = "_files"  # one JSON-lines file of counters per crawl file finished
+RETRIED_LISTED = 1000  # files read again by --resume named in the report; the rest are counted
 
 
 def part_name(part: int) -> str:
@@ -83,7 +89,12 @@ class PartWriter:
             self._flush(table)  # every table gets a part file, empty or not
             self.writers[table].close()
             self.sinks[table].close()
-            fs.move(self._tmp(table), self._final(table))
+            final = self._final(table)
+            if not fs.is_local(final) and fs.scheme_of(final) not in fs.OBJECT_STORES and fs.exists(final):
+                # HDFS renames over no file: the part of an earlier attempt at this crawl file (a
+                # retried task, or a file --resume reads again) goes first
+                fs.delete_tree(final)
+            fs.move(self._tmp(table), final)
 
     def abort(self) -> None:
         for table, writer in self.writers.items():
@@ -123,10 +134,51 @@ def extract_files(indexed_paths: Iterable[tuple[int, str]], folder: str, options
         yield from counters
 
 
-def done_parts(folder: str) -> set[int]:
-    """Part numbers of the crawl files a run has finished (their counters are written)."""
-    return {int(name[len("part-"):-len(".json")]) for name in fs.list_names(fs.join(folder, FILES))
-            if name.startswith("part-") and name.endswith(".json")}
+def file_outcomes(spark: SparkSession, folder: str) -> dict[int, tuple[str, str | None]]:
+    """Part number -> (crawl file, failure) of every crawl file a run has finished (its ``_files``
+    counters are written), read by Spark. The failure is the reason of its ``file:`` counter
+    (``unreadable``, ``failed_midway``, ``no_records``), None for a file that finished cleanly
+    (``file:tolerant_reader`` is not a failure)."""
+    files = fs.join(folder, FILES)
+    if not fs.exists(files):
+        return {}
+    counters = spark.read.schema(COUNTER).json(files)
+    part = F.regexp_extract(F.col("_metadata.file_name"), r"^part-(\d+)\.json$", 1)
+    name = F.col("name")
+    failure = F.when(name.startswith("file:") & (name != TOLERANT_READER), F.substring(name, len("file:") + 1, 1 << 16))
+    rows = (counters.groupBy(part.alias("part"))
+            .agg(F.min("file").alias("file"), F.min(failure).alias("failure"))
+            .where(F.col("part") != "")
+            .collect())
+    return {int(row["part"]): (row["file"], row["failure"]) for row in rows}
+
+
+def resume_plan(outcomes: dict[int, tuple[str, str | None]], paths: list[str]) -> tuple[set[int], list[dict], list[int]]:
+    """What ``--resume`` does with an unfinished run's finished files (:func:`file_outcomes`):
+    (parts not read again: finished cleanly, as the same input file; files read again because they
+    failed, each ``{"path", "reason"}`` in input order; parts past the end of ``paths``, to remove).
+
+    A part whose counters name another file than the input now at that place (the manifest
+    changed) is read again as well, not listed as retried: its earlier rows are of another file."""
+    done, retried, beyond = set(), [], []
+    for part, (path, failure) in sorted(outcomes.items()):
+        if part >= len(paths):
+            beyond.append(part)
+        elif path != paths[part]:
+            continue
+        elif failure is None:
+            done.add(part)
+        else:
+            retried.append({"path": path, "reason": failure})
+    return done, retried, beyond
+
+
+def drop_parts(folder: str, parts: list[int]) -> None:
+    """Remove parts and their counters from a run (the table parts first: the counters mark them)."""
+    for part in parts:
+        for table in TABLES:
+            fs.delete_tree(fs.join(folder, table, part_name(part) + ".parquet"))
+        fs.delete_tree(fs.join(folder, FILES, part_name(part) + ".json"))
 
 
 def build_report(counter_rows: list[dict], n_paths: int) -> dict:
@@ -168,6 +220,14 @@ def build_report(counter_rows: list[dict], n_paths: int) -> dict:
     }
 
 
+def retried_report(retried: list[dict]) -> dict:
+    """The report's ``files_retried``: the files ``--resume`` read again because their earlier
+    attempt failed (:func:`resume_plan`), counted by that failure; the first :data:`RETRIED_LISTED`
+    named, in input order (their outcome this time is in ``files.failed`` like any file's)."""
+    return {"total": len(retried), "by_reason": dict(sorted(Counter(f["reason"] for f in retried).items())),
+            "listed": retried[:RETRIED_LISTED]}
+
+
 def summed_counters(spark: SparkSession, folder: str) -> list[dict]:
     """The counters of every crawl file of a run, summed by name (failed files kept apiece), by Spark."""
     counters = spark.read.schema(COUNTER).json(fs.join(folder, FILES))
@@ -176,6 +236,24 @@ def summed_counters(spark: SparkSession, folder: str) -> list[dict]:
               .groupBy("name").agg(F.sum("n").alias("n")).collect())
     return sorted((r.asDict() for r in per_file), key=lambda r: (r["file"], r["name"])) + [{"file": None, "name": r["name"], "n": r["n"], "detail": None}
                                              for r in totals]
+
+
+def check_run(report: dict, n_paths: int, max_failed_files: float) -> None:
+    """Raises :class:`StageError` for a run that must not be committed: not one input file could be
+    read, more than ``max_failed_files`` of them failed (unreadable, failed mid-way, no records), or
+    not one page was extracted."""
+    if report["files"]["read"] == 0:
+        first = report["files"]["failed"][0] if report["files"]["failed"] else {}
+        raise StageError(f"not one of the {n_paths} input files could be read "
+                         f"(first: {first.get('path')}: {first.get('error')}); the previous output stays current")
+    failed = report["files"]["failed"]
+    if len(failed) > max_failed_files * n_paths:
+        raise StageError(
+            f"{len(failed)} of {n_paths} input files failed, more than --max-failed-files {max_failed_files} "
+            f"allows (first: {failed[0].get('path')}: {failed[0].get('error')}); the previous output stays current")
+    if report["pages"] == 0:
+        raise StageError(f"not one page was extracted from the {n_paths} input files (records read: "
+                         f"{report['records_by_type']}, skipped: {report['skipped']}); the previous output stays current")
 
 
 def run_extract(
@@ -189,11 +267,18 @@ def run_extract(
     max_page_bytes: int = 5 << 20,
     max_failed_files: float = 0.05,
     resume: bool = False,
+    read_retries: int | None = None,
+    read_backoff: float | None = None,
 ) -> dict:
     """Extract pages, image embeds and page links from crawl files; returns the report.
 
     With ``resume``, an unfinished run with the same arguments is continued: crawl files it
-    finished are not read again.
+    finished cleanly are not read again; every other file is read (again), those whose earlier
+    attempt failed (unreadable, failed mid-way, no records) are listed under ``files_retried``, and
+    the rows of an earlier attempt are replaced, never counted twice. ``read_retries`` and
+    ``read_backoff`` bound the retries of remote sources (:func:`imagerank.crawl.sources.open_stream`;
+    default 6 tries after the first, from 0.5 s); they do not change what a run reads, so a run
+    stopped by a flaky store may be resumed with more.
     """
     if fmt not in FORMATS:
         raise ValueError(f"--format must be one of {FORMATS}, not {fmt!r}")
@@ -201,8 +286,13 @@ def run_extract(
         raise ValueError(f"--max-page-bytes must be positive, not {max_page_bytes}")
     if not 0.0 <= max_failed_files <= 1.0:
         raise ValueError(f"--max-failed-files must be a fraction between 0 and 1, not {max_failed_files}")
+    if read_retries is not None and (not isinstance(read_retries, int) or read_retries < 0):
+        raise ValueError(f"read retries must be a whole number, 0 or more, not {read_retries!r}")
+    if read_backoff is not None and not read_backoff >= 0:
+        raise ValueError(f"read back-off must be 0 seconds or more, not {read_backoff!r}")
     specs = [input_spec] if isinstance(input_spec, str) else list(input_spec)
-    options = ExtractOptions(format=fmt, crawl=crawl, parser=parser, max_page_bytes=max_page_bytes)
+    options = ExtractOptions(format=fmt, crawl=crawl, parser=parser, max_page_bytes=max_page_bytes,
+                             read_retries=read_retries, read_backoff=read_backoff)
     args = {"input": specs, "format": fmt, "crawl": crawl, "input_base_url": input_base_url, "parser": parser,
             "max_page_bytes": max_page_bytes, "max_failed_files": max_failed_files}
     with Stage(spark, "extract", output, args, resume=resume) as stage:
@@ -213,7 +303,10 @@ def run_extract(
         for path in paths:
             stage.check_input(path)
         folder, settings = stage.folder, fs.current_settings()
-        done = done_parts(folder) if stage.resumed else set()
+        done, retried = set(), []
+        if stage.resumed:
+            done, retried, beyond = resume_plan(file_outcomes(spark, folder), paths)
+            drop_parts(folder, beyond)
         todo = [(part, path) for part, path in enumerate(paths) if part not in done]
         with FileProgress(spark, "extract", len(paths), done=len(done)) as progress:
             accumulators = (progress.files, progress.pages)
@@ -222,18 +315,9 @@ def run_extract(
                  .mapPartitions(lambda part: extract_files(part, folder, options, settings, accumulators))
                  .count())
         report = build_report(summed_counters(spark, folder), len(paths))
-        if report["files"]["read"] == 0:
-            first = report["files"]["failed"][0] if report["files"]["failed"] else {}
-            raise StageError(f"not one of the {len(paths)} input files could be read "
-                             f"(first: {first.get('path')}: {first.get('error')}); the previous output stays current")
-        failed = report["files"]["failed"]
-        if len(failed) > max_failed_files * len(paths):
-            raise StageError(
-                f"{len(failed)} of {len(paths)} input files failed, more than --max-failed-files {max_failed_files} "
-                f"allows (first: {failed[0].get('path')}: {failed[0].get('error')}); the previous output stays current")
-        if report["pages"] == 0:
-            raise StageError(f"not one page was extracted from the {len(paths)} input files (records read: "
-                             f"{report['records_by_type']}, skipped: {report['skipped']}); the previous output stays current")
+        check_run(report, len(paths), max_failed_files)
         stage.report.update({"format": fmt, "parser": parser, "crawl": crawl, "max_page_bytes": max_page_bytes,
-                             "files_resumed": len(done), **report})
+                             "read_retries": sources.RETRIES if read_retries is None else read_retries,
+                             "read_backoff": sources.BACKOFF if read_backoff is None else read_backoff,
+                             "files_resumed": len(done), "files_retried": retried_report(retried), **report})
     return stage.report

@@ -35,6 +35,8 @@ class ExtractOptions:
     crawl: str | None = None
     parser: str = "selectolax"
     max_page_bytes: int = 5 << 20
+    read_retries: int | None = None  # tries after the first for a remote source; None: sources.RETRIES
+    read_backoff: float | None = None  # seconds before the first retry, doubled at each; None: sources.BACKOFF
 
 
 def parse_warc_date(value: str | None) -> datetime | None:
@@ -125,7 +127,7 @@ class _FileExtractor:
     def rows(self) -> Iterator[tuple[str, dict]]:
         fmt = None if self.options.format == "auto" else self.options.format
         try:
-            stream = open_stream(self.path)
+            stream = open_stream(self.path, self.options.read_retries, self.options.read_backoff)
         except InputError as err:
             self.counters["file:unreadable"] += 1
             yield "counter", {"file": self.path, "name": "file:unreadable", "n": 1, "detail": str(err)}

@@ -2,11 +2,15 @@
 and any other store of :mod:`imagerank.fs` (gs://, hdfs://).
 
 Every input opens as a seekable binary stream, so the record reader can skip over damage. Remote
-streams read with HTTP range requests and survive a failed request (5xx, 429) or a connection cut
+streams survive a failed request (5xx, 429, a transient error of the store) or a connection cut
 mid-file: they reconnect at the byte where they stopped, with exponential back-off, up to a bounded
-number of tries. Once those are spent mid-file the stream raises :class:`ReadFailed`: the record
-reader does not take that for damage in the file (it would skip over it and read on), the file is
-reported as failed mid-way, with the byte it reached.
+number of tries. HTTP(S) and S3 are read with range requests (:class:`HttpStream`,
+:class:`S3Stream`); every other remote store (``gs://``, ``hdfs://``, ``viewfs://``) through its
+pyarrow filesystem, reopened and positioned at that byte (:class:`ArrowStream`). A missing or
+refused object is final at once. Once the tries are spent mid-file the stream raises
+:class:`ReadFailed`: the record reader does not take that for damage in the file (it would skip
+over it and read on), the file is reported as failed mid-way, with the byte it reached. Local
+files are read as they are, without retries.
 """
 
 from __future__ import annotations
@@ -99,6 +103,11 @@ class RangeStream(io.RawIOBase):
     def _is_retryable(self, err: Exception) -> bool:
         return True
 
+    # subclasses may move the open body to ``offset`` themselves (a seek in an open file) and return
+    # True; by default a seek drops the body and the next read reconnects there
+    def _move_body(self, offset: int) -> bool:
+        return False
+
     def _connect(self) -> None:
         delay = self.backoff
         for attempt in range(self.retries + 1):
@@ -132,7 +141,8 @@ class RangeStream(io.RawIOBase):
                 self._connect()
             offset += self.size
         if offset != self.pos:
-            self._close_body()
+            if self.body is None or not self._move_body(offset):
+                self._close_body()
             self.pos = offset
         return self.pos
 
@@ -249,7 +259,7 @@ class S3Stream(RangeStream):
         super().__init__(url, **kwargs)
         bucket_key = url.split("://", 1)[1]
         self.bucket, _, self.key = bucket_key.partition("/")
-        self.client = s3_client()
+        self.client = fs.s3_client()
 
     def _open(self, pos: int):
         resp = self.client.get_object(Bucket=self.bucket, Key=self.key, Range=f"bytes={pos}-")
@@ -262,23 +272,40 @@ class S3Stream(RangeStream):
         return code not in ("NoSuchKey", "NoSuchBucket", "AccessDenied", "404", "403")
 
 
-def s3_client():
-    import boto3
-    from botocore import UNSIGNED
-    from botocore.config import Config
+# a store's answer that retrying cannot change: the object is not there, or not ours to read
+FINAL_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError, ValueError, TypeError)
 
-    settings = fs.current_settings()
-    session = boto3.session.Session()
-    config = Config(retries={"max_attempts": 5, "mode": "standard"},
-                    s3={"addressing_style": "path"} if settings.s3_path_style else None)
-    options = {"endpoint_url": settings.s3_endpoint} if settings.s3_endpoint else {}
-    if settings.s3_region:
-        options["region_name"] = settings.s3_region
-    if settings.s3_access_key and settings.s3_secret_key:
-        options.update(aws_access_key_id=settings.s3_access_key, aws_secret_access_key=settings.s3_secret_key)
-    elif settings.s3_anonymous or session.get_credentials() is None:
-        config = config.merge(Config(signature_version=UNSIGNED))
-    return session.client("s3", config=config, **options)
+
+class ArrowStream(RangeStream):
+    """Objects of every other store of :mod:`imagerank.fs` (``gs://``, ``hdfs://``, ``viewfs://``),
+    read through its pyarrow filesystem.
+
+    A (re)connection opens the file and seeks to the byte reached; a seek moves the open file. A
+    read that raises (a reset, a timeout, the store's 5xx: OSError) is retried there, as a cut
+    connection is for HTTP; a missing file, a refused one or an unknown scheme is final at once.
+    """
+
+    def _open(self, pos: int):
+        filesystem, inner = fs.resolve(self.name)  # raises FsError for a scheme imagerank.fs lacks
+        body = filesystem.open_input_file(inner)
+        try:
+            size = body.size()
+            if pos:
+                body.seek(pos)
+        except BaseException:
+            body.close()
+            raise
+        return body, size
+
+    def _is_retryable(self, err: Exception) -> bool:
+        return not isinstance(err, (fs.FsError, *FINAL_ERRORS))
+
+    def _move_body(self, offset: int) -> bool:
+        try:
+            self.body.seek(offset)
+        except Exception:  # noqa: BLE001 - a broken file: reconnect at the next read
+            return False
+        return True
 
 
 class _RemoteReader(io.BufferedReader):
@@ -305,18 +332,27 @@ class _RemoteReader(io.BufferedReader):
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def open_stream(path: str) -> BinaryIO:
-    """A seekable binary stream over any supported path."""
-    if is_remote(path):
-        raw = HttpStream(path) if path.startswith(("http://", "https://")) else S3Stream(path)
-        raw._connect()  # a missing or refused object fails here, as unreadable
-        return _RemoteReader(raw, buffer_size=1 << 20)
-    try:
-        if fs.is_local(path):
+def open_stream(path: str, retries: int | None = None, backoff: float | None = None) -> BinaryIO:
+    """A seekable binary stream over any supported path.
+
+    Remote paths (everything but local files) get a retrying stream: ``retries`` tries after the
+    first, per (re)connection and per run of failed reads (default :data:`RETRIES`), the first
+    after ``backoff`` seconds (default :data:`BACKOFF`), doubled at each. A path that cannot be
+    opened at all raises :class:`InputError`.
+    """
+    if fs.is_local(path):
+        try:
             return open(local_path(path), "rb")
-        return fs.open_input(path)
-    except OSError as err:
-        raise InputError(f"cannot read {path}: {err}") from err
+        except OSError as err:
+            raise InputError(f"cannot read {path}: {err}") from err
+    if path.startswith(("http://", "https://")):
+        raw: RangeStream = HttpStream(path, retries=retries, backoff=backoff)
+    elif path.startswith(("s3://", "s3a://")):
+        raw = S3Stream(path, retries=retries, backoff=backoff)
+    else:
+        raw = ArrowStream(path, retries=retries, backoff=backoff)
+    raw._connect()  # a missing or refused object fails here, as unreadable
+    return _RemoteReader(raw, buffer_size=1 << 20)
 
 
 def stream_size(stream: BinaryIO) -> int | None:
@@ -326,6 +362,4 @@ def stream_size(stream: BinaryIO) -> int | None:
             raw.seek(0, io.SEEK_END)
             raw.seek(0)
         return raw.size
-    if hasattr(stream, "size"):  # a pyarrow file (gs://, hdfs://)
-        return stream.size()
     return os.fstat(stream.fileno()).st_size
