@@ -104,7 +104,8 @@ def test_merging_extracts_and_refusing_incomplete_ones(spark, extract_dir, graph
     broken = tmp_path / "broken"
     shutil.copytree(extract_dir, broken)
     os.remove(broken / "_CURRENT")
-    with pytest.raises(Exception):
+    shutil.rmtree(broken / "_commits")  # runs, none committed
+    with pytest.raises(Exception, match="has no committed run"):
         run_build_graph(spark, [str(broken)], str(tmp_path / "never"))
     assert not (tmp_path / "never").exists()
 
@@ -172,3 +173,50 @@ def test_hosts_come_from_extraction_and_fetched_pages_are_pages(spark, tmp_path)
     # asked for, IP hosts are kept
     report = run_build_graph(spark, [str(tmp_path / "extract")], str(tmp_path / "with_ip"), keep_ip_hosts=True)
     assert report["vertices_by_kind"]["host"] == 4 and report["pages_without_public_host"] == 1
+
+
+def test_a_host_is_one_vertex_whatever_domain_its_rows_carry(spark, tmp_path):
+    """Two extractions, the second of a later crawl made with a Public Suffix List where
+    example.com is a public suffix (www.a.example.com's registered domain: a.example.com, not
+    example.com). The host stays one vertex, so its edges are not doubled; ids stay 0..N-1, one
+    per (kind, name)."""
+    one, two, three = (f"https://www.a.example.com/{i}" for i in (1, 2, 3))
+    other = "https://b.org/"
+    _extract_of(spark, str(tmp_path / "old"), pages=[one, two, other], embeds=[],
+                links=[(one, other), (two, other), (other, one)])
+    _extract_of(spark, str(tmp_path / "later"), pages=[one, three, other], embeds=[],
+                links=[(one, other), (three, other), (other, one)])
+    newer = F.create_map(F.lit("www.a.example.com"), F.lit("a.example.com"))
+
+    def relabel(frame, host, domain):  # the later extraction's domains, as its suffix list gives them
+        return frame.withColumn(domain, F.coalesce(newer[F.col(host)], F.col(domain)))
+
+    later = {name: table(spark, tmp_path / "later", name) for name in ("pages", "image_embeds", "page_links")}
+    write_committed(spark, tmp_path / "new", "extract", {
+        "pages": relabel(later["pages"], "host", "domain"),
+        "image_embeds": later["image_embeds"],
+        "page_links": relabel(relabel(later["page_links"], "src_host", "src_domain"), "dst_host", "dst_domain"),
+    }, {})
+    single = run_build_graph(spark, [str(tmp_path / "old")], str(tmp_path / "single"))
+    merged = run_build_graph(spark, [str(tmp_path / "old"), str(tmp_path / "new")], str(tmp_path / "merged"))
+    vertices = table(spark, tmp_path / "merged", "vertices")
+    edges = table(spark, tmp_path / "merged", "edges")
+    hosts = vertices.where("kind = 'host' AND name = 'www.a.example.com'").collect()
+    assert len(hosts) == 1 and hosts[0]["domain"] == "a.example.com"  # the longer, more specific domain
+    host_id = hosts[0]["id"]
+    host_edges = edges.where(F.col("kind") == "host_links_to")
+    assert host_edges.where(F.col("src") == host_id).count() == 1  # to b.org, once
+    assert host_edges.where(F.col("dst") == host_id).count() == 1  # from b.org, once
+    assert merged["edges_by_kind"]["host_links_to"] == single["edges_by_kind"]["host_links_to"] == 2
+    assert merged["vertices_by_kind"]["host"] == single["vertices_by_kind"]["host"] == 2
+    assert merged["vertices_by_kind"]["page"] == 4  # a page is one vertex too, with the same domain as its host
+    assert {r["domain"] for r in vertices.where(F.col("name").isin(one, two, three)).collect()} == {
+        "example.com", "a.example.com"}  # two was only seen with the old list; one with both: the longer
+    assert vertices.where(F.col("name") == one).first()["domain"] == "a.example.com"
+    # ids: one per (kind, name), dense
+    n = vertices.count()
+    assert merged["vertex_ids"] == {"vertices": n, "max_id": n - 1}
+    assert vertices.select("id").distinct().count() == vertices.select("kind", "name").distinct().count() == n
+    # both registered domains stay domain vertices: the domain edges come from each row's own domain
+    assert {r["name"] for r in vertices.where("kind = 'domain'").collect()} == {"example.com", "a.example.com",
+                                                                                   "b.org"}

@@ -2,6 +2,8 @@
 image authority's definition and its anti-farm rule, the job on the sample crawl."""
 
 
+from pathlib import Path
+
 import networkx as nx
 import numpy as np
 import pytest
@@ -125,7 +127,12 @@ def test_graphframes_jar_is_found_from_the_environment_or_beside_the_repo(tmp_pa
     (tmp_path / "shared" / "jars").mkdir(parents=True)
     jar = tmp_path / "shared" / "jars" / "graphframes-all-spark4_2.13-x.jar"
     jar.write_bytes(b"PK")
-    assert find_graphframes_jar(repo) == jar
+    assert find_graphframes_jar(repo, "4.1.4") == jar
+    assert find_graphframes_jar(repo, "3.5.9") is None  # a jar for another Spark line is never taken
+    (tmp_path / "shared" / "jars" / "spark3").mkdir()
+    jar3 = tmp_path / "shared" / "jars" / "spark3" / "graphframes-all-spark3_2.12-x.jar"
+    jar3.write_bytes(b"PK")
+    assert find_graphframes_jar(repo, "3.5.9") == jar3 and find_graphframes_jar(repo, "4.1.4") == jar
     monkeypatch.setenv(JAR_ENV, str(tmp_path / "elsewhere.jar"))
     assert find_graphframes_jar(repo) is None  # an explicit path that is not there: none, not a guess
     (tmp_path / "elsewhere.jar").write_bytes(b"PK")
@@ -312,6 +319,89 @@ def test_rank_refuses_an_unfinished_graph(spark, tmp_path):
     with pytest.raises(Exception, match="_CURRENT"):
         run_rank(spark, str(tmp_path / "graph"), str(tmp_path / "rank"), RankOptions(max_iter=2))
     assert not (tmp_path / "rank").exists()
+
+
+def _three_sites(spark, folder, first_page_id=0):
+    """Pages, hosts and domains of three sites linking around (a.org, the trusted one, links to the
+    other two, which link back); page ids from ``first_page_id``."""
+    sites = ("a.org", "b.org", "c.org")
+    pages = [_page(first_page_id + 3 * k + i, site) for k, site in enumerate(sites) for i in range(3)]
+    hosts = [(100 + k, site, "host", None, site, site) for k, site in enumerate(sites)]
+    domains = [(200 + k, site, "domain", None, None, site) for k, site in enumerate(sites)]
+    edges = [(p[0], q[0], "links_to", 1.0) for p in pages for q in pages  # a.org <-> b.org, c.org
+             if (p[4] == "a.org") != (q[4] == "a.org")]
+    edges += [(p[0], pages[0][0], "links_to", 1.0) for p in pages[1:3]]
+    for offset, kind in ((100, "host_links_to"), (200, "domain_links_to")):
+        edges += [(offset, offset + 1, kind, 3.0), (offset, offset + 2, kind, 3.0), (offset + 1, offset, kind, 3.0),
+                  (offset + 2, offset, kind, 3.0)]
+    _write_graph(spark, folder, pages + hosts + domains, edges)
+    (folder.parent / "trusted.yaml").write_text("museum: [a.org]\n")
+    return str(folder.parent / "trusted.yaml")
+
+
+@pytest.fixture
+def checkpoint_folder(tmp_path, monkeypatch):
+    """A --checkpoint-dir holding someone else's file and another run's folder, and a record of
+    the checkpoint files the rank stage's folder held when it was deleted."""
+    import imagerank.graph.rank as rank
+    from imagerank import fs
+
+    folder = tmp_path / "checkpoints"
+    (folder / "imagerank-rank-another-run" / "rdd-1").mkdir(parents=True)
+    (folder / "theirs.txt").write_text("not the rank stage's")
+    deleted, delete = [], rank.delete_path
+
+    def recording(session, path):
+        local = Path(fs.local_path(path))
+        deleted.append((local, sorted(str(p.relative_to(local)) for p in local.rglob("rdd-*") if p.is_dir())))
+        return delete(session, path)
+
+    monkeypatch.setattr(rank, "delete_path", recording)
+    return folder, deleted
+
+
+def test_rank_deletes_its_own_checkpoints_when_it_ends(spark, tmp_path, checkpoint_folder):
+    """Reliable checkpoints (dataframe PageRank and TrustRank, HyperANF) go into a folder of the run's
+    own under --checkpoint-dir, one iteration's deleted as the next is written, and the folder
+    when the stage ends; what else is in --checkpoint-dir stays."""
+    from imagerank.graph.rank import CHECKPOINT_PREFIX
+
+    folder, deleted = checkpoint_folder
+    trusted = _three_sites(spark, tmp_path / "graph")
+    before = spark.sparkContext.getCheckpointDir()
+    options = RankOptions(engine="dataframe", harmonic_engine="hyperanf", tol=0.0, max_iter=4,
+                          checkpoint_dir=str(folder), trusted_sources=trusted)
+    report = run_rank(spark, str(tmp_path / "graph"), str(tmp_path / "rank"), options)
+    assert report["options"]["checkpoint_dir"] == str(folder)
+    assert report["levels"]["host_rank"]["trust"]["iterations"] == 4
+    assert table(spark, tmp_path / "rank", "domain_rank").count() == 3
+    [(own, written)] = deleted
+    assert own.parent == folder and own.name.startswith(CHECKPOINT_PREFIX)
+    # 3 levels' PageRank and TrustRank and 2 levels' HyperANF, 8 runs of 5 or more checkpoints each:
+    # at the end each holds two (its edges and its last iteration's), the others deleted on the way
+    assert 8 <= len(written) <= 16, written
+    assert sorted(p.name for p in folder.iterdir()) == ["imagerank-rank-another-run", "theirs.txt"]
+    assert spark.sparkContext.getCheckpointDir() == before  # not left pointing into the deleted folder
+
+
+def test_rank_deletes_its_own_checkpoints_when_it_fails(spark, tmp_path, checkpoint_folder):
+    """A graph with a negative page id: page PageRank runs (checkpointing), then TrustRank refuses
+    the ids. The run fails, commits nothing, and leaves no checkpoint behind."""
+    folder, deleted = checkpoint_folder
+    trusted = _three_sites(spark, tmp_path / "graph", first_page_id=-4)
+    options = RankOptions(engine="dataframe", tol=0.0, max_iter=3, checkpoint_dir=str(folder),
+                          trusted_sources=trusted)
+    with pytest.raises(ValueError, match="non-negative vertex ids"):
+        run_rank(spark, str(tmp_path / "graph"), str(tmp_path / "rank"), options)
+    [(own, written)] = deleted
+    assert written and not own.exists()  # checkpoints were written, and are gone
+    assert sorted(p.name for p in folder.iterdir()) == ["imagerank-rank-another-run", "theirs.txt"]
+    with pytest.raises(Exception, match="no committed run|does not exist"):
+        table(spark, tmp_path / "rank", "page_rank")  # nothing committed
+    # GraphX's scratch folder under a checkpoint folder goes too, when PageRank ends
+    ids, edges, _ = _generated(spark, n=30, m=60)
+    pagerank(spark, ids, edges, engine="graphx", tol=1e-3, checkpoint_dir=str(tmp_path / "scratch"))
+    assert list((tmp_path / "scratch").iterdir()) == []
 
 
 def test_rank_on_real_common_crawl_pages(spark, tmp_path):

@@ -6,11 +6,16 @@ image: those of the URL that serves it), as extraction computed them (``imageran
 no URL is parsed again here), and pages and images a ``url`` (an image: its most embedded URL
 variant). A page whose host is not a public host name (one label, invalid characters, a top-level
 name outside the Public Suffix List) has a null ``domain`` and stays out of the host and domain
-graphs, as in Common Crawl's host graph; so do IP hosts unless ``keep_ip_hosts``.
+graphs, as in Common Crawl's host graph; so do IP hosts unless ``keep_ip_hosts``. Extractions
+made with different Public Suffix List versions can give one host two registered domains: the host
+is still one vertex, labelled with the longest of them (the most specific; ties: the greatest
+name), and so is a page; a domain vertex stays for each domain some row names (the domain edges
+are folded from the rows' own domains).
 
-Ids are dense, 0..N-1, the position of ``(kind, name)`` in sorted order (as Common Crawl's
-webgraph numbers its vertices): they cannot collide at any N. The same vertex set gets the same
-ids; a graph with more or fewer vertices renumbers them, so ids join only tables of one run.
+Ids are dense, 0..N-1, the position of ``(kind, name)`` (one vertex each) in sorted order (as
+Common Crawl's webgraph numbers its vertices): they cannot collide at any N. The same vertex set
+gets the same ids; a graph with more or fewer vertices renumbers them, so ids join only tables of
+one run.
 
 Edges (duplicates collapse into one, self-loops drop):
 - ``links_to``: page -> page, from followed links (``nofollow`` links carry no vote), weight 1. An
@@ -161,32 +166,44 @@ def _links(pages: DataFrame, embeds: DataFrame, links: DataFrame) -> tuple[DataF
     return all_links, kept_embeds
 
 
+def _most_specific(value: F.Column) -> F.Column:
+    """Aggregate: ``value`` (the domain, or a struct with it) of the row with the longest non-null
+    ``domain``, ties broken by the greatest name; deterministic. Rows that disagree on a host's
+    registered domain come from different Public Suffix List versions; newer ones mostly add
+    suffixes, which makes the domain longer (``shop.myshopify.com``, not ``myshopify.com``)."""
+    return F.max_by(value, F.struct(F.length("domain"), F.col("domain")))
+
+
 def build_graph(pages: DataFrame, embeds: DataFrame, links: DataFrame,
                 keep_ip_hosts: bool = False) -> tuple[DataFrame, DataFrame]:
     """Vertices named by (kind, name) and edges named by both ends' (kind, name): ids come later."""
     links, embeds = _links(pages, embeds, links)
     followed = links.where(~F.col("nofollow"))
-    page_vertices = (
+    page_rows = (  # every page as each extraction row names it: fetched, or at either end of a link
         pages.select(F.col("url").alias("name"), "host", "domain")
         .unionByName(links.select(F.col("dst_url").alias("name"), F.col("dst_host").alias("host"),
                                   F.col("dst_domain").alias("domain")))
         .unionByName(links.select(F.col("src_url").alias("name"), F.col("src_host").alias("host"),
                                   F.col("src_domain").alias("domain")))
-        .dropDuplicates(["name"])
-        .select(F.lit("page").alias("kind"), "name", F.col("name").alias("url"), "host", "domain")
     )
-    # host and domain vertices are those of pages (cc-webgraph); image hosts only label images
-    hosts = (
-        page_vertices.where(public_host(F.col("host"), F.col("domain"), keep_ip_hosts))
-        .select("host", "domain").distinct()
+    page_vertices = (
+        page_rows.groupBy("name").agg(_most_specific(F.struct("host", "domain")).alias("site"))
+        .select(F.lit("page").alias("kind"), "name", F.col("name").alias("url"), "site.host", "site.domain")
     )
+    # host and domain vertices are those of pages (cc-webgraph); image hosts only label images.
+    # A host is one vertex, whatever registered domain its rows carry: extractions merged from
+    # different Public Suffix List versions can give one host two (every (kind, name) gets one id)
+    site_pairs = (page_rows.where(public_host(F.col("host"), F.col("domain"), keep_ip_hosts))
+                  .select("host", "domain").distinct())
+    hosts = site_pairs.groupBy("host").agg(_most_specific(F.col("domain")).alias("domain"))
     no_url = F.lit(None).cast("string")
     vertices = reduce(DataFrame.unionByName, [
         page_vertices,
         _image_vertices(embeds),
         hosts.select(F.lit("host").alias("kind"), F.col("host").alias("name"), no_url.alias("url"), "host", "domain"),
-        hosts.select(F.lit("domain").alias("kind"), F.col("domain").alias("name"), no_url.alias("url"),
-                     no_url.alias("host"), "domain").distinct(),
+        # every domain a page row names (the domain edges' ends), though a host took another one
+        site_pairs.select(F.lit("domain").alias("kind"), F.col("domain").alias("name"), no_url.alias("url"),
+                          no_url.alias("host"), "domain").distinct(),
     ])
 
     site_links = followed.where(public_host(F.col("src_host"), F.col("src_domain"), keep_ip_hosts)

@@ -23,6 +23,7 @@ from pyspark.sql import functions as F
 
 from imagerank.graph.prepare import checkpointer, collect_indexed, simple_graph
 
+ENGINES = ("auto", "driver", "hyperanf")
 DRIVER_MAX_WORK = 2_000_000_000  # vertices x edges for the exact engine
 LOG2M = 8
 
@@ -60,7 +61,9 @@ def hyperanf(spark: SparkSession, ids: DataFrame, edges: DataFrame, log2m: int =
     one along their out-edges and merges them per target in an aggregate (``hll_union_agg``), which
     combines map-side: a vertex with 10^7 in-links receives one merged sketch per map task, never
     a list of 10^7. A vertex whose sketch bytes did not change is not sent again (a union is
-    idempotent, byte for byte).
+    idempotent, byte for byte). With ``checkpoint_dir``, an iteration's reliable checkpoint is
+    deleted once the next one's is written; the edges' and the last iteration's stay for the caller
+    (the rank stage deletes its whole checkpoint folder at its end).
     """
     checkpoint = checkpointer(spark, checkpoint_dir)
     edges = checkpoint(edges.select("src", "dst").repartition("src"))
@@ -69,7 +72,7 @@ def hyperanf(spark: SparkSession, ids: DataFrame, edges: DataFrame, log2m: int =
         .select("id", "sketch", F.hll_sketch_estimate("sketch").cast("double").alias("ball"),
                 F.lit(0.0).alias("harmonic_centrality"), F.lit(True).alias("changed"))
     )
-    t, changed, sent = 0, 1, []
+    t, changed, sent, written = 0, 1, [], state
     while changed and t < max_iter:
         t += 1
         frontier = state.where(F.col("changed")).select(F.col("id").alias("src"), F.col("sketch").alias("seen"))
@@ -90,6 +93,8 @@ def hyperanf(spark: SparkSession, ids: DataFrame, edges: DataFrame, log2m: int =
             .drop("previous_sketch", "previous")
         )
         changed = state.where(F.col("changed")).count()
+        checkpoint.drop(written)  # the previous iteration's sketches: nothing reads them any more
+        written = state
         sent.append(changed)
     result = state.select("id", "harmonic_centrality")
     return result, {"iterations": t, "converged": not changed, "log2m": log2m,
@@ -100,8 +105,8 @@ def harmonic_centrality(spark: SparkSession, ids: DataFrame, edges: DataFrame, e
                         driver_max_work: int = DRIVER_MAX_WORK, log2m: int = LOG2M,
                         checkpoint_dir: str | None = None) -> tuple[DataFrame, dict]:
     """Harmonic centrality of every vertex in ``ids``; ``engine``: auto, driver (exact) or hyperanf."""
-    if engine not in ("auto", "driver", "hyperanf"):
-        raise ValueError(f"unknown harmonic centrality engine {engine!r}; choose auto, driver or hyperanf")
+    if engine not in ENGINES:
+        raise ValueError(f"unknown harmonic centrality engine {engine!r}; choose one of {ENGINES}")
     started = time.time()
     ids, edges = simple_graph(ids, edges)
     n_vertices, n_edges = ids.count(), edges.count()

@@ -19,24 +19,42 @@ after ``max_iter`` iterations; the result is normalized to sum to 1. The rule do
 networkx's ``N * tol`` loosens as the graph grows, and past N = 2x10^9 (at tol 1e-9) it would stop
 every run after one iteration. Since each iteration contracts the error by d, the L1 distance to
 the fixed point is at most ``tol * d / (1 - d)`` when the rule stops the run (5.7 tol at d = 0.85).
+That is the bound of every engine's normalized result: ``graphx`` chooses its fixed iteration
+count to keep it (derived below); for ``graphframes`` it is observed, not proven.
 
 - ``driver``: the edge list is collected and iterated with scipy's sparse matrix-vector product.
   Exact and fast while the graph fits in the driver's memory (about 16 bytes per edge).
 - ``dataframe``: the iteration as Spark joins and aggregations, for graphs of any size. Each
   iteration's ranks are checkpointed (local checkpoints, or reliable ones under
-  ``checkpoint_dir``), so the lineage never grows with the iteration count.
+  ``checkpoint_dir``), so the lineage never grows with the iteration count; a reliable one is
+  deleted once the next iteration's is written (the last ones stay for the caller to read, and
+  for the owner of ``checkpoint_dir`` to delete: the rank stage deletes its own at its end).
 - ``graphx``: Spark GraphX's static PageRank (the JVM code GraphFrames' PageRank wraps; its jars
   ship with pyspark), driven over py4j. GraphX lets dangling vertices' scores leak instead of
   spreading them; with a uniform teleport that leaky solution is proportional to the one above,
   so it is computed unnormalized and normalized here. It runs a fixed number of iterations: with
-  ``tol`` set, enough for the L1 error bound 2 d^k to fall below tol. No checkpointing: GraphX
-  keeps the lineage of its iterations in memory. With seeds, GraphX's personalized PageRank takes
+  ``tol`` set, enough for the normalized result's L1 error to be at most ``tol * d / (1 - d)``,
+  as above (:func:`graphx_iterations`). The bound, on the scale where scores sum to at most 1:
+  GraphX iterates y' = d P y + (1 - d) / N from y_0 = 1/N, P the leaky transition (it never
+  increases an L1 norm), towards y*, whose sum s lies in [1 - d, 1] (each vertex keeps its
+  teleport). So |y_m - y*| <= d^m |y_0 - y*|, and as both are at least (1 - d) / N everywhere,
+  |y_0 - y*| = 1 + s - 2 sum(min(y_0, y*)) <= s + 2d - 1. Dividing by the sums costs at most
+  2 / s (|a/|a| - b/|b|| <= 2 |a - b| / |b|): the normalized error is at most
+  2 d^m (s + 2d - 1) / s <= 2 c d^m, c = max(d / (1 - d), 2d) (the worst s: 1 - d for d >= 1/2,
+  1 below). For d >= 1/2 that is at most tol * d / (1 - d) once 2 d^m <= tol; the bound before
+  normalization, 2 d^m, is not the one that counts. No checkpointing: GraphX keeps the lineage
+  of its iterations in memory; its input and output go through a scratch folder (under
+  ``checkpoint_dir`` if given), deleted when it ends. With seeds, GraphX's personalized PageRank takes
   one source vertex, so a virtual source is added with an edge to every seed: its leaky solution,
   restricted to the real vertices, is d times the leaky solution whose teleport is uniform over the
   seeds, and (dangling score going back to the seeds as the teleport does) that is proportional to
-  the networkx solution; the virtual vertex is dropped and the rest normalized. GraphX's own
-  multi-source ``runParallelPersonalizedPageRank`` is not used: with the breeze Spark bundles it
-  stops spreading changes after about two iterations (wrong values, shared/jars/README.md).
+  the networkx solution; the virtual vertex is dropped and the rest normalized. The bound holds
+  with one iteration more: after the virtual source's first step the real vertices hold
+  z_1 = d t (t uniform on the seeds), z* sums to s in [d(1 - d), d], both are at least d(1 - d) t,
+  so |z_1 - z*| <= d + s - 2 d(1 - d), and 2 d^m |z_1 - z*| / s <= 2 c d^m again, m counted from
+  that step. GraphX's own multi-source ``runParallelPersonalizedPageRank`` is not used: with the
+  breeze Spark bundles it stops spreading changes after about two iterations (wrong values,
+  shared/jars/README.md).
 - ``graphframes``: GraphFrames' own PageRank, ``GraphFrame(v, e).pageRank(resetProbability=1 - d)``
   (graphframes-py; its JVM classes must be on the classpath, see ``graphframes_jar``). It runs
   GraphFrames' copy of GraphX's PageRank: dangling vertices' scores leak as in ``graphx``, and
@@ -68,9 +86,8 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from imagerank import fs
 from imagerank.graph.graphframes_jar import require_graphframes
-from imagerank.graph.prepare import checkpointer, collect_indexed, simple_graph
+from imagerank.graph.prepare import checkpointer, collect_indexed, delete_path, simple_graph
 
 ENGINES = ("auto", "driver", "dataframe", "graphx", "graphframes")
 DRIVER_MAX_EDGES = 5_000_000
@@ -154,6 +171,7 @@ def _dataframe(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: f
     ranks = checkpoint(with_degrees.select("id", "out_degree", teleport.alias("teleport"),
                                            teleport.alias("pagerank")).repartition("id"))
     dangling_mass = ranks.agg(F.sum(F.when(F.col("out_degree") == 0, F.col("pagerank")))).first()[0] or 0.0
+    written = ranks  # the checkpointed table the current ranks are read from
     change, iterations, converged = float("inf"), 0, False
     while iterations < max_iter:
         shares = ranks.where(F.col("out_degree") > 0).select(
@@ -175,7 +193,8 @@ def _dataframe(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: f
             F.sum(F.abs(F.col("pagerank") - F.col("previous"))).alias("change"),
             F.sum(F.when(F.col("out_degree") == 0, F.col("pagerank")).otherwise(0.0)).alias("dangling"),
         ).first()
-        ranks, iterations = updated.drop("previous"), iterations + 1
+        checkpoint.drop(written)  # the previous iteration's: nothing reads it any more
+        written, ranks, iterations = updated, updated.drop("previous"), iterations + 1
         change, dangling_mass = float(totals["change"]), float(totals["dangling"] or 0.0)
         if change < tol:
             converged = True
@@ -194,11 +213,20 @@ def _scratch_dir(spark: SparkSession, checkpoint_dir: str | None) -> str:
     return f"/tmp/imagerank-graphx-{uuid.uuid4().hex[:12]}"
 
 
-def graphx_iterations(damping: float, tol: float, max_iter: int) -> tuple[int, bool]:
-    """Iterations after which the L1 error bound 2 d^k falls below tol (capped by max_iter)."""
+def graphx_iterations(damping: float, tol: float, max_iter: int, seeded: bool = False) -> tuple[int, bool]:
+    """GraphX iterations after which the normalized result is within the stop rule's bound,
+    L1 error <= tol * d / (1 - d) (capped by max_iter), and whether the cap left them all to run.
+
+    The bound after m iterations, 2 c d^m with c = max(d / (1 - d), 2 d) (module docstring), is at
+    most tol * d / (1 - d) once d^m <= tol / (2 max(1, 2 (1 - d))): once 2 d^m <= tol for d >= 1/2.
+    A seeded run takes one iteration more, the virtual source's first step (m counts from there).
+    ``tol=0``: exactly ``max_iter`` iterations (past the virtual source's step in a seeded run).
+    """
     if tol <= 0:
-        return max_iter, False
-    needed = max(1, math.ceil(math.log(tol / 2.0) / math.log(damping))) if tol < 2.0 else 1
+        return (max_iter + 1, False) if seeded else (max_iter, False)
+    threshold = tol / (2.0 * max(1.0, 2.0 * (1.0 - damping)))
+    needed = max(1, math.ceil(math.log(threshold) / math.log(damping))) if threshold < 1.0 else 1
+    needed += 1 if seeded else 0
     return min(needed, max_iter), needed <= max_iter
 
 
@@ -209,23 +237,11 @@ def _virtual_source(edges: DataFrame, seeds: DataFrame | None) -> DataFrame:
     return edges.unionByName(seeds.select(F.lit(VIRTUAL_SOURCE).cast("long").alias("src"), F.col("id").alias("dst")))
 
 
-def _seeded_iterations(damping: float, tol: float, max_iter: int, seeded: bool) -> tuple[int, bool]:
-    """graphx_iterations; for a seeded run one more (the virtual source's step), at d(1-d) times the
-    tol: the leaky score left on the real vertices can be as low as d(1-d) (every seed dangling), and
-    normalizing by it scales the error up as much."""
-    if not seeded:
-        return graphx_iterations(damping, tol, max_iter)
-    if tol <= 0:  # exactly max_iter iterations past the virtual source's
-        return max_iter + 1, False
-    needed, _ = graphx_iterations(damping, tol * damping * (1.0 - damping), 10 ** 9)
-    return min(needed + 1, max_iter), needed + 1 <= max_iter
-
-
 def _graphx(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: float, tol: float,
             max_iter: int, checkpoint_dir: str | None, seeds: DataFrame | None) -> tuple[DataFrame, dict]:
     jvm = spark._jvm
     scratch = _scratch_dir(spark, checkpoint_dir)
-    iterations, converged = _seeded_iterations(damping, tol, max_iter, seeds is not None)
+    iterations, converged = graphx_iterations(damping, tol, max_iter, seeded=seeds is not None)
     source = jvm.scala.Option.empty() if seeds is None else jvm.scala.Option.apply(VIRTUAL_SOURCE)
     try:
         _virtual_source(edges, seeds).select(F.concat_ws(" ", "src", "dst")).write.text(f"{scratch}/edges")
@@ -245,7 +261,7 @@ def _graphx(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: floa
                  .select("id", F.coalesce("leaky", F.lit(1.0 - damping if seeds is None else 0.0)).alias("leaky"))
                  .localCheckpoint(eager=True))
     finally:
-        fs.delete_tree(fs.qualify(spark, scratch))
+        delete_path(spark, scratch)
     total = leaky.agg(F.sum("leaky")).first()[0] or 1.0
     result = leaky.select("id", (F.col("leaky") / F.lit(total)).alias("pagerank"))
     return result, {"iterations": iterations, "converged": converged, "last_change": None}

@@ -2,12 +2,13 @@
 
 - :func:`simple_graph`: networkx's DiGraph of the edge list (long ids, distinct edges, no self-loops);
 - :func:`collect_indexed`: the graph on the driver, as positions into the vertex list (driver engines);
-- :func:`checkpointer`: eager checkpoints that cut an iterative engine's lineage each iteration.
+- :func:`checkpointer`: eager checkpoints that cut an iterative engine's lineage each iteration;
+- :func:`delete_path`: a folder removed through Hadoop's FileSystem (checkpoints, scratch).
 """
 
 from __future__ import annotations
 
-from typing import Callable
+import uuid
 
 import numpy as np
 import pandas as pd
@@ -35,9 +36,47 @@ def collect_indexed(ids: DataFrame, edges: DataFrame) -> tuple[np.ndarray, np.nd
     return vertex_ids, src, dst
 
 
-def checkpointer(spark: SparkSession, checkpoint_dir: str | None) -> Callable[[DataFrame], DataFrame]:
+def delete_path(spark: SparkSession, path: str) -> bool:
+    """Remove a folder and what it holds (or a file) through Hadoop's FileSystem, so on whatever
+    filesystem Spark wrote it (HDFS, S3A, GCS, local); absent is fine. True if something was removed."""
+    jpath = spark._jvm.org.apache.hadoop.fs.Path(path)
+    return bool(jpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).delete(jpath, True))
+
+
+class Checkpointer:
+    """Eager checkpoints that cut an iteration's lineage: reliable ones under ``folder``, else local.
+
+    ``checkpoint(df)`` returns ``df`` checkpointed. A reliable checkpoint goes into a folder of its
+    own under ``folder`` (Spark adds its own ``<uuid>/rdd-N`` below), so that ``checkpoint.drop(df)``
+    can delete it as soon as no later step reads it: an iteration's table once the next one's is
+    written, so a run holds two iterations' tables, not one per iteration. Nothing else is deleted
+    here: the folder's owner (the rank stage, :func:`imagerank.graph.rank.own_checkpoints`) removes
+    what is left (the tables the results are read from) when it ends. Local checkpoints live in the
+    executors' block stores and go with the DataFrames that use them (``drop`` does nothing).
+    """
+
+    def __init__(self, spark: SparkSession, folder: str | None):
+        self.spark = spark
+        self.folder = folder.rstrip("/") if folder else None
+        self._folders: dict[int, tuple[DataFrame, str]] = {}  # id(checkpointed) -> (it, its folder)
+
+    def __call__(self, df: DataFrame) -> DataFrame:
+        if self.folder is None:
+            return df.localCheckpoint(eager=True)
+        folder = f"{self.folder}/{uuid.uuid4().hex[:12]}"
+        self.spark.sparkContext.setCheckpointDir(folder)
+        checkpointed = df.checkpoint(eager=True)  # written now, under the folder set just before
+        self._folders[id(checkpointed)] = (checkpointed, folder)
+        return checkpointed
+
+    def drop(self, df: DataFrame) -> None:
+        """Delete the reliable checkpoint ``df`` (as returned by this checkpointer) is read from: no
+        later step may read ``df``."""
+        entry = self._folders.pop(id(df), None)
+        if entry is not None:
+            delete_path(self.spark, entry[1])
+
+
+def checkpointer(spark: SparkSession, checkpoint_dir: str | None) -> Checkpointer:
     """Eager checkpoints that cut an iteration's lineage: reliable ones under ``checkpoint_dir``, else local."""
-    if checkpoint_dir is None:
-        return lambda df: df.localCheckpoint(eager=True)
-    spark.sparkContext.setCheckpointDir(checkpoint_dir)
-    return lambda df: df.checkpoint(eager=True)
+    return Checkpointer(spark, checkpoint_dir)

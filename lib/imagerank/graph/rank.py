@@ -3,18 +3,25 @@ mass of hosts and domains, and image authority and trust, from a graph written b
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import contextlib
+import time
+import uuid
+from dataclasses import asdict, dataclass, replace
+from typing import Iterator
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from imagerank.graph.authority import image_authority
 from imagerank.graph.harmonic import DRIVER_MAX_WORK, LOG2M, harmonic_centrality
-from imagerank import fs
+from imagerank.graph.harmonic import ENGINES as HARMONIC_ENGINES
+from imagerank import fs, progress
 from imagerank.graph.pagerank import DRIVER_MAX_EDGES, ENGINES, info_dict, pagerank
+from imagerank.graph.prepare import delete_path
 from imagerank.graph.trust import GOOD_SHARE, PACKAGE_FILE, load_trusted_sources, seed_domains, seed_vertices, spam_mass
 from imagerank.stage import Stage
 
+CHECKPOINT_PREFIX = "imagerank-rank-"  # a rank run's own folder under --checkpoint-dir: prefix, UTC start, random
 LEVELS = (  # table, vertex kind, edge kind, harmonic centrality too
     ("page_rank", "page", "links_to", False),
     ("host_rank", "host", "host_links_to", True),
@@ -32,7 +39,7 @@ class RankOptions:
     harmonic_engine: str = "auto"
     harmonic_driver_max_work: int = DRIVER_MAX_WORK
     log2m: int = LOG2M
-    checkpoint_dir: str | None = None
+    checkpoint_dir: str | None = None  # reliable checkpoints: each run in a folder of its own here, deleted at its end
     trusted_sources: str | None = None  # provider -> seed domains (YAML); None: the package's trusted_sources.yaml
     good_share: float = GOOD_SHARE  # share of all PageRank held by good vertices, for spam mass
 
@@ -41,12 +48,49 @@ class RankOptions:
             raise ValueError(f"unknown PageRank engine {self.engine!r}; choose one of {ENGINES}")
         if self.max_iter < 1:
             raise ValueError(f"max_iter must be at least 1, got {self.max_iter}")
+        if self.harmonic_engine not in HARMONIC_ENGINES:
+            raise ValueError(f"unknown harmonic centrality engine {self.harmonic_engine!r}; "
+                             f"choose one of {HARMONIC_ENGINES}")
         if not self.tol >= 0:  # 0: run exactly max_iter iterations
             raise ValueError(f"tol must be positive (or 0 for exactly max_iter iterations), got {self.tol}")
         if not 0.0 < self.good_share <= 1.0:
             raise ValueError(f"good_share must lie in (0, 1], got {self.good_share}")
         if not 4 <= self.log2m <= 21:  # the range of Spark's HyperLogLog sketches (lgConfigK)
             raise ValueError(f"log2m must lie in 4..21, got {self.log2m}")
+
+
+@contextlib.contextmanager
+def own_checkpoints(spark: SparkSession, checkpoint_dir: str | None) -> Iterator[str | None]:
+    """A folder of this run's own under ``checkpoint_dir`` for its reliable checkpoints (and GraphX's
+    scratch), deleted with all it holds when the block ends, failed or not; None (local checkpoints,
+    nothing to delete) without ``checkpoint_dir``.
+
+    The folder is new and unique (``imagerank-rank-<UTC start>-<random>``): runs sharing a
+    checkpoint folder never delete each other's checkpoints, and nothing else in it is touched.
+    It is deleted through Hadoop's FileSystem (HDFS, S3A, GCS, local: where Spark wrote it); a
+    deletion that fails is reported on standard error, naming the folder, and does not fail the
+    run (nor hide the error that ended it). Only a driver killed outright leaves its folder behind.
+    SparkContext's checkpoint folder is set back to what it was before."""
+    if not checkpoint_dir:
+        yield None
+        return
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    folder = fs.join(fs.qualify(spark, checkpoint_dir), f"{CHECKPOINT_PREFIX}{stamp}-{uuid.uuid4().hex[:8]}")
+    context = spark.sparkContext._jsc.sc()
+    before = context.checkpointDir()  # a scala.Option[String]
+    try:
+        yield folder
+    finally:
+        try:
+            delete_path(spark, folder)
+        except Exception as error:  # noqa: BLE001 - py4j wraps Hadoop's IOException
+            message = str(error).strip().splitlines()
+            progress.say("rank", f"could not delete the checkpoints in {folder} "
+                                 f"({message[0] if message else type(error).__name__}); delete that folder")
+        try:
+            getattr(context, "checkpointDir_$eq")(before)  # not left pointing into the deleted folder
+        except Exception:  # noqa: BLE001 - SparkContext's setter is Spark-internal; then left as it is
+            pass
 
 
 def _degrees(ids: DataFrame, edges: DataFrame) -> DataFrame:
@@ -101,7 +145,9 @@ def run_rank(spark: SparkSession, graph: str, output: str, options: RankOptions 
         "domain_rank": ["id", F.col("name").alias("domain"), "pagerank", "trust", mass, "harmonic_centrality",
                         "in_degree", "out_degree"],
     }
-    with Stage(spark, "rank", output, {"graph": graph, **asdict(options)}) as stage:
+    with own_checkpoints(spark, options.checkpoint_dir) as checkpoint_dir, \
+            Stage(spark, "rank", output, {"graph": graph, **asdict(options)}) as stage:
+        work = replace(options, checkpoint_dir=checkpoint_dir)  # the report keeps the folder given
         sources = load_trusted_sources(spark, options.trusted_sources)  # a bad file fails before any work
         seeds = seed_domains(sources)
         folder = stage.input(graph, "build_graph")
@@ -115,7 +161,7 @@ def run_rank(spark: SparkSession, graph: str, output: str, options: RankOptions 
                                                  "providers": sources, "domains": seeds}})
         written = {}
         for table_name, kind, edge_kind, harmonic in LEVELS:
-            table, level_report = rank_level(spark, vertices, edges, kind, edge_kind, harmonic, options, seeds)
+            table, level_report = rank_level(spark, vertices, edges, kind, edge_kind, harmonic, work, seeds)
             table = table.select(*columns[table_name])
             if table_name == "domain_rank":
                 table = (table.join(hosts_per_domain, on="domain", how="left")
