@@ -28,10 +28,21 @@ least. Ratios compare figures measured in this same run.
      dense_visualrank (every pair, n x n float64) on the same vectors, the best of repeats within a
      few seconds; peak memory of each from tracemalloc; the top 100 compared (overlap, Spearman and
      Kendall on the dense top 100). Target: at least 10x faster at 10,000 with the same top 100.
+  4. VisualRank's distributed candidates (groups over --max-group-size; issue 19): the same clustered
+     vectors with a family of 1,500 exact duplicates (over the bucket cap), 10,000 and 100,000
+     images, random-hyperplane LSH with the stage's defaults (12 tables, buckets of at most 1,024
+     images, k = 20) run by visualrank_math.lsh_knn (the Spark path's buckets and edges in one
+     process; at the first size the Spark path itself too, local[1], compared edge for edge):
+     candidates per image (bound: tables x (cap - 1)), capped buckets, recall@20 and similarity
+     against the exact kNN of 200 sampled images, seconds against the exact n x n computation (run at
+     10,000, estimated from the sample at 100,000), VisualRank's top 100 on both graphs at 10,000; and
+     the candidates Spark's BucketedRandomProjectionLSH gave before (bucketLength 1.0) or would give
+     scaled to the vectors (1/sqrt(dims)).
 
 Results: bench/results/bench_content.json.
 
     python bench/bench_content.py [--quick] [--skip-spark] [--texts N] [--sizes 100,1000,10000] [--seconds S]
+                                  [--lsh-sizes 10000,100000] [--skip images,text,visualrank,lsh]
 """
 
 from __future__ import annotations
@@ -351,24 +362,6 @@ def spark_text(path: str, texts: list[str]) -> dict:
 
 
 # ------------------------------------------------------------------------------------------- VisualRank
-def clustered_vectors(n: int, dims: int = VR_DIMS, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """(vectors, cluster of each): n unit float32 vectors in clusters of Zipf-distributed sizes."""
-    rng = np.random.default_rng([seed, n])
-    sizes = []
-    while sum(sizes) < n:
-        sizes.append(int(min(rng.zipf(1.7), max(n // 5, 1))))
-    sizes[-1] -= sum(sizes) - n
-    common = rng.normal(size=dims) / np.sqrt(dims)
-    centres = 0.35 * common + rng.normal(size=(len(sizes), dims)) / np.sqrt(dims)
-    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
-    cluster = np.repeat(np.arange(len(sizes)), sizes)
-    noise = rng.uniform(0.4, 1.2, size=(n, 1)) * rng.normal(size=(n, dims)) / np.sqrt(dims)
-    vectors = centres[cluster] + noise
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    order = rng.permutation(n)
-    return vectors[order].astype(np.float32), cluster[order]
-
-
 def _best(fn, seconds: float, min_repeats: int = 2, max_repeats: int = 5) -> tuple[object, float, float, int]:
     """(result, best wall seconds, tracemalloc peak bytes of the first run, runs): at least ``min_repeats``
     runs, more while they take under ``seconds`` in all."""
@@ -388,7 +381,8 @@ def _best(fn, seconds: float, min_repeats: int = 2, max_repeats: int = 5) -> tup
 def bench_visualrank(sizes: list[int], seconds: float) -> dict:
     from scipy.stats import kendalltau, spearmanr
 
-    from imagerank.content.visualrank_math import dense_visualrank, knn_graph, visualrank, weighted_pagerank
+    from imagerank.content.visualrank_math import (clustered_vectors, dense_visualrank, knn_graph, visualrank,
+                                                   weighted_pagerank)
 
     def knn_float32(vectors: np.ndarray) -> np.ndarray:
         # what visualrank does, but the float32 vectors multiplied in float32 (visualrank casts to float64)
@@ -470,7 +464,7 @@ def bench_visualrank_implicit(sizes: list[int], seconds: float) -> dict:
     """The stage's default in-task computation (similarity "dense"): every pair's cosine, exactly, without
     the n x n matrix, on nonnegative vectors (the model-free backend's hashed bags are): against the
     same dense baseline. Vectors: the clustered ones with negative entries folded (abs), renormalised."""
-    from imagerank.content.visualrank_math import dense_visualrank, implicit_visualrank
+    from imagerank.content.visualrank_math import clustered_vectors, dense_visualrank, implicit_visualrank
 
     print("\nVisualRank, dense cosine without the matrix (stage default; nonnegative vectors), against dense")
     print(f"{'images':>7s} {'implicit s':>10s} {'dense s':>8s} {'speedup':>8s} {'top100':>7s} {'max |diff|':>10s}")
@@ -500,6 +494,182 @@ def bench_visualrank_implicit(sizes: list[int], seconds: float) -> dict:
     return {"sizes": results, "target_met": met if at else None}
 
 
+# ------------------------------------------------------------------------- VisualRank, distributed candidates
+LSH_SIZES = (10_000, 100_000)
+LSH_QUERIES = 200
+LSH_MIN_COSINE = 1 - 1.2 ** 2 / 2   # 0.28: the stage's lsh_distance 1.2
+LSH_DUPLICATES = 1500     # a family of exact copies, over the bucket cap (1,024): no plane separates them
+
+
+def _exact_neighbours(vectors: np.ndarray, queries: np.ndarray, k: int) -> tuple[dict, float]:
+    """({query: its exact top-k cosines (at least LSH_MIN_COSINE)}, seconds): one pass over all the
+    vectors, the best of 3 (a short pass, scaled by n / queries for the exact n x n estimate)."""
+    times = []
+    for _ in range(3):
+        started = time.perf_counter()
+        cosine = vectors[queries] @ vectors.T
+        cosine[np.arange(len(queries)), queries] = -np.inf
+        top = -np.sort(np.partition(-cosine, k - 1, axis=1)[:, :k], axis=1)
+        times.append(time.perf_counter() - started)
+    return {int(q): [float(w) for w in row if w >= LSH_MIN_COSINE] for q, row in zip(queries, top)}, min(times)
+
+
+def _brp_candidates(vectors: np.ndarray, queries: np.ndarray, exact_sets: dict, bucket_length: float,
+                    tables: int = 6, seed: int = 23) -> dict:
+    """Spark ML's BucketedRandomProjectionLSH as the stage used it before (issue 19), in numpy: per table
+    one random unit direction, bucket floor(v . u / bucket_length); a pair is a candidate when it shares
+    a bucket in any table (approxSimilarityJoin). Candidates per image (all images, pairs counted once)
+    and the share of each query's exact top k among its candidates (the best any top k could do)."""
+    rng = np.random.default_rng(seed)
+    directions = rng.standard_normal((tables, vectors.shape[1]))
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    buckets = np.floor(vectors.astype(np.float64) @ directions.T / bucket_length).astype(np.int64)
+    per_table = []
+    for t in range(tables):
+        _, inverse, counts = np.unique(buckets[:, t], return_inverse=True, return_counts=True)
+        per_table.append(counts[inverse.ravel()] - 1)
+    covered = total = 0
+    per_query = []
+    for q, wanted in exact_sets.items():
+        together = (buckets == buckets[q]).any(axis=1)
+        together[q] = False
+        per_query.append(int(together.sum()))
+        covered += len(wanted & set(np.flatnonzero(together).tolist()))
+        total += len(wanted)
+    return {"bucket_length": bucket_length, "tables": tables,
+            "per_image_upper": float(np.sum(per_table, axis=0).mean()),       # summed over tables
+            "per_query_distinct": float(np.mean(per_query)), "covered": covered / max(total, 1)}
+
+
+def bench_lsh(sizes: list[int], with_spark: bool) -> dict:
+    """The distributed path's candidates (visualrank.knn_edges), run in one process by visualrank_math.lsh_knn
+    (the same buckets and edges; at the first size also the Spark path itself, local[1], compared edge for
+    edge): candidates per image, what was capped, recall@k and similarity against the exact kNN of
+    LSH_QUERIES sampled images, seconds against the exact n x n computation (timed on the sample, scaled
+    to n; at 10,000 also run whole) and the old BucketedRandomProjectionLSH's candidates, on clustered
+    vectors (384 dims) with LSH_DUPLICATES exact duplicates."""
+    from imagerank.content.visualrank import VisualRankOptions, min_cosine, recall_figures
+    from imagerank.content.visualrank_math import clustered_vectors, knn_graph, lsh_knn, weighted_pagerank
+
+    stage = VisualRankOptions()                       # the stage's defaults
+    k, tables, cap, extra = stage.k, stage.lsh_tables, stage.lsh_max_bucket, stage.lsh_extra_bits
+    assert min_cosine(stage) == LSH_MIN_COSINE
+    print(f"\nVisualRank's distributed candidates: LSH, {tables} tables, buckets of at most {cap} (bound "
+          f"{tables * (cap - 1)} candidates per image), k = {k}, cosine >= {LSH_MIN_COSINE:.2f}; clustered "
+          f"vectors ({VR_DIMS} dims) with {LSH_DUPLICATES:,} exact duplicates; recall on {LSH_QUERIES} sampled "
+          f"images; one core")
+    print(f"{'images':>7s} {'bits':>4s} {'cand/img':>8s} {'max':>5s} {'pairs':>11s} {'capped':>6s} {'recall':>6s} "
+          f"{'simil.':>6s} {'LSH s':>6s} {'exact s':>8s} {'speedup':>8s} {'BRP 1.0 cand/img':>16s} "
+          f"{'BRP 1/sqrt(d)':>13s} {'covered':>7s}")
+    results = []
+    for n in sizes:
+        vectors, _ = clustered_vectors(n)
+        family = LSH_DUPLICATES - 1
+        vectors[:family] = vectors[family]                    # images 0..family: one vector
+        queries = np.random.default_rng(7).choice(n, min(LSH_QUERIES, n), replace=False)
+        exact, exact_s = _exact_neighbours(vectors, queries, k)
+        started, cpu_started = time.perf_counter(), _cpu()
+        src, dst, weight, stats = lsh_knn(vectors, k, tables=tables, max_bucket=cap, extra_bits=extra,
+                                          min_cosine=LSH_MIN_COSINE)
+        lsh_s, lsh_cpu = time.perf_counter() - started, _cpu() - cpu_started
+        per_image = stats.pop("candidates_per_image")
+        found = {}
+        for s_, w in zip(src, weight):
+            found.setdefault(int(s_), []).append(float(w))
+        figures = recall_figures(exact, {q: found.get(q, []) for q in exact}, k)
+        row = {"n": n, "duplicates": family + 1, **stats, "per_image_mean": float(per_image.mean()),
+               "per_image_max": int(per_image.max()), "per_image_share_of_n": float(per_image.mean() / n),
+               "recall_at_k": figures["recall_at_k"], "similarity": figures["similarity"],
+               "lsh_s": lsh_s, "lsh_cpu_s": lsh_cpu, "exact_sample_s": exact_s,
+               "exact_estimate_s": exact_s * n / len(queries)}
+        if n <= 20_000:                      # the whole exact kNN graph: the baseline run, not estimated
+            started = time.perf_counter()
+            e_src, e_dst, e_weight = knn_graph(vectors, k)
+            row["exact_s"] = time.perf_counter() - started
+            keep = e_weight >= LSH_MIN_COSINE
+            exact_rank = weighted_pagerank(n, e_src[keep], e_dst[keep], e_weight[keep])
+            lsh_rank = weighted_pagerank(n, src, dst, weight)
+            # the family's copies are interchangeable (which of them are neighbours is a tie-break): their
+            # summed score compared, and the top 100 of the other images
+            rest = np.arange(family + 1, n)
+            top = min(VR_TOP, len(rest))
+            row["visualrank_top100_overlap"] = len(set(rest[np.argsort(-exact_rank[rest])[:top]].tolist())
+                                                   & set(rest[np.argsort(-lsh_rank[rest])[:top]].tolist())) / top
+            row["visualrank_family_mass"] = {"exact": float(exact_rank[:family + 1].sum()),
+                                             "lsh": float(lsh_rank[:family + 1].sum())}
+        baseline = row.get("exact_s", row["exact_estimate_s"])
+        row["speedup"] = baseline / lsh_s
+        exact_sets = {}
+        cosine = vectors[queries] @ vectors.T
+        cosine[np.arange(len(queries)), queries] = -np.inf
+        for q, c in zip(queries, cosine):
+            best = np.argsort(-c, kind="stable")[:k]
+            exact_sets[int(q)] = set(best[c[best] >= LSH_MIN_COSINE].tolist())
+        row["brp_before"] = _brp_candidates(vectors, queries, exact_sets, 1.0)
+        row["brp_scaled"] = _brp_candidates(vectors, queries, exact_sets, 1.0 / np.sqrt(VR_DIMS))
+        if with_spark and n == sizes[0]:
+            row["spark"] = _lsh_spark(vectors, k, tables, cap, extra, (src, dst, weight))
+        print(f"{n:7d} {stats['bits']:4d} {row['per_image_mean']:8.0f} {row['per_image_max']:5d} "
+              f"{stats['candidate_pairs']:11d} {stats['buckets_capped']:6d} {row['recall_at_k']:6.3f} "
+              f"{row['similarity']:6.3f} {lsh_s:6.1f} {baseline:8.1f}{'' if 'exact_s' in row else '*'} "
+              f"{row['speedup']:7.1f}x {row['brp_before']['per_image_upper']:16.0f} "
+              f"{row['brp_scaled']['per_query_distinct']:13.0f} {row['brp_scaled']['covered']:7.2f}")
+        results.append(row)
+    print("cand/img: others an image is compared with, summed over tables (bound: tables x (cap - 1)); capped: "
+          "leaves over the cap split round-robin; recall: exact top-k neighbours found (ties count); simil.: "
+          "found cosines summed / exact ones; exact s: the whole exact kNN graph (knn_graph, float32), * "
+          "estimated from the sample's pass x n / sample; BRP: Spark's BucketedRandomProjectionLSH as used "
+          "before, 6 tables: bucketLength 1.0 (candidates per image, summed over tables) and 1/sqrt(dims) "
+          "(distinct candidates per sampled image, and the share of its exact top k among them)")
+    for r in results:
+        if "visualrank_top100_overlap" in r:
+            mass = r["visualrank_family_mass"]
+            print(f"VisualRank at {r['n']:,} (weighted PageRank on each graph): outside the duplicate family, "
+                  f"{round(r['visualrank_top100_overlap'] * VR_TOP)} of the top {VR_TOP} over the LSH graph are the "
+                  f"exact k-nearest graph's; the family's {r['duplicates']:,} copies hold {mass['lsh']:.3f} of the "
+                  f"score on the LSH graph, {mass['exact']:.3f} on the exact one")
+        if "spark" in r:
+            sp = r["spark"]
+            print(f"Spark path at {r['n']:,} (local[1], lsh_buckets + bucket_knn + candidate_stats): "
+                  f"{sp['wall_s']:.1f} s, edges {'identical to' if sp['same_edges'] else 'DIFFERENT from'} "
+                  f"lsh_knn's; candidates per image {sp['per_image_mean']:.0f} (max {sp['per_image_max']})")
+    if len(results) >= 2:
+        a, b = results[0], results[-1]
+        growth = {name: b[name][key] / a[name][key] for name, key in (("brp_scaled", "per_query_distinct"),
+                                                                      ("brp_before", "per_image_upper"))}
+        print(f"candidates per image, {b['n']:,} / {a['n']:,} images: {b['per_image_mean'] / a['per_image_mean']:.2f}x "
+              f"(LSH, bounded) against {growth['brp_scaled']:.1f}x (BRP 1/sqrt(d)) and {growth['brp_before']:.1f}x "
+              f"(BRP 1.0, before)")
+    return {"k": k, "tables": tables, "max_bucket": cap, "extra_bits": extra, "min_cosine": LSH_MIN_COSINE,
+            "queries": LSH_QUERIES, "sizes": results}
+
+
+def _lsh_spark(vectors: np.ndarray, k: int, tables: int, cap: int, extra: int, reference) -> dict:
+    import pandas as pd
+
+    from imagerank.content.visualrank import VisualRankOptions, bucket_knn, candidate_stats, lsh_buckets
+    from imagerank.spark import get_spark
+
+    spark = get_spark("bench", master="local[1]", extra={"spark.executorEnv.OMP_NUM_THREADS": "1",
+                                                         "spark.sql.shuffle.partitions": "4"})
+    spark.sparkContext.setLogLevel("ERROR")
+    ids = [f"img-{i:07d}" for i in range(len(vectors))]
+    frame = pd.DataFrame({"group": "all", "identifier": ids, "embedding": [v.tolist() for v in vectors]})
+    members = spark.createDataFrame(frame, "group string, identifier string, embedding array<float>")
+    members = members.localCheckpoint(eager=True)
+    options = VisualRankOptions(k=k, lsh_tables=tables, lsh_max_bucket=cap, lsh_extra_bits=extra)
+    started = time.perf_counter()
+    buckets, images, parameters = lsh_buckets(members, options)
+    buckets = buckets.localCheckpoint(eager=True)
+    edges = bucket_knn(buckets, images, k, LSH_MIN_COSINE).collect()
+    stats = candidate_stats(buckets, parameters, options)
+    wall = time.perf_counter() - started
+    spark.stop()
+    src, dst, _ = reference
+    same = {(r["src"], r["dst"]) for r in edges} == {(ids[a], ids[b]) for a, b in zip(src, dst)}
+    return {"wall_s": wall, "same_edges": same, **stats}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes for debugging: groups up to 1,000, 500 texts")
@@ -510,7 +680,10 @@ def main() -> int:
                         help="VisualRank group sizes (default 100,1000,10000; env BENCH_CONTENT_SIZES)")
     parser.add_argument("--seconds", type=float, default=float(os.environ.get("BENCH_CONTENT_SECONDS", 0)) or None,
                         help="seconds per image figure and per VisualRank repeat budget (default 2)")
-    parser.add_argument("--skip", default="", help="sections to leave out, comma-separated: images,text,visualrank")
+    parser.add_argument("--skip", default="", help="sections to leave out, comma-separated: images,text,visualrank,lsh")
+    parser.add_argument("--lsh-sizes", default=os.environ.get("BENCH_CONTENT_LSH_SIZES"),
+                        help="group sizes for VisualRank's distributed candidates (default 10000,100000; "
+                             "env BENCH_CONTENT_LSH_SIZES)")
     parser.add_argument("--json", default=str(RESULTS), help=f"where to write the results (default {RESULTS})")
     args = parser.parse_args()
     texts = args.texts or (500 if args.quick else 4000)
@@ -530,6 +703,10 @@ def main() -> int:
         report["visualrank"] = bench_visualrank(sizes, max(seconds, 2.0))
         report["visualrank_implicit"] = bench_visualrank_implicit(sizes, max(seconds, 2.0))
         report["peak_rss_mb_after_visualrank"] = _peak_rss_mb()
+    if "lsh" not in skip:
+        lsh_sizes = [int(x) for x in (args.lsh_sizes or ("4000,8000" if args.quick else ",".join(map(str, LSH_SIZES))))
+                     .split(",") if x.strip()]
+        report["visualrank_lsh"] = bench_lsh(lsh_sizes, with_spark=not args.skip_spark)
     if "text" not in skip:
         report["text"] = bench_text(texts, args.skip_spark)
     report["load_average_end"] = os.getloadavg()[0]

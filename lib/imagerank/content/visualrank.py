@@ -15,10 +15,25 @@ networkx's weighted PageRank does. Scores sum to 1 per group.
   measured in :mod:`.similarity`). Vectors with negative entries (a learned backend) cannot be
   factorised and take the ``vector`` path. ``matches``: matched interest points only, top k.
   ``vector``: the top k by cosine.
-- Larger groups (the catalog as one group) never compare all pairs: neighbours come from Spark
-  ML's random-projection LSH (``approxSimilarityJoin``), the top ``k`` per image by cosine are kept, and the
-  weighted PageRank runs over GraphFrames (``aggregateMessages``; GraphFrames' own pageRank
-  ignores weights), all large groups in one iteration loop.
+- Larger groups (the catalog as one group) never compare all pairs. Candidates come from
+  random-hyperplane LSH with a bounded bucket (:func:`lsh_buckets`; the numpy steps and their
+  one-process twin ``lsh_knn`` are in :mod:`.visualrank_math`): in each of ``lsh_tables`` tables an
+  image's signature is the side it lies on of ceil(log2(n / lsh_max_bucket)) + ``lsh_extra_bits``
+  random hyperplanes through its group's mean; its bucket is the shallowest prefix of that signature
+  shared by at most ``lsh_max_bucket`` images of the group (sparse regions keep coarse buckets, dense
+  ones are cut finer); a leaf still over the cap (near-identical images: no plane separates them) is
+  split round-robin in identifier order and counted. Within a bucket every pair's cosine is computed
+  exactly (numpy, one bucket per ``applyInPandas`` call) and each image keeps its ``k`` best at
+  cosine >= 1 - lsh_distance^2 / 2 (0.28); over the tables, its ``k`` best. **The bound:** an image is
+  compared with at most ``lsh_tables x (lsh_max_bucket - 1)`` others (12 x 1,023 = 12,276 by default),
+  whatever the group's size; a Python call holds one bucket's vectors at most, and each vector is
+  shuffled once per table. The price is recall, which falls as n grows at a fixed
+  bound: the report's ``distributed.candidates`` gives the candidates per image (mean, max), the
+  buckets capped, and recall@k against the exact kNN of ``recall_sample`` images (bench_content.py,
+  clustered 384-dim vectors, k = 20: recall 0.96 at 10^4 images, 0.57 at 10^5, the neighbours found
+  0.99 as similar as the exact ones in both; ~8,500 candidates per image at both). Weighted PageRank then runs over GraphFrames
+  (``aggregateMessages``; GraphFrames' own pageRank ignores weights), all large groups in one
+  iteration loop.
 """
 
 from __future__ import annotations
@@ -33,7 +48,8 @@ from pyspark.sql import types as T
 
 from imagerank.content.schemas import VISUALRANK
 from imagerank.content.similarity import LocalFeatures, from_bytes, match_similarity
-from imagerank.content.visualrank_math import (implicit_visualrank, knn_graph, visualrank,
+from imagerank.content.visualrank_math import (LSH_CUT_BITS, bucket_edges, implicit_visualrank, knn_graph, lsh_bits,
+                                               lsh_planes, lsh_signatures, lsh_tree_cut, visualrank,
                                                weighted_pagerank as group_pagerank)
 from imagerank.graph.graphframes_jar import require_graphframes
 from imagerank.stage import Stage
@@ -53,9 +69,12 @@ class VisualRankOptions:
     max_group_size: int = 5000      # larger groups take the distributed path
     tol: float = 1e-9               # L1 change per group, distributed path
     max_iter: int = 200
-    lsh_distance: float = 1.2       # Euclidean, L2-normalised vectors: cosine >= 0.28
-    lsh_tables: int = 6
-    lsh_bucket_length: float = 1.0
+    lsh_distance: float = 1.2       # Euclidean, L2-normalised vectors: edges need cosine >= 0.28
+    lsh_tables: int = 12            # hash tables; candidates per image <= lsh_tables x (lsh_max_bucket - 1)
+    lsh_max_bucket: int = 1024      # images per bucket at most (oversize leaves are split, and counted)
+    lsh_extra_bits: int = 8         # planes beyond ceil(log2(n / lsh_max_bucket)), to cut dense regions finer
+    lsh_seed: int = 23
+    recall_sample: int = 200        # images whose exact top k is computed for the report (0: none)
 
 
 def image_groups(signals: dict[str, DataFrame], group_by: str) -> DataFrame:
@@ -137,25 +156,192 @@ def small_groups(members: DataFrame, options: VisualRankOptions) -> DataFrame:
                                                    schema=SCORES)
 
 
-def knn_edges(members: DataFrame, options: VisualRankOptions) -> DataFrame:
-    """(group, src, dst, weight): each image's top-k neighbours within its group, from LSH candidates."""
-    from pyspark.ml.feature import BucketedRandomProjectionLSH
-    from pyspark.ml.functions import array_to_vector
+def lsh_buckets(members: DataFrame, options: VisualRankOptions) -> tuple[DataFrame, DataFrame, dict]:
+    """(buckets, images, parameters): every image's bucket in each hash table (module docstring,
+    :mod:`.visualrank_math`: random hyperplanes through the group's mean, the tree cut at
+    ``lsh_max_bucket``, oversize leaves split round-robin in identifier order).
 
-    images = members.select("identifier", "embedding").dropDuplicates(["identifier"]).select(
-        "identifier", array_to_vector("embedding").alias("v"))
-    model = BucketedRandomProjectionLSH(inputCol="v", outputCol="h", seed=23, bucketLength=options.lsh_bucket_length,
-                                        numHashTables=options.lsh_tables).fit(images)
-    close = (model.approxSimilarityJoin(images, images, options.lsh_distance, distCol="distance")
-             .select(F.col("datasetA.identifier").alias("src"), F.col("datasetB.identifier").alias("dst"),
-                     (F.lit(1.0) - F.col("distance") * F.col("distance") / F.lit(2.0)).alias("weight"))
-             .where((F.col("src") != F.col("dst")) & (F.col("weight") > 0)))
-    groups = members.select("identifier", "group")
-    in_group = (close.join(groups.withColumnRenamed("identifier", "src"), on="src", how="inner")
-                .join(groups.withColumnRenamed("identifier", "dst"), on=["dst", "group"], how="inner"))
+    buckets: group, identifier, table, depth, prefix, chunk (the bucket's key within the group), size
+    (images in the bucket), capped (its leaf was over the cap and split). images: group, identifier,
+    embedding, one row per image and group. parameters: per group its ``n`` and ``bits``."""
+    from pyspark.ml.functions import array_to_vector
+    from pyspark.ml.stat import Summarizer
+
+    images = (members.where(F.col("group").isNotNull())        # a null group: the joins on group drop it anyway
+              .select("group", "identifier", "embedding").dropDuplicates(["group", "identifier"]))
+    summary = (images.groupBy("group")
+               .agg(F.count(F.lit(1)).alias("n"), Summarizer.mean(array_to_vector("embedding")).alias("centre"))
+               .collect())
+    tables, cap = options.lsh_tables, options.lsh_max_bucket
+    groups = {r["group"]: {"n": r["n"], "bits": lsh_bits(r["n"], cap, options.lsh_extra_bits),
+                           "centre": r["centre"].toArray()} for r in summary}
+    dims = len(next(iter(groups.values()))["centre"]) if groups else 0
+    planes = lsh_planes(dims, tables, max((g["bits"] for g in groups.values()), default=0), options.lsh_seed)
+    setup = {g: (p["centre"], planes[:, :p["bits"]]) for g, p in groups.items()}
+
+    def hash_images(batches):
+        for frame in batches:
+            for group, part in frame.groupby("group", sort=False, dropna=False):
+                centre, group_planes = setup[group]
+                vectors = np.asarray(part["embedding"].tolist(), dtype=np.float64).reshape(len(part), -1)
+                signatures = lsh_signatures(vectors, centre, group_planes)
+                ids = part["identifier"].to_numpy(dtype=object)
+                yield pd.DataFrame({"group": group, "identifier": np.repeat(ids, tables),
+                                    "table": np.tile(np.arange(tables, dtype=np.int32), len(part)),
+                                    "signature": signatures.ravel()})
+
+    hashed = images.mapInPandas(hash_images, "group string, identifier string, table int, signature long")
+    spark = members.sparkSession
+    params = spark.createDataFrame([(g, p["bits"], max(0, p["bits"] - LSH_CUT_BITS)) for g, p in groups.items()],
+                                   "group string, bits int, start int")
+    leaves = (hashed.groupBy("group", "table", "signature").agg(F.count(F.lit(1)).alias("leaf_size"))
+              .join(F.broadcast(params), on="group", how="inner")
+              .withColumn("node", F.expr("shiftright(signature, bits - start)")))
+
+    def cut(frame: pd.DataFrame) -> pd.DataFrame:
+        bits, start = int(frame["bits"].iloc[0]), int(frame["start"].iloc[0])
+        depth, prefix = lsh_tree_cut(frame["signature"].values, frame["leaf_size"].values, bits, cap, start)
+        size = pd.Series(frame["leaf_size"].values).groupby([depth, prefix]).transform("sum").values
+        return pd.DataFrame({"group": frame["group"].values, "table": frame["table"].values,
+                             "signature": frame["signature"].values, "depth": depth.astype(np.int32),
+                             "prefix": prefix, "node_size": size.astype(np.int64)})
+
+    nodes = leaves.groupBy("group", "table", "node").applyInPandas(
+        cut, "group string, table int, signature long, depth int, prefix long, node_size long")
+    assigned = hashed.join(nodes, on=["group", "table", "signature"], how="inner")
+    node = ["group", "table", "depth", "prefix"]
+    in_order = Window.partitionBy(*node).orderBy("identifier")
+    parts = F.expr(f"cast(ceil(node_size / {cap}) as long)")
+    split = (assigned.where(F.col("node_size") > cap)
+             .withColumn("chunk", F.pmod(F.row_number().over(in_order) - 1, parts))
+             .withColumn("size", F.floor(F.col("node_size") / parts)
+                         + F.when(F.col("chunk") < F.pmod(F.col("node_size"), parts), 1).otherwise(0)))
+    whole = (assigned.where(F.col("node_size") <= cap)
+             .withColumn("chunk", F.lit(0).cast("long")).withColumn("size", F.col("node_size")))
+    columns = ["group", "identifier", "table", "depth", "prefix", "chunk", "size", "capped"]
+    buckets = (split.withColumn("capped", F.lit(True)).unionByName(whole.withColumn("capped", F.lit(False)))
+               .select(*[F.col(c).cast("long") if c in ("chunk", "size") else F.col(c) for c in columns]))
+    return buckets, images, {g: {"n": p["n"], "bits": p["bits"]} for g, p in groups.items()}
+
+
+BUCKET = ["group", "table", "depth", "prefix", "chunk"]
+EDGES = "group string, src string, dst string, weight double"
+
+
+def bucket_knn(buckets: DataFrame, images: DataFrame, k: int, min_cosine: float) -> DataFrame:
+    """(group, src, dst, weight): each image's top k by cosine among its candidates (its buckets'
+    other images, every table), cosine positive and at least ``min_cosine``."""
+    def within(frame: pd.DataFrame) -> pd.DataFrame:
+        frame = frame.sort_values("identifier")
+        ids = frame["identifier"].to_numpy(dtype=object)
+        vectors = np.asarray(frame["embedding"].tolist(), dtype=np.float64).reshape(len(frame), -1)
+        src, dst, weight = bucket_edges(vectors, k, min_cosine)
+        return pd.DataFrame({"group": frame["group"].iloc[0], "src": ids[src], "dst": ids[dst], "weight": weight})
+
+    found = (buckets.where(F.col("size") > 1).select(*BUCKET, "identifier")
+             .join(images, on=["group", "identifier"], how="inner")
+             .groupBy(*BUCKET).applyInPandas(within, EDGES))
+    pairs = found.groupBy("group", "src", "dst").agg(F.max("weight").alias("weight"))
     best = Window.partitionBy("group", "src").orderBy(F.col("weight").desc(), F.col("dst"))
-    return (in_group.withColumn("rank", F.row_number().over(best)).where(F.col("rank") <= options.k)
+    return (pairs.withColumn("rank", F.row_number().over(best)).where(F.col("rank") <= k)
             .select("group", "src", "dst", "weight"))
+
+
+def min_cosine(options: VisualRankOptions) -> float:
+    """``lsh_distance`` (Euclidean, between unit vectors) as a cosine: 1 - d^2 / 2."""
+    return 1.0 - options.lsh_distance ** 2 / 2.0
+
+
+def knn_edges(members: DataFrame, options: VisualRankOptions) -> DataFrame:
+    """(group, src, dst, weight): each image's top-k neighbours within its group among its LSH
+    candidates: at most lsh_tables x (lsh_max_bucket - 1) per image, whatever the group's size."""
+    buckets, images, _ = lsh_buckets(members, options)
+    return bucket_knn(buckets, images, options.k, min_cosine(options))
+
+
+def candidate_stats(buckets: DataFrame, parameters: dict, options: VisualRankOptions) -> dict:
+    """The report's ``candidates``: what the LSH buckets cost, from ``lsh_buckets``' table."""
+    per_image = buckets.groupBy("group", "identifier").agg(F.sum(F.col("size") - 1).alias("c"))
+    images = per_image.agg(F.count(F.lit(1)).alias("images"), F.sum("c").alias("total"),
+                           F.max("c").alias("max")).first()
+    capped = (buckets.where("capped").agg(F.count(F.lit(1)).alias("rows"),
+                                          F.countDistinct("group", "table", "depth", "prefix").alias("leaves")).first())
+    count = buckets.agg(F.sum(F.lit(1.0) / F.col("size")).alias("buckets")).first()["buckets"] or 0.0
+    n_images = images["images"] or 0
+    bits = [p["bits"] for p in parameters.values()]
+    return {"tables": options.lsh_tables, "max_bucket": options.lsh_max_bucket,
+            "bound_per_image": options.lsh_tables * (options.lsh_max_bucket - 1),
+            "bits": {"min": min(bits, default=0), "max": max(bits, default=0)},
+            "pairs": int((images["total"] or 0) // 2), "per_image_mean": (images["total"] or 0) / max(n_images, 1),
+            "per_image_max": int(images["max"] or 0), "buckets": int(round(count)),
+            "buckets_capped": int(capped["leaves"]), "images_in_capped_buckets": int(capped["rows"])}
+
+
+def sampled_recall(images: DataFrame, edges: DataFrame, options: VisualRankOptions) -> dict | None:
+    """Top-k recall of ``edges`` against the exact kNN for ``recall_sample`` images drawn by hash
+    (over all large groups): their exact top k by cosine (at least the minimum cosine) found by one
+    pass over their groups' images, each task keeping its own top k per query. Recall counts a
+    neighbour found when its cosine reaches the exact k-th (ties: any of equally similar images will
+    do); ``similarity`` is the found neighbours' summed cosine over the exact ones'."""
+    if options.recall_sample <= 0:
+        return None
+    k, floor = options.k, min_cosine(options)
+    drawn = (images.select("group", "identifier", F.xxhash64("group", "identifier").alias("h"))
+             .orderBy("h", "group", "identifier").limit(options.recall_sample).drop("h"))
+    queries = images.join(F.broadcast(drawn), on=["group", "identifier"], how="inner").collect()
+    if not queries:
+        return None
+    by_group: dict[str, tuple[list[str], np.ndarray]] = {}
+    for group in {q["group"] for q in queries}:
+        rows = [q for q in queries if q["group"] == group]
+        by_group[group] = ([q["identifier"] for q in rows], np.asarray([q["embedding"] for q in rows], np.float64))
+
+    def nearest(batches):
+        for frame in batches:
+            for group, part in frame.groupby("group", sort=False, dropna=False):
+                if group not in by_group:
+                    continue
+                names, wanted = by_group[group]
+                vectors = np.asarray(part["embedding"].tolist(), dtype=np.float64).reshape(len(part), -1)
+                cosine = wanted @ vectors.T
+                ids = part["identifier"].to_numpy(dtype=object)
+                cosine[np.asarray(names, dtype=object)[:, None] == ids[None, :]] = -np.inf          # not itself
+                top = np.argsort(-cosine, axis=1, kind="stable")[:, :k]
+                best = np.take_along_axis(cosine, top, axis=1)
+                keep = (best > 0) & (best >= floor)
+                yield pd.DataFrame({"group": group, "query": np.repeat(names, top.shape[1])[keep.ravel()],
+                                    "weight": best[keep]})
+
+    best = Window.partitionBy("group", "query").orderBy(F.col("weight").desc())
+    exact = (images.mapInPandas(nearest, "group string, query string, weight double")
+             .withColumn("rank", F.row_number().over(best)).where(F.col("rank") <= k).collect())
+    sample = images.sparkSession.createDataFrame([(q["group"], q["identifier"]) for q in queries],
+                                                 "group string, src string")
+    found = edges.join(F.broadcast(sample), on=["group", "src"], how="inner").select("group", "src", "weight").collect()
+    exact_by, found_by = {}, {}
+    for r in exact:
+        exact_by.setdefault((r["group"], r["query"]), []).append(r["weight"])
+    for r in found:
+        found_by.setdefault((r["group"], r["src"]), []).append(r["weight"])
+    return recall_figures(exact_by, found_by, k) | {"sample": len(queries)}
+
+
+def recall_figures(exact: dict, found: dict, k: int) -> dict:
+    """recall@k and summed-similarity ratio from each query's exact and found neighbour cosines (keys:
+    queries; queries with no exact neighbour are left out)."""
+    hits = total = 0
+    got_sum = exact_sum = 0.0
+    for key, weights in exact.items():
+        best = sorted(weights, reverse=True)[:k]
+        if not best:
+            continue
+        got = sorted(found.get(key, []), reverse=True)[:len(best)]
+        hits += sum(1 for w in got if w >= best[-1] - 1e-9)
+        total += len(best)
+        got_sum += sum(got)
+        exact_sum += sum(best)
+    return {"k": k, "neighbours": total, "recall_at_k": hits / total if total else None,
+            "similarity": got_sum / exact_sum if exact_sum else None}
 
 
 def weighted_pagerank(spark: SparkSession, members: DataFrame, edges: DataFrame, damping: float, tol: float,
@@ -196,13 +382,17 @@ def weighted_pagerank(spark: SparkSession, members: DataFrame, edges: DataFrame,
 
 
 def large_groups(spark: SparkSession, members: DataFrame, options: VisualRankOptions) -> tuple[DataFrame, dict]:
-    edges = knn_edges(members, options).localCheckpoint(eager=True)
+    buckets, images, parameters = lsh_buckets(members, options)
+    buckets = buckets.localCheckpoint(eager=True)
+    edges = bucket_knn(buckets, images, options.k, min_cosine(options)).localCheckpoint(eager=True)
+    candidates = candidate_stats(buckets, parameters, options)
+    candidates["recall"] = sampled_recall(images, edges, options)
     ranks, run = weighted_pagerank(spark, members, edges, options.damping, options.tol, options.max_iter)
     neighbours = edges.groupBy("group", F.col("src").alias("identifier")).agg(
         F.count(F.lit(1)).cast("int").alias("n_neighbours"))
     scores = (ranks.join(neighbours, on=["group", "identifier"], how="left")
               .select("identifier", "group", "visualrank", F.coalesce("n_neighbours", F.lit(0)).alias("n_neighbours")))
-    return scores, {**run, "edges": edges.count()}
+    return scores, {**run, "edges": edges.count(), "candidates": candidates}
 
 
 def run_visualrank(spark: SparkSession, signals_dir: str, output: str,

@@ -178,3 +178,206 @@ def implicit_visualrank(vectors, src=None, dst=None, weight=None, damping: float
         if np.abs(rank - previous).sum() < tol:
             break
     return rank
+
+
+# ------------------------------------------------------------------------------------------------------
+# Candidates for large groups: random-hyperplane LSH with a bounded bucket size (the distributed path of
+# visualrank.knn_edges runs these functions; lsh_knn runs the same steps in one process for tests and
+# the benchmark).
+#
+# Each of ``tables`` hash tables draws ``bits`` random hyperplanes through the group's mean vector; an
+# image's signature in a table is the side of each plane it lies on (bit 0 the most significant). The
+# signatures form a binary tree (depth d: the first d bits), and each image's bucket in a table is its
+# shallowest ancestor holding at most ``max_bucket`` images: a sparse region keeps a coarse bucket, a
+# dense one is cut finer. ``bits`` = ceil(log2(n / max_bucket)) + ``extra_bits``, so a region may be
+# 2^extra_bits times denser than average before running out of planes. A leaf still over the cap
+# (near-identical vectors: no plane separates them) is split round-robin, in identifier order, into
+# ceil(size / max_bucket) buckets: every bucket holds at most max_bucket images. Within each bucket
+# every pair's cosine is computed exactly and each image keeps its k best; over the tables, the best k.
+#
+# The bound: an image is compared with at most tables x (max_bucket - 1) others, whatever n is (a
+# pair colliding in several tables is counted once per table).
+# ------------------------------------------------------------------------------------------------------
+LSH_MAX_BITS = 62            # a signature is a nonnegative int64
+LSH_CUT_BITS = 16            # the tree cut starts at depth bits - 16: a task per such node, 2^16 leaves at most
+COSINE_DECIMALS = 12         # bucket_edges: equal vectors tie exactly
+
+
+def lsh_bits(n: int, max_bucket: int, extra_bits: int) -> int:
+    """Planes per table for a group of n images: ceil(log2(n / max_bucket)) (buckets of max_bucket
+    at uniform density) plus ``extra_bits`` for denser regions, at most LSH_MAX_BITS."""
+    base = int(np.ceil(np.log2(n / max_bucket))) if n > max_bucket else 0
+    return int(min(LSH_MAX_BITS, base + max(0, int(extra_bits))))
+
+
+def lsh_planes(dims: int, tables: int, bits: int, seed: int) -> np.ndarray:
+    """(tables, bits, dims) standard normal hyperplane normals, float64. Table t draws from its own
+    stream (seed, t), row by row, so the first b planes of a table are the same whatever ``bits`` is:
+    groups of different sizes share their first planes."""
+    if bits <= 0:
+        return np.zeros((tables, 0, dims))
+    return np.stack([np.random.default_rng([seed, t]).standard_normal((bits, dims)) for t in range(tables)])
+
+
+def lsh_signatures(vectors, centre, planes: np.ndarray) -> np.ndarray:
+    """(n, tables) int64: bit j (from the most significant) of column t is 1 where vector - centre
+    lies on the positive side of plane j of table t. The centre (the group's mean) puts the planes
+    through the data: nonnegative vectors (the model-free backend's) all lie in one orthant, which
+    planes through the origin split poorly."""
+    data = _as_vectors(vectors) - np.asarray(centre, dtype=np.float64)
+    tables, bits, _ = planes.shape
+    out = np.zeros((len(data), tables), dtype=np.int64)
+    if bits == 0:
+        return out
+    weights = np.left_shift(np.int64(1), np.arange(bits - 1, -1, -1, dtype=np.int64))
+    for t in range(tables):
+        out[:, t] = ((data @ planes[t].T) > 0).astype(np.int64) @ weights
+    return out
+
+
+def lsh_tree_cut(signatures, counts, bits: int, max_bucket: int, start: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(depth, prefix) of each distinct leaf signature's bucket: its shallowest ancestor (depth >=
+    ``start``; the ancestor at depth d is signature >> (bits - d)) whose leaves hold at most
+    ``max_bucket`` images in all (``counts``: images per leaf). A leaf with no such ancestor is its own
+    bucket (depth ``bits``), over the cap: the caller splits it. Leaves under one ancestor all get it,
+    so the buckets partition the images."""
+    signatures = np.asarray(signatures, dtype=np.int64)
+    counts = np.asarray(counts, dtype=np.int64)
+    depth = np.full(len(signatures), bits, dtype=np.int64)
+    prefix = signatures.copy()
+    open_ = np.ones(len(signatures), dtype=bool)
+    for d in range(start, bits + 1):
+        where = np.flatnonzero(open_)
+        if len(where) == 0:
+            break
+        node = signatures[where] >> np.int64(bits - d)
+        _, inverse = np.unique(node, return_inverse=True)
+        fits = np.bincount(inverse, weights=counts[where])[inverse] <= max_bucket
+        chosen = where[fits]
+        depth[chosen], prefix[chosen], open_[chosen] = d, node[fits], False
+    return depth, prefix
+
+
+def _rank_in_runs(keys: np.ndarray) -> np.ndarray:
+    """0, 1, 2, ... within each run of equal consecutive keys."""
+    if len(keys) == 0:
+        return np.empty(0, np.int64)
+    starts = np.r_[0, np.flatnonzero(keys[1:] != keys[:-1]) + 1]
+    return np.arange(len(keys)) - np.repeat(starts, np.diff(np.r_[starts, len(keys)]))
+
+
+def bucket_edges(vectors, k: int, min_cosine: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(src, dst, weight) within one bucket: each image's k most similar others by exact cosine
+    (float64), kept where the cosine is positive and at least ``min_cosine``; by src, then weight
+    descending, then dst. Cosines are rounded to ``COSINE_DECIMALS`` places first, so that equal
+    vectors tie exactly (BLAS may give their products different last bits from one matrix shape or
+    thread count to another) and a tie goes to the lower index, on every run."""
+    data = _as_vectors(vectors)
+    n = len(data)
+    k = min(int(k), n - 1)
+    if n < 2 or k < 1:
+        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float64)
+    cosine = np.round(data @ data.T, COSINE_DECIMALS)
+    np.fill_diagonal(cosine, -np.inf)
+    # each row's k-th largest cosine; above it all are taken, at it the lowest indices (no full sort)
+    kth = -np.partition(-cosine, k - 1, axis=1)[:, k - 1:k]
+    above = cosine > kth
+    at = cosine == kth
+    chosen = above | (at & (np.cumsum(at, axis=1) <= k - above.sum(axis=1, keepdims=True)))
+    src, dst = np.nonzero(chosen)
+    weight = cosine[src, dst]
+    order = np.lexsort((dst, -weight, src))
+    src, dst, weight = src[order], dst[order], weight[order]
+    keep = (weight > 0) & (weight >= min_cosine)
+    return src[keep].astype(np.int64), dst[keep].astype(np.int64), weight[keep]
+
+
+def top_k_edges(src, dst, weight, k: int, order=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each source's k best edges, a pair found more than once counted once (its largest weight);
+    ordered by src, then weight descending, then ``order[dst]`` (default: dst) ascending."""
+    src, dst, weight = (np.asarray(src, np.int64), np.asarray(dst, np.int64), np.asarray(weight, np.float64))
+    size = max(src.max(initial=-1), dst.max(initial=-1)) + 1
+    rank = np.asarray(order if order is not None else np.arange(size), dtype=np.int64)
+    pair = src * size + dst
+    by = np.lexsort((-weight, pair))                          # pairs together, their largest weight first
+    pair, src, dst, weight = pair[by], src[by], dst[by], weight[by]
+    first = np.r_[True, pair[1:] != pair[:-1]]
+    src, dst, weight = src[first], dst[first], weight[first]
+    by = np.lexsort((rank[dst], -weight, src))
+    src, dst, weight = src[by], dst[by], weight[by]
+    keep = _rank_in_runs(src) < k
+    return src[keep], dst[keep], weight[keep]
+
+
+def lsh_knn(vectors, k: int, tables: int = 12, max_bucket: int = 1024, extra_bits: int = 8, min_cosine: float = 0.0,
+            seed: int = 23, ids=None) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+    """(src, dst, weight, stats): each image's k most similar among its LSH candidates (the buckets
+    described above), in one process; the same buckets and edges as the distributed path
+    (``visualrank.knn_edges``) for the same ``ids`` (identifier strings: they order the split of an
+    oversize leaf and break ties, as the distributed path does).
+
+    stats: ``tables``, ``bits``, ``max_bucket``, ``bound_per_image`` (tables x (max_bucket - 1)),
+    ``candidates_per_image`` (an (n,) array: others compared with, summed over tables),
+    ``candidate_pairs`` (pairs compared, summed over tables), ``buckets``, ``buckets_capped`` (leaves
+    over the cap, split) and ``images_in_capped_buckets`` (summed over tables)."""
+    data = _as_vectors(vectors)
+    n, dims = data.shape
+    if n == 0:
+        raise ValueError("lsh_knn needs at least one vector")
+    order = np.arange(n) if ids is None else np.argsort(np.argsort(np.asarray(ids, dtype=object), kind="stable"),
+                                                             kind="stable")
+    bits = lsh_bits(n, max_bucket, extra_bits)
+    signatures = lsh_signatures(data, data.mean(axis=0), lsh_planes(dims, tables, bits, seed))
+    cut_from = max(0, bits - LSH_CUT_BITS)                    # the depth the distributed tree cut starts at
+    per_image = np.zeros(n, dtype=np.int64)
+    stats = {"tables": tables, "bits": bits, "max_bucket": max_bucket, "bound_per_image": tables * (max_bucket - 1),
+             "candidate_pairs": 0, "buckets": 0, "buckets_capped": 0, "images_in_capped_buckets": 0}
+    sources, targets, weights = [], [], []
+    for t in range(tables):
+        leaves, inverse, counts = np.unique(signatures[:, t], return_inverse=True, return_counts=True)
+        depth, prefix = lsh_tree_cut(leaves, counts, bits, max_bucket, cut_from)
+        _, node = np.unique(np.stack([depth, prefix], axis=1), axis=0, return_inverse=True)
+        member_node = node.ravel()[inverse.ravel()]
+        size = np.bincount(member_node)[member_node]
+        by_node = np.lexsort((order, member_node))                    # each node's images in identifier order
+        chunk = np.empty(n, dtype=np.int64)
+        chunk[by_node] = _rank_in_runs(member_node[by_node]) % -(-size[by_node] // max_bucket)
+        capped = size > max_bucket
+        stats["buckets_capped"] += len(np.unique(member_node[capped]))
+        stats["images_in_capped_buckets"] += int(capped.sum())
+        by_bucket = np.lexsort((order, chunk, member_node))
+        key = member_node[by_bucket] * (n + 1) + chunk[by_bucket]
+        cuts = np.r_[0, np.flatnonzero(key[1:] != key[:-1]) + 1, n]
+        for start, end in zip(cuts[:-1], cuts[1:]):
+            members = by_bucket[start:end]
+            stats["buckets"] += 1
+            per_image[members] += len(members) - 1
+            stats["candidate_pairs"] += len(members) * (len(members) - 1) // 2
+            if len(members) > 1:
+                s, d, w = bucket_edges(data[members], k, min_cosine)
+                sources.append(members[s])
+                targets.append(members[d])
+                weights.append(w)
+    stats["candidates_per_image"] = per_image
+    if not sources:
+        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float64), stats
+    return (*top_k_edges(np.concatenate(sources), np.concatenate(targets), np.concatenate(weights), k, order), stats)
+
+
+def clustered_vectors(n: int, dims: int = 384, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(vectors, cluster of each): n unit float32 vectors in clusters of Zipf-distributed sizes around a
+    shared direction, like real embeddings: synthetic data for the benchmarks and the tests."""
+    rng = np.random.default_rng([seed, n])
+    sizes = []
+    while sum(sizes) < n:
+        sizes.append(int(min(rng.zipf(1.7), max(n // 5, 1))))
+    sizes[-1] -= sum(sizes) - n
+    common = rng.normal(size=dims) / np.sqrt(dims)
+    centres = 0.35 * common + rng.normal(size=(len(sizes), dims)) / np.sqrt(dims)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    cluster = np.repeat(np.arange(len(sizes)), sizes)
+    noise = rng.uniform(0.4, 1.2, size=(n, 1)) * rng.normal(size=(n, dims)) / np.sqrt(dims)
+    vectors = centres[cluster] + noise
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    order = rng.permutation(n)
+    return vectors[order].astype(np.float32), cluster[order]
