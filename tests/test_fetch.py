@@ -2,12 +2,16 @@
 
 import collections
 import datetime
+import functools
+import gzip
 import socket
 import ssl
 import threading
 import time
+import tracemalloc
+import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
@@ -16,6 +20,26 @@ from imagerank.content.fetch import FETCH_SKIPS, FetchOptions, fetch, fetch_all,
 
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)) * 40 + b"\xff\xd9"
 LOCAL = FetchOptions(allow_private=True, timeout=2.0, retries=0, backoff=0.01)
+ENCODERS = {"gzip": gzip.compress, "x-gzip": gzip.compress, "deflate": zlib.compress, "identity": bytes}
+
+
+def encode(body, codings, members=1):
+    """``body`` with each coding applied in the order given (unknown ones leave it as it is)."""
+    for coding in codings:
+        if coding == "gzip" and members > 1:
+            step = -(-len(body) // members)
+            body = b"".join(gzip.compress(body[i:i + step]) for i in range(0, len(body), step))
+        else:
+            body = ENCODERS.get(coding, bytes)(body)
+    return body
+
+
+@functools.lru_cache(maxsize=None)
+def gzip_bomb(size):
+    """``size`` zero bytes, gzipped a megabyte at a time (never ``size`` bytes in memory)."""
+    packer, zeros = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS), bytes(2**20)
+    parts = [packer.compress(zeros) for _ in range(size // len(zeros))]
+    return b"".join(parts) + packer.flush()
 
 
 class Server:
@@ -43,6 +67,21 @@ class Server:
                     self.reply(200, JPEG)
                 elif head == "echo-host":
                     self.reply(200, self.headers["Host"].encode())
+                elif head == "echo-accept-encoding":
+                    self.reply(200, (self.headers["Accept-Encoding"] or "").encode())
+                elif head == "encoded":  # ?ce=CODINGS (repeated: a header each), zeros=N: a gzip bomb
+                    values = query.get("ce", [])
+                    codings = [c.strip().lower() for value in values for c in value.split(",")]
+                    if "raw" in query:  # the header says so, the body is not
+                        body = JPEG
+                    elif "zeros" in query:
+                        body = gzip_bomb(int(query["zeros"][0]))
+                    else:
+                        body = encode(JPEG, codings, int(query.get("members", ["1"])[0]))
+                    if "cut" in query:  # the encoded data ends early
+                        body = body[: len(body) // 2]
+                    body += query.get("trailing", [""])[0].encode()
+                    self.reply(200, body, [("Content-Encoding", value) for value in values])
                 elif head == "status":
                     self.reply(int(arg), b"no")
                 elif head == "flaky":  # /flaky/N: N answers 503, then the image
@@ -76,7 +115,7 @@ class Server:
 
             def reply(self, status, body, headers=()):
                 self.send_response(status)
-                for name, value in dict(headers).items():
+                for name, value in (headers.items() if isinstance(headers, dict) else headers):
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -117,6 +156,54 @@ class Server:
     def close(self):
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+class Dripper:
+    """A raw TCP server on loopback: on each connection it reads the request, sends ``prefix``, then
+    ``drip`` every ``interval`` seconds, ``count`` times at most, or until the client goes away."""
+
+    def __init__(self, prefix, drip, interval=1.0, count=30, tls=False):
+        self.prefix, self.drip, self.interval, self.count, self.tls = prefix, drip, interval, count, tls
+        self.dripped = []  # per connection that ended: drips sent before the client went away (or count)
+        self.stop = threading.Event()
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.05)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self.handle, args=(conn,), daemon=True).start()
+
+    def handle(self, conn):
+        sent = 0
+        with conn:
+            conn.settimeout(2.0)
+            try:
+                request = part = conn.recv(4096)  # a TLS ClientHello, or an HTTP request
+                while not self.tls and part and b"\r\n\r\n" not in request:
+                    part = conn.recv(4096)
+                    request += part
+                conn.sendall(self.prefix)
+                while sent < self.count and not self.stop.wait(self.interval):
+                    conn.sendall(self.drip)
+                    sent += 1
+            except OSError:
+                pass  # the client hung up
+        self.dripped.append(sent)
+
+    def url(self, path="/", scheme="http"):
+        return f"{scheme}://127.0.0.1:{self.port}{path}"
+
+    def close(self):
+        self.stop.set()
+        self.sock.close()
 
 
 @pytest.fixture
@@ -377,3 +464,113 @@ def test_fetch_all_reads_its_input_as_results_are_taken(server):
     rest = list(results)
     assert [r.reason for r in rest] == ["bad_url", "http_error"] * 49 + ["bad_url"]
     assert all(r.reason in FETCH_SKIPS for r in rest)
+
+
+def test_options_are_checked():
+    for bad in (dict(deadline=0), dict(deadline=-1.0), dict(timeout=0), dict(threads=0)):
+        with pytest.raises(ValueError):
+            FetchOptions(**bad)
+
+
+def test_no_encoding_is_asked_for(server):
+    assert fetch(server.url("/echo-accept-encoding"), LOCAL).data == b"identity"
+
+
+def test_one_gzip_or_deflate_coding_is_decoded(server):
+    for query in (dict(ce="gzip"), dict(ce="x-gzip"), dict(ce="deflate"), dict(ce="GZip"), dict(ce="identity"),
+                  dict(ce="identity, gzip"), dict(ce="gzip", members=3), dict(ce="gzip", trailing="\0\0junk")):
+        got = fetch(server.url("/encoded?" + urlencode(query)), LOCAL)
+        assert (got.data, got.reason) == (JPEG, None), query
+    # the cap counts decoded bytes: this JPEG compresses well under its size
+    options = FetchOptions(allow_private=True, timeout=2.0, retries=0, max_bytes=len(JPEG) - 1)
+    got = fetch(server.url("/encoded?ce=gzip"), options)
+    assert (got.reason, got.status, got.data) == ("too_large", 200, None)
+    assert got.detail == f"gzip body decodes to over {len(JPEG) - 1} bytes"
+
+
+def test_a_gzip_bomb_is_cut_at_the_cap_without_being_held(server):
+    size, cap = 200 * 2**20, 2**20  # 200 MiB of zeros in ~200 KB of gzip
+    assert len(gzip_bomb(size)) < cap  # built before the measure: it passes the Content-Length check
+    options = FetchOptions(allow_private=True, timeout=5.0, retries=0, max_bytes=cap)
+    tracemalloc.start()
+    try:
+        start = time.monotonic()
+        got = fetch(server.url(f"/encoded?ce=gzip&zeros={size}"), options)
+        elapsed = time.monotonic() - start
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert (got.reason, got.status, got.data) == ("too_large", 200, None)
+    assert got.detail == f"gzip body decodes to over {cap} bytes"
+    assert peak < 4 * cap, peak  # the cap and a chunk or two, never the bomb
+    assert elapsed < 5
+
+
+def test_chained_and_unknown_encodings_are_refused(server):
+    for values in (["gzip, gzip"], ["gzip", "gzip"], ["deflate, gzip"], ["gzip", "identity", "deflate"], ["br"],
+                   ["zstd"], ["compress"], ["gzip, br"]):
+        got = fetch(server.url("/encoded?" + urlencode({"ce": values}, doseq=True)), LOCAL)
+        assert (got.reason, got.status, got.data) == ("bad_encoding", 200, None), values
+        assert got.detail.startswith(f"Content-Encoding {', '.join(values)!r}"), got.detail
+    # a gzip bomb inside a gzip: refused before a byte is decoded
+    bomb = FetchOptions(allow_private=True, timeout=5.0, retries=0, max_bytes=2**20)
+    got = fetch(server.url("/encoded?ce=gzip&ce=gzip&zeros=" + str(50 * 2**20)), bomb)
+    assert got.reason == "bad_encoding"
+
+
+def test_encoded_data_that_does_not_decode(server):
+    got = fetch(server.url("/encoded?ce=gzip&raw=1"), LOCAL)  # a JPEG said to be gzip
+    assert (got.reason, got.status, got.data) == ("bad_encoding", 200, None)
+    assert got.detail.startswith("gzip data: Error -3"), got.detail
+    got = fetch(server.url("/encoded?ce=gzip&ce=identity&cut=1"), LOCAL)
+    assert (got.reason, got.detail, got.status) == ("bad_encoding", "gzip data ends early", 200)
+    got = fetch(server.url("/encoded?ce=deflate&cut=1"), LOCAL)
+    assert (got.reason, got.detail) == ("bad_encoding", "deflate data ends early")
+
+
+DRIPS = {  # a server that sends a byte a second, within any read timeout, and would go on for minutes
+    "body": (b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n", b"x"),
+    "body to the close": (b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n", b"x"),  # its cut looks like an end
+    "headers": (b"HTTP/1.1 200 OK\r\nX-Drip: ", b"a"),
+    "TLS handshake": (b"\x16\x03\x03\x40\x00", b"\x00"),  # a 16 KiB handshake record, a byte at a time
+}
+
+
+@pytest.mark.parametrize("where", DRIPS)
+def test_a_dripping_server_is_cut_at_the_deadline(where):
+    prefix, drip = DRIPS[where]
+    dripper = Dripper(prefix, drip, interval=1.0, count=300, tls=where.startswith("TLS"))
+    try:
+        deadline = 3.0
+        options = FetchOptions(allow_private=True, timeout=10.0, retries=2, backoff=0.01, deadline=deadline)
+        start = time.monotonic()
+        got = fetch(dripper.url(scheme="https" if dripper.tls else "http"), options)
+        elapsed = time.monotonic() - start
+        assert (got.reason, got.data) == ("deadline", None), got
+        assert got.detail.endswith("over the 3 s deadline"), got.detail
+        assert elapsed < deadline + 1.5, elapsed
+        assert got.status == (None if dripper.tls else 200)  # the status line came before the drip
+        waited = time.monotonic() + 5  # the server sees the client go (at its next byte or two)
+        while not dripper.dripped and time.monotonic() < waited:
+            time.sleep(0.05)
+        assert dripper.dripped and dripper.dripped[0] < 10, dripper.dripped
+    finally:
+        dripper.close()
+
+
+def test_a_back_off_past_the_deadline_is_not_waited_for(server):
+    options = FetchOptions(allow_private=True, timeout=2.0, retries=5, backoff=0.6, deadline=1.0)
+    start = time.monotonic()
+    got = fetch(server.url("/flaky/100"), options)
+    assert time.monotonic() - start < 1.5  # tries at 0 s and 0.6 s; waiting for the next would end at 1.8 s
+    assert (got.reason, got.status, got.data) == ("http_error", 503, None) and server.hits["/flaky/100"] == 2
+    assert got.detail == "HTTP 503 after 2 tries (no time left for another try in the 1 s deadline)"
+
+
+def test_waits_for_a_per_host_slot_are_not_counted(server):
+    # one at a time: the sixth waits ~2 s for its slot, past the deadline, then takes 0.4 s of its own
+    urls = [server.url(f"/concurrent/{i}?sleep=0.4") for i in range(6)]
+    options = FetchOptions(allow_private=True, timeout=5.0, retries=0, per_host=1, threads=6, deadline=1.5)
+    results = list(fetch_all(urls, options))
+    assert [(r.reason, r.data) for r in results] == [(None, str(i).encode()) for i in range(6)]
+    assert server.max_inflight == 1

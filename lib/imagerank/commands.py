@@ -110,7 +110,8 @@ def _rank_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--harmonic-engine", choices=["auto", "driver", "hyperanf"], default=defaults.harmonic_engine)
     parser.add_argument("--log2m", type=int, default=defaults.log2m, help="HyperANF registers per vertex, log2")
     parser.add_argument("--checkpoint-dir", default=None,
-                        help="reliable checkpoints here (HDFS/S3 on a cluster); default: local checkpoints")
+                        help="reliable checkpoints under this folder (HDFS/S3/GCS on a cluster), in a folder of the run's "
+                             "own, deleted when the run ends; default: local checkpoints")
     parser.add_argument("--trusted-sources", default=None,
                         help="TrustRank's seeds: a YAML of provider -> [registered domains] (default: the "
                              "trusted_sources.yaml shipped in the package)")
@@ -210,7 +211,11 @@ def _embed_arguments(parser: argparse.ArgumentParser) -> None:
                         help="images with more pixels are skipped as decompression_bomb")
     parser.add_argument("--max-image-bytes", type=_positive_int, default=20 << 20,
                         help="longer files and downloads are skipped as too_large")
-    parser.add_argument("--fetch-timeout", type=_positive_float, default=20.0, help="seconds, per request")
+    parser.add_argument("--fetch-timeout", type=_positive_float, default=20.0,
+                        help="seconds, for each connect and each read")
+    parser.add_argument("--fetch-deadline", type=_positive_float, default=60.0,
+                        help="seconds for one URL in all: redirects, retries, back-off and the body (waits for "
+                             "a per-host slot not counted); past it the image is skipped as deadline")
     parser.add_argument("--fetch-retries", type=int, default=2, choices=range(0, 11), metavar="0..10")
     parser.add_argument("--fetch-per-host", type=_positive_int, default=4,
                         help="concurrent requests per host, per running task (Python worker)")
@@ -233,7 +238,7 @@ def _embed(spark, args):
         text_model=args.text_model, image_backend=args.image_backend, image_model=args.image_model,
         image_suffix=args.image_suffix, images_per_task=args.images_per_task,
         pixels=PixelOptions(max_pixels=args.max_pixels),
-        fetch=FetchOptions(timeout=args.fetch_timeout, max_bytes=args.max_image_bytes, retries=args.fetch_retries,
+        fetch=FetchOptions(timeout=args.fetch_timeout, deadline=args.fetch_deadline, max_bytes=args.max_image_bytes, retries=args.fetch_retries,
                            per_host=args.fetch_per_host, allow_private=args.fetch_allow_private),
         family=FamilyOptions(min_similarity=args.min_similarity))
     return run_embed(spark, args.catalog, args.images, args.output, options, args.catalog_format)

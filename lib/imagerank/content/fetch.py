@@ -18,9 +18,27 @@ Every hop (the URL, then each redirect target) is checked before a byte is sent:
   with more moving parts, and a proxy such as smokescreen needs a service beside the cluster.)
 
 Redirects are followed here, not by urllib3, so that each target is checked as the first URL was.
-Bodies are streamed and cut at ``max_bytes``. Connection errors, timeouts, 429 and 5xx are retried
-with back-off, as the crawl reader retries its remote reads (:mod:`imagerank.crawl.sources`); other
-answers are final. One URL's problem never raises: it is a :class:`Fetched` with a ``reason``.
+Connection errors, timeouts, 429 and 5xx are retried with back-off, as the crawl reader retries its
+remote reads (:mod:`imagerank.crawl.sources`); other answers are final.
+
+Bodies are streamed and cut at ``max_bytes``, counted both as sent and as decoded (``too_large``).
+The request asks for ``Accept-Encoding: identity``; urllib3 never decodes (``decode_content=False``,
+so its decompressors and their bombs, CVE-2025-66471 and CVE-2025-66418, are off this path whatever
+its version). A body that comes encoded anyway is decoded here, as it arrives, by zlib with a bound
+on each call's output, so a gzip bomb is cut at ``max_bytes`` with no more than that in memory. One
+coding only, ``gzip`` (several members allowed) or ``deflate``; any other, or a chain of them
+(``gzip, gzip``), is refused as ``bad_encoding``, and so is data that does not decode or ends early.
+
+Each URL has a ``deadline``: seconds for the whole fetch, its redirects, tries, back-off and body,
+not counting waits for a per-host slot (those are other URLs' time). ``timeout`` bounds each
+connect and read, and so does what is left of the deadline; a server that sends one byte just
+within each read timeout is cut at the deadline by a timer that shuts the request's socket down.
+A URL out of time is a skip ``deadline``; a back-off that would end past the deadline is not waited
+for, and the failure at hand is the answer. The deadline holds to a fraction of a second, except
+for a name being resolved (the resolver's own timeouts) and a connection being opened: the connect
+and the TLS handshake each run to at most what was left when the try began.
+
+One URL's problem never raises: it is a :class:`Fetched` with a ``reason``.
 """
 
 from __future__ import annotations
@@ -32,17 +50,19 @@ import re
 import socket
 import threading
 import time
+import zlib
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import quote, urljoin, urlsplit
 
 import urllib3
+import urllib3.connection
 from urllib3.exceptions import NewConnectionError, SSLError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
 FETCH_SKIPS = ("bad_url", "refused_address", "http_error", "too_large", "timeout", "connection_error",
-               "too_many_redirects")
+               "too_many_redirects", "bad_encoding", "deadline")
 DEFAULT_PORTS = {"http": 80, "https": 443}
 REDIRECT_STATUS = frozenset((301, 302, 303, 307, 308))
 RETRY_AFTER_MAX = 10  # seconds: a longer Retry-After is not waited for (the usual back-off is)
@@ -59,6 +79,7 @@ CARRIER_GRADE_NAT = ipaddress.ip_network("100.64.0.0/10")
 UNIQUE_LOCAL = ipaddress.ip_network("fc00::/7")
 NAT64 = ipaddress.ip_network("64:ff9b::/96")  # IPv4 addresses, reached through a translator
 HOST_NAME = re.compile(r"[a-z0-9_.-]+")
+CODINGS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}  # zlib wbits
 
 
 @dataclass(frozen=True)
@@ -70,13 +91,15 @@ class FetchOptions:
     per_host: int = 4  # concurrent requests per host (a bound inside one process)
     threads: int = 16  # concurrent requests in all, per process
     max_redirects: int = 5
+    deadline: float = 60.0  # seconds for one URL in all: hops, tries, back-off, body (not per-host slot waits)
     allow_private: bool = False  # allow private, loopback, link-local, ... addresses (tests on loopback)
     user_agent: str = "imagerank/0.3 (+https://github.com/imagerank)"
 
     def __post_init__(self):
         if self.threads < 1 or self.per_host < 1:
             raise ValueError("threads and per_host must be at least 1")
-        if self.timeout <= 0 or self.max_bytes < 0 or self.retries < 0 or self.backoff < 0 or self.max_redirects < 0:
+        if (self.timeout <= 0 or self.deadline <= 0 or self.max_bytes < 0 or self.retries < 0 or self.backoff < 0
+                or self.max_redirects < 0):
             raise ValueError(f"invalid fetch options: {self}")
 
 
@@ -137,6 +160,105 @@ class _RetryStatus(Exception):
     def __init__(self, status: int, wait: float | None):
         super().__init__(f"HTTP {status}")
         self.status, self.wait = status, wait
+
+
+_running = threading.local()  # .clock: the _Clock of the request this thread is making, if any
+
+
+class _Clock:
+    """One URL's deadline. While a try runs (:meth:`running`), a timer shuts the socket of the request
+    down when the time is up, so that a read blocked on a server that drips bytes returns at once."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.end = time.monotonic() + seconds
+        self._fired = False
+        self._sock = None
+        self._lock = threading.Lock()
+
+    def remaining(self) -> float:
+        return self.end - time.monotonic()
+
+    @property
+    def expired(self) -> bool:
+        return self._fired or self.remaining() <= 0
+
+    def passed(self, where: str) -> _Skip:
+        return _Skip("deadline", f"{where}over the {self.seconds:g} s deadline")
+
+    def paused(self, seconds: float) -> None:
+        """``seconds`` not counted (a wait for a per-host slot); only called outside :meth:`running`."""
+        self.end += seconds
+
+    def timeout(self, seconds: float) -> urllib3.Timeout:
+        left = max(min(seconds, self.remaining()), 0.01)
+        return urllib3.Timeout(connect=left, read=left)
+
+    @contextlib.contextmanager
+    def running(self):
+        if self.expired:
+            raise self.passed("")
+        timer = threading.Timer(self.remaining(), self._fire)
+        timer.daemon = True
+        _running.clock = self
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.cancel()
+            _running.clock = None
+            self.forget()
+
+    def watch(self, sock) -> None:
+        """``sock`` carries the request now; shut down at the deadline (at once if it has passed)."""
+        with self._lock:
+            self._sock = sock
+            if self._fired:
+                _shut(sock)
+
+    def forget(self) -> None:
+        """The socket is not the request's any more (it may go back to the pool): leave it alone."""
+        with self._lock:
+            self._sock = None
+
+    def _fire(self) -> None:
+        with self._lock:
+            self._fired = True
+            if self._sock is not None:
+                _shut(self._sock)
+
+
+def _shut(sock) -> None:
+    try:  # the plain socket's shutdown, also under TLS: the blocked read sees the end of the stream
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError:
+        pass  # closed already
+
+
+class _Watched:
+    """A urllib3 connection that hands its socket to the running deadline before the answer is read."""
+
+    def getresponse(self, *args, **kwargs):
+        clock = getattr(_running, "clock", None)
+        if clock is not None and self.sock is not None:
+            clock.watch(self.sock)
+        return super().getresponse(*args, **kwargs)
+
+
+class _HTTPConnection(_Watched, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_Watched, urllib3.connection.HTTPSConnection):
+    pass
+
+
+class _HTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
 
 
 @dataclass(frozen=True)
@@ -227,20 +349,24 @@ class Pools:
         common = dict(timeout=urllib3.Timeout(connect=self.options.timeout, read=self.options.timeout),
                       maxsize=self.options.per_host, block=False, retries=False)
         if target.scheme == "https":
-            return urllib3.HTTPSConnectionPool(address, target.port, server_hostname=target.host,
-                                               assert_hostname=target.host, cert_reqs="CERT_REQUIRED", **common)
-        return urllib3.HTTPConnectionPool(address, target.port, **common)
+            return _HTTPSPool(address, target.port, server_hostname=target.host, assert_hostname=target.host,
+                              cert_reqs="CERT_REQUIRED", **common)
+        return _HTTPPool(address, target.port, **common)
 
     @contextlib.contextmanager
-    def slot(self, host: str):
-        """Held while one request to ``host`` runs: at most ``per_host`` at a time."""
+    def slot(self, host: str, clock: _Clock | None = None):
+        """Held while one request to ``host`` runs: at most ``per_host`` at a time. The wait for it is
+        not counted against ``clock``."""
         with self._lock:
             entry = self._slots.get(host)
             if entry is None:
                 entry = self._slots[host] = [threading.Semaphore(self.options.per_host), 0]
             entry[1] += 1
         try:
+            waiting = time.monotonic()
             with entry[0]:
+                if clock is not None:
+                    clock.paused(time.monotonic() - waiting)
                 yield
         finally:
             with self._lock:
@@ -272,27 +398,92 @@ def _retry_after(resp) -> float | None:
     return float(value) if value.isdigit() and int(value) <= RETRY_AFTER_MAX else None
 
 
-def _read_capped(resp, max_bytes: int, status: int) -> bytes:
+def _coding(resp, status: int) -> str | None:
+    """The body's one content coding (a key of CODINGS), None for none; raises _Skip bad_encoding."""
+    value = resp.headers.get("Content-Encoding") or ""  # repeated headers come joined: "gzip, gzip"
+    codings = [c for c in (c.strip().lower() for c in value.split(",")) if c and c != "identity"]
+    if not codings:
+        return None
+    if len(codings) > 1 or codings[0] not in CODINGS:
+        raise _Skip("bad_encoding", f"Content-Encoding {value[:100]!r}: one of gzip, deflate only", status)
+    return codings[0]
+
+
+class _Inflate:
+    """A gzip or deflate body decoded as it arrives: one :meth:`feed` gives at most ``limit`` bytes."""
+
+    def __init__(self, coding: str):
+        self.coding, self.wbits = coding, CODINGS[coding]
+        self.zlib = zlib.decompressobj(self.wbits)
+        self.members = 0  # gzip members decoded whole
+        self.trailing = False  # bytes after the data that are not another member: ignored, as urllib3 does
+
+    @property
+    def done(self) -> bool:
+        return self.zlib.eof or self.trailing
+
+    def feed(self, data: bytes, limit: int) -> bytes:
+        out, n = [], 0
+        while data and n < limit and not self.trailing:
+            if self.zlib.eof:
+                self.members += 1
+                if self.coding == "deflate":
+                    self.trailing = True
+                    break
+                self.zlib = zlib.decompressobj(self.wbits)  # the next gzip member
+            try:
+                part = self.zlib.decompress(data, limit - n)
+            except zlib.error as err:
+                if not self.members:
+                    raise _Skip("bad_encoding", f"{self.coding} data: {err}") from None
+                self.trailing = True
+                break
+            out.append(part)
+            n += len(part)
+            rest = self.zlib.unused_data if self.zlib.eof else self.zlib.unconsumed_tail
+            if not part and len(rest) >= len(data):
+                break  # no progress (cannot happen with zlib; a guard for the loop)
+            data = rest
+        return b"".join(out)
+
+
+def _read_body(resp, max_bytes: int, status: int) -> bytes:
+    """The body, decoded, at most ``max_bytes`` as sent and as decoded; raises _Skip."""
     length = (resp.headers.get("Content-Length") or "").strip()
     if length.isdigit() and int(length) > max_bytes:
         raise _Skip("too_large", f"Content-Length {length} over {max_bytes} bytes", status)
-    chunks, got = [], 0
-    while True:
-        chunk = resp.read(min(CHUNK, max_bytes + 1 - got))
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
-        got += len(chunk)
-        if got > max_bytes:
-            raise _Skip("too_large", f"body over {max_bytes} bytes", status)
+    coding = _coding(resp, status)
+    inflate = _Inflate(coding) if coding else None
+    chunks, sent, got = [], 0, 0
+    try:
+        while True:
+            chunk = resp.read(min(CHUNK, max_bytes + 1 - sent), decode_content=False)
+            if not chunk:
+                break
+            sent += len(chunk)
+            if sent > max_bytes:
+                raise _Skip("too_large", f"body over {max_bytes} bytes", status)
+            if inflate is not None:
+                chunk = inflate.feed(chunk, max_bytes + 1 - got)
+            chunks.append(chunk)
+            got += len(chunk)
+            if got > max_bytes:
+                raise _Skip("too_large", f"{coding} body decodes to over {max_bytes} bytes", status)
+    except _Skip as skip:
+        skip.status = status
+        raise
+    if inflate is not None and not inflate.done:
+        raise _Skip("bad_encoding", f"{coding} data ends early", status)
+    return b"".join(chunks)
 
 
-def _once(target: _Target, address: str, options: FetchOptions, pools: Pools):
+def _once(target: _Target, address: str, options: FetchOptions, pools: Pools, clock: _Clock):
     """One request: (status, body, None) or (status, None, Location); raises _Skip or _RetryStatus."""
-    headers = {"Host": target.host_header, "User-Agent": options.user_agent, "Accept": "image/*,*/*;q=0.5"}
+    headers = {"Host": target.host_header, "User-Agent": options.user_agent, "Accept": "image/*,*/*;q=0.5",
+               "Accept-Encoding": "identity"}
     resp = pools.connection_pool(target, address).urlopen(
         "GET", target.target, headers=headers, retries=False, redirect=False, assert_same_host=False,
-        preload_content=False)
+        preload_content=False, decode_content=False, timeout=clock.timeout(options.timeout))
     complete = False
     try:
         status = resp.status
@@ -302,36 +493,52 @@ def _once(target: _Target, address: str, options: FetchOptions, pools: Pools):
             raise _RetryStatus(status, _retry_after(resp))
         if not 200 <= status <= 299:
             raise _Skip("http_error", f"HTTP {status}", status)
-        data = _read_capped(resp, options.max_bytes, status)
+        try:
+            data = _read_body(resp, options.max_bytes, status)
+        except Exception:  # noqa: BLE001 - a read cut by the deadline fails in any of several ways
+            if not clock.expired:
+                raise
+            data = None
+        if clock.expired:  # also when the cut looked like the end of the body
+            skip = clock.passed(f"{address}: ")
+            skip.status = status
+            raise skip
         complete = True
         return status, data, None
     finally:
-        if not complete:  # unread body: close the connection rather than read it out
+        clock.forget()  # before the connection can go back to the pool
+        if not complete or clock.expired:  # unread body, or the timer may have shut it: close, not pool
             resp.close()
         resp.release_conn()
 
 
-def _request(target: _Target, options: FetchOptions, pools: Pools):
+def _request(target: _Target, options: FetchOptions, pools: Pools, clock: _Clock):
     """_once with retries; the addresses of the host are tried in turn."""
     delay = options.backoff
     for attempt in range(options.retries + 1):
         final = attempt == options.retries
         address = target.addresses[attempt % len(target.addresses)]
+        tries = f" after {attempt + 1} tries" if attempt else ""
         try:
-            with pools.slot(target.host):
-                return _once(target, address, options, pools)
+            with pools.slot(target.host, clock), clock.running():
+                return _once(target, address, options, pools, clock)
         except _Skip:
             raise
         except _RetryStatus as err:
             if final:
                 raise _Skip("http_error", f"HTTP {err.status} after {attempt + 1} tries", err.status) from None
+            failure = _Skip("http_error", f"HTTP {err.status}{tries or ' after 1 try'}", err.status)
             wait = delay if err.wait is None else err.wait
         except Exception as err:  # noqa: BLE001 - every network failure is classified here
-            reason = _failure_reason(err)
+            if clock.expired:
+                raise clock.passed(f"{address}{tries}: ") from None
+            failure = _Skip(_failure_reason(err), f"{address}{tries}: {_describe(err)}")
             if final or isinstance(err, SSLError):  # a certificate stays wrong: no retry
-                tries = f" after {attempt + 1} tries" if attempt else ""
-                raise _Skip(reason, f"{address}{tries}: {_describe(err)}") from None
+                raise failure from None
             wait = delay
+        if wait >= clock.remaining():  # the next try would begin past the deadline
+            failure.detail += f" (no time left for another try in the {clock.seconds:g} s deadline)"
+            raise failure
         time.sleep(wait)
         delay *= 2
     raise AssertionError("unreachable")
@@ -340,11 +547,13 @@ def _request(target: _Target, options: FetchOptions, pools: Pools):
 def fetch(url: str, options: FetchOptions, pool: Pools | None = None) -> Fetched:
     """One URL, its redirects followed and each hop checked. ``pool``: a :class:`Pools` to share."""
     pools = pool if pool is not None else Pools(options)
-    current, status = url, None
+    current, status, clock = url, None, _Clock(options.deadline)
     try:
         for _ in range(options.max_redirects + 1):
             target = _check_url(current, options)
-            status, data, location = _request(target, options, pools)
+            if clock.expired:  # the name took the time left to resolve
+                raise clock.passed("")
+            status, data, location = _request(target, options, pools, clock)
             if location is None:
                 return Fetched(url, data, status, None, None, current)
             try:
