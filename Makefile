@@ -37,11 +37,11 @@ browser:
 	  echo "no chromium: the headless-browser test of the report will skip"
 
 test: $(STAMP) browser
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=15 tests
 
 test-spark35: $(STAMP35)
 	$(PY35) -c "import pyspark; print('pyspark', pyspark.__version__)"
-	$(PY35) -m pytest -q tests
+	$(PY35) -m pytest -q --durations=15 tests
 
 # the sample writes its crawl, catalog and trusted_sources.yaml, the last file: one target for all
 $(SAMPLE)/trusted_sources.yaml: | $(STAMP)

@@ -3,7 +3,6 @@ import itertools
 import os
 from pathlib import Path
 
-import pyspark
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,7 +35,7 @@ def write_committed(spark, output, stage: str, tables: dict, report: dict) -> No
     from imagerank import commit, fs
 
     output = fs.qualify(spark, str(output))
-    run, _ = commit.start_run(output, stage, {})
+    run, _, _ = commit.start_run(output, stage, {})
     for name, frame in tables.items():
         frame.write.parquet(fs.join(commit.run_folder(output, run), name))
     commit.commit(output, run, stage, {"job": stage, **report})
@@ -78,8 +77,8 @@ def spark():
 
     extra = {"spark.sql.shuffle.partitions": "4"}
     jar = _graphframes_jar()
-    if jar is not None and pyspark.__version__.startswith("4."):
-        extra["spark.jars"] = str(jar)  # GraphFrames' JVM classes (Spark 4.1 / Scala 2.13), for the graphframes engine
+    if jar is not None:
+        extra["spark.jars"] = str(jar)  # GraphFrames' JVM classes for this Spark line, for the graphframes engine
     session = get_spark("imagerank-tests", master="local[2]", extra=extra)
     session.sparkContext.setLogLevel("ERROR")
     yield session
@@ -87,17 +86,16 @@ def spark():
 
 
 def requires_graphframes(spark) -> None:
-    """Skip unless GraphFrames can run in the test session: a jar was found and put on spark.jars,
-    and the running Spark is 4.x (the jar in ../shared/jars is built for Spark 4.1 / Scala 2.13)."""
+    """Skip unless GraphFrames can run in the test session: a jar built for the running Spark line was
+    found (../shared/jars for Spark 4, ../shared/jars/spark3 for Spark 3.5) and put on spark.jars."""
     from imagerank.graph.graphframes_jar import JAR_ENV, graphframes_on_classpath
 
     pytest.importorskip("graphframes", reason="graphframes-py is not installed (the graph extra)")
-    if not spark.version.startswith("4."):
-        pytest.skip(f"the GraphFrames jar here is built for Spark 4.1 / Scala 2.13; this is Spark {spark.version}")
     if _graphframes_jar() is None:
         if os.environ.get(JAR_ENV):
             pytest.skip(f"no GraphFrames jar: {JAR_ENV}={os.environ[JAR_ENV]} is not a file")
-        pytest.skip(f"no GraphFrames jar: set {JAR_ENV} or put graphframes-*.jar in {ROOT.parent / 'shared' / 'jars'}")
+        pytest.skip(f"no GraphFrames jar for Spark {spark.version}: set {JAR_ENV} or put "
+                    f"graphframes-*spark{spark.version[0]}_*.jar in {ROOT.parent / 'shared' / 'jars'}")
     if not graphframes_on_classpath(spark):
         pytest.skip("GraphFrames' JVM classes are not on the test session's classpath (a session started "
                     "before the jar was found?)")
@@ -111,6 +109,33 @@ def sample_crawl(tmp_path_factory):
     info = write_sample(str(out))
     info["root"] = out
     return info
+
+
+def write_config(path: Path, root: str, crawl_manifest: str, catalog: str) -> str:
+    """A pipeline configuration (conf/pipeline.yaml's shape) for the sample crawl and catalog."""
+    import yaml
+
+    path.write_text(yaml.safe_dump({
+        "output_root": root,
+        "extract": {"input": [crawl_manifest]},
+        "graph": {},
+        "rank": {"max_iter": 60},
+        "popularity": {"catalog": catalog},
+        "publish": {},
+    }))
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def reference(spark, sample_crawl, tmp_path_factory):
+    """The whole pipeline on the sample, in this test process's own session (local mode): what every
+    run of it elsewhere (spark-submit, YARN, S3, HDFS) must give."""
+    from imagerank.pipeline import run_pipeline
+
+    root = tmp_path_factory.mktemp("reference")
+    config = write_config(root / "pipeline.yaml", str(root / "out"), sample_crawl["manifest"], sample_crawl["catalog"])
+    run_pipeline(spark, config)
+    return {"root": str(root / "out"), "crawl": sample_crawl}
 
 
 @pytest.fixture(scope="session")

@@ -20,9 +20,8 @@ import pytest
 import yaml
 
 from imagerank import commit
-from imagerank.pipeline import run_pipeline
 
-from conftest import report_of, table
+from conftest import report_of, table, write_config
 
 ROOT = Path(__file__).resolve().parents[1]
 MASTER = "local-cluster[2,1,1024]"
@@ -131,22 +130,17 @@ def run_ok(submitted: Submitted, timeout: float = 600.0) -> None:
     assert code == 0, f"spark-submit exited {code}:\n{submitted.log()}"
 
 
-def write_config(path: Path, root: str, crawl_manifest: str, catalog: str) -> str:
-    path.write_text(yaml.safe_dump({
-        "output_root": root,
-        "extract": {"input": [crawl_manifest]},
-        "graph": {},
-        "rank": {"max_iter": 60},
-        "popularity": {"catalog": catalog},
-        "publish": {},
-    }))
-    return str(path)
+def rows(spark, output, name: str, drop: tuple[str, ...] = (), moved: tuple[str, str] | None = None) -> list[tuple]:
+    """A table's rows, sorted by their values other than floats (floats may differ in the last bits);
+    with ``moved`` (old prefix, new prefix), string values under the old prefix (a crawl file's path,
+    where the crawl was copied elsewhere) are read as if under the new one."""
+    def place(value):
+        if moved and isinstance(value, str) and value.startswith(moved[0]):
+            return moved[1] + value[len(moved[0]):]
+        return value
 
-
-def rows(spark, output, name: str, drop: tuple[str, ...] = ()) -> list[tuple]:
-    """A table's rows, sorted by their values other than floats (floats may differ in the last bits)."""
     frame = table(spark, output, name).drop(*drop)
-    return sorted((tuple(row) for row in frame.collect()),
+    return sorted((tuple(place(v) for v in row) for row in frame.collect()),
                   key=lambda row: repr([v for v in row if not isinstance(v, float)]))
 
 
@@ -158,22 +152,15 @@ def same_rows(got: list[tuple], expected: list[tuple]) -> bool:
         for a, b in zip(got, expected))
 
 
-def assert_same_tables(spark, got_root: str, expected_root: str, folders=TABLES) -> None:
+def assert_same_tables(spark, got_root: str, expected_root: str, folders=TABLES,
+                       moved: tuple[str, str] | None = None) -> None:
     for folder, names in folders.items():
         for name in names:
             drop = ("computed_at",) if name == "authority" else ()
-            got = rows(spark, f"{got_root}/{folder}", name, drop)
+            got = rows(spark, f"{got_root}/{folder}", name, drop, moved)
             expected = rows(spark, f"{expected_root}/{folder}", name, drop)
             assert same_rows(got, expected), f"{folder}/{name} differs: {got[:3]} ... != {expected[:3]} ..."
 
-
-@pytest.fixture(scope="module")
-def reference(spark, sample_crawl, tmp_path_factory):
-    """The whole pipeline on the sample, in this test process's own session (local mode)."""
-    root = tmp_path_factory.mktemp("reference")
-    config = write_config(root / "pipeline.yaml", str(root / "out"), sample_crawl["manifest"], sample_crawl["catalog"])
-    run_pipeline(spark, config)
-    return {"root": str(root / "out"), "crawl": sample_crawl}
 
 
 def test_pipeline_under_spark_submit_gives_the_in_process_tables(spark, reference, tmp_path):

@@ -170,10 +170,7 @@ def main(argv=None) -> None:
     parser.add_argument("--images", help="a sample image catalog (python -m imagerank.sample_images): run the "
                                          "content stages on it too")
     args = parser.parse_args(argv)
-    from imagerank.graph.graphframes_jar import find_graphframes_jar
-
-    jar = find_graphframes_jar()
-    spark = get_spark("imagerank-demo", extra={"spark.jars": str(jar)} if jar else None)
+    spark = get_spark("imagerank-demo")  # with GraphFrames' JVM package (imagerank.spark)
     spark.sparkContext.setLogLevel("ERROR")
     root = args.root
     if args.config:

@@ -3,7 +3,9 @@
 Under ``spark-submit`` (and on a cluster: YARN, EMR steps, Dataproc jobs) the session is the one
 spark-submit configured: its master and every setting it was given are left as they are. Only a
 plain ``python jobs/x.py`` run, with no Spark launcher behind it, builds a local session, configured
-from the package's ``spark-local.conf`` (``imagerank/conf/``).
+from the package's ``spark-local.conf`` (``imagerank/conf/``), with GraphFrames' JVM package (the
+local jar for this Spark line where one is found, else its Maven coordinates) unless ``spark.jars``
+or ``spark.jars.packages`` are given.
 """
 
 from __future__ import annotations
@@ -12,7 +14,10 @@ import os
 import sys
 from importlib import resources
 
+import pyspark
 from pyspark.sql import SparkSession
+
+from imagerank.graph.graphframes_jar import session_settings
 
 # Settings whose absence would change results, applied to a spark-submit session only where the
 # submitter did not set them (they are runtime SQL settings, so setting them is always allowed).
@@ -61,6 +66,7 @@ def get_spark(app_name: str, master: str | None = None, extra: dict[str, str] | 
         master or os.environ.get("IMAGERANK_SPARK_MASTER", "local[*]"))
     settings = parse_spark_defaults(package_conf("spark-local.conf"))
     settings.update(extra or {})
+    settings.update(session_settings(pyspark.__version__, settings))  # GraphFrames' JVM package, as graph stages need
     for key, value in settings.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()

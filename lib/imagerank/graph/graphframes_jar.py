@@ -14,6 +14,7 @@ dependency). Where Maven Central cannot be reached, a jar holding both modules i
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 GRAPHFRAMES_VERSION = "0.12.3"  # the graphframes-py release pinned in setup.py; the JVM release must match
@@ -61,21 +62,53 @@ def running_package(spark) -> str:
     return graphframes_package(spark.version, scala)
 
 
-def find_graphframes_jar(repo_root: Path | None = None) -> Path | None:
-    """A local GraphFrames jar: ``$IMAGERANK_GRAPHFRAMES_JAR``, else the newest ``graphframes-*.jar`` in
-    ``../shared/jars`` beside the repository (or beside ``$IMAGERANK_SHARED_DATA``); None where there is none."""
+def jar_spark_line(path: Path) -> str | None:
+    """The Spark major version a GraphFrames jar was built for, from its name (``...-spark4_2.13-...``)."""
+    found = re.search(r"spark(\d+)_\d+\.\d+", path.name)
+    return found.group(1) if found else None
+
+
+def find_graphframes_jar(repo_root: Path | None = None, spark_version: str | None = None) -> Path | None:
+    """A local GraphFrames jar for this Spark line (``spark_version``, default the installed pyspark's):
+    ``$IMAGERANK_GRAPHFRAMES_JAR``, else the newest ``graphframes-*spark<major>_*.jar`` in
+    ``../shared/jars`` beside the repository (or beside ``$IMAGERANK_SHARED_DATA``) or a folder
+    below it (``spark3/``); None where there is none. A jar built for another Spark line is never
+    returned: its classes would fail at the first call."""
     explicit = os.environ.get(JAR_ENV)
     if explicit:
         path = Path(explicit).expanduser()
         return path if path.is_file() else None
+    if spark_version is None:
+        import pyspark
+
+        spark_version = pyspark.__version__
+    major = spark_version.split(".")[0]
     folders = [(repo_root or REPO_ROOT).parent / "shared" / "jars"]
     if os.environ.get("IMAGERANK_SHARED_DATA"):
         folders.append(Path(os.environ["IMAGERANK_SHARED_DATA"]).expanduser().resolve().parent / "jars")
     for folder in folders:
-        jars = sorted(folder.glob("graphframes-*.jar"), key=lambda p: p.stat().st_mtime)
+        jars = sorted((p for p in [*folder.glob("graphframes-*.jar"), *folder.glob("*/graphframes-*.jar")]
+                       if jar_spark_line(p) == major), key=lambda p: p.stat().st_mtime)
         if jars:
             return jars[-1]
     return None
+
+
+def session_settings(spark_version: str, settings: dict[str, str]) -> dict[str, str]:
+    """What a session this package builds itself needs for GraphFrames (``graphframes-py`` installed):
+    ``spark.jars`` with the local jar for this Spark line where one is found (no Maven Central here),
+    else ``spark.jars.packages`` with the coordinates. Nothing where ``settings`` already name jars or
+    packages: the caller's choice stays in charge."""
+    try:
+        import graphframes  # noqa: F401
+    except ImportError:
+        return {}
+    if settings.get("spark.jars") or settings.get("spark.jars.packages"):
+        return {}
+    jar = find_graphframes_jar(spark_version=spark_version)
+    if jar is not None:
+        return {"spark.jars": str(jar)}
+    return {"spark.jars.packages": graphframes_package(spark_version)}
 
 
 def graphframes_on_classpath(spark) -> bool:
