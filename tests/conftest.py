@@ -75,7 +75,7 @@ def _graphframes_jar():
 def spark():
     from imagerank.spark import get_spark
 
-    extra = {"spark.sql.shuffle.partitions": "4"}
+    extra = {"spark.sql.shuffle.partitions": "4", "spark.ui.enabled": "false"}
     jar = _graphframes_jar()
     if jar is not None:
         extra["spark.jars"] = str(jar)  # GraphFrames' JVM classes for this Spark line, for the graphframes engine

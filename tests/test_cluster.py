@@ -23,6 +23,8 @@ from imagerank import commit
 
 from conftest import report_of, table, write_config
 
+pytestmark = pytest.mark.slow  # spark-submit end to end: the slow batch (make test-slow)
+
 ROOT = Path(__file__).resolve().parents[1]
 MASTER = "local-cluster[2,1,1024]"
 TABLES = {"extract": ("pages", "image_embeds", "page_links"), "graph": ("vertices", "edges"),

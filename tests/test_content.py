@@ -258,6 +258,7 @@ def test_the_learned_backend_runs_a_local_image_model(spark, photos, tmp_path):
     assert len(scores) == 5 and sum(scores) == pytest.approx(1.0)
 
 
+@pytest.mark.slow
 def test_embed_and_visualrank_under_spark_submit_fetching_over_http(spark, photos, tmp_path):
     """As users run them: spark-submit in local-cluster mode (executors in their own processes), the
     pixels fetched from the catalog's url column off a server on loopback, one URL answering 404."""

@@ -168,6 +168,7 @@ def test_real_openverse_records_go_end_to_end_and_the_report_states_its_figures(
                       if k[0] in ("model", "baseline_2020")}, default=str))
 
 
+@pytest.mark.slow
 def test_train_predict_and_evaluate_under_spark_submit(spark, tmp_path):
     """As users run them: spark-submit in local-cluster mode, the model saved by one job and loaded
     by the next on executors in their own processes; the filled table written over the input."""

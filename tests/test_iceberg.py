@@ -15,6 +15,8 @@ from imagerank import commit
 from conftest import report_of, table
 from test_cluster import Submitted
 
+pytestmark = pytest.mark.slow  # spark-submit end to end: the slow batch (make test-slow)
+
 ICEBERG = {"3.5": "org.apache.iceberg:iceberg-spark-runtime-3.5_2.12:1.10.0",
            "4.0": "org.apache.iceberg:iceberg-spark-runtime-4.0_2.13:1.10.0",
            "4.1": "org.apache.iceberg:iceberg-spark-runtime-4.1_2.13:1.11.0"}
@@ -22,6 +24,7 @@ ICEBERG = {"3.5": "org.apache.iceberg:iceberg-spark-runtime-3.5_2.12:1.10.0",
 READER = """
 import json, sys
 from pyspark.sql import SparkSession
+
 spark = SparkSession.builder.getOrCreate()
 out = sys.argv[1]
 found = {}

@@ -21,6 +21,8 @@ import pytest
 
 from minicluster import HERE, app_id_from, spark_home, yarn_cluster  # noqa: F401 (yarn_cluster: the fixture)
 
+pytestmark = pytest.mark.slow  # spark-submit end to end: the slow batch (make test-slow)
+
 SCRIPT = HERE / "hdfs_to_parquet.py"
 LINES = ["the quick brown fox", "jumps over the lazy dog", "the end of the line"]
 
