@@ -302,15 +302,18 @@ def list_names(uri: str) -> list[str]:
 
 
 def read_bytes(uri: str) -> bytes:
-    """A whole file. On S3 one GET of the whole object (never a size, then a ranged read, which an
-    object replaced in between would cut short), so a file replaced while it is read (the marker)
-    is read whole, old or new."""
+    """A whole file. On S3 one GET of the whole object, on WebHDFS one OPEN (never a size, then a
+    ranged read, which a file replaced in between would cut short), so a file replaced while it is
+    read (the marker) is read whole, old or new."""
     if scheme_of(uri) in ("s3", "s3a", "s3n"):
         return _read_s3(uri)
     fs, path = resolve(uri)
     try:
-        with fs.open_input_stream(path) as stream:
-            return stream.read()
+        client = _webhdfs(fs)
+        if client is not None:
+            return client.read_whole(path)
+        with fs.open_input_stream(path) as stream:  # to the end of what was opened, never to a size looked up by name
+            return b"".join(iter(lambda: stream.read(1 << 20), b""))
     except (OSError, ValueError) as err:
         raise _wrap("read", uri, err) from None
 
