@@ -40,7 +40,7 @@ setup(
     description="Image authority and popularity from Common Crawl, as PySpark jobs",
     package_dir={"": "lib"},
     packages=find_packages("lib"),
-    package_data={"imagerank.conf": ["*.conf", "*.yaml"]},
+    package_data={"imagerank.conf": ["*.conf", "*.yaml", "*.properties"]},
     include_package_data=True,
     python_requires=">=3.10",
     install_requires=EXTRACT,

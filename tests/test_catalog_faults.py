@@ -226,3 +226,36 @@ def test_a_catalog_without_one_usable_row_fails_the_read(spark, tmp_path):
     path.write_text("identifier\tprovider\tmeta_data\n" + "".join(f"{i}\tflickr\n" for i in range(5)))
     with pytest.raises(CatalogError, match=r"catalog .*catalog.tsv: not one usable row among the 5 read"):
         read_catalog(spark, str(path))
+
+
+def test_an_empty_catalog_is_named_empty_never_by_sparks_column(spark, tmp_path):
+    """Zero-byte CSV and JSON lines catalogs: "is empty", never "it has ['_corrupt_record']"; a
+    JSON-lines catalog of which no line parses says so, again without Spark's column."""
+    from imagerank.catalog.read import CatalogError
+
+    for name in ("empty.csv", "empty.jsonl"):
+        (tmp_path / name).write_bytes(b"")
+        with pytest.raises(CatalogError, match=rf"^catalog \S*{name} is empty: not one line in it") as raised:
+            read_catalog(spark, str(tmp_path / name))
+        assert "_corrupt_record" not in str(raised.value)
+    (tmp_path / "text.jsonl").write_text("not json\nnor this\n")
+    with pytest.raises(CatalogError, match=r"lacks required column\(s\) .*; not one line of it parses as json") \
+            as raised:
+        read_catalog(spark, str(tmp_path / "text.jsonl"))
+    assert "_corrupt_record" not in str(raised.value)
+
+
+def test_an_unclosed_quote_is_counted_as_bad_quoting(spark, tmp_path):
+    """A quote left open in meta_data runs the field into the next row: the row is counted as
+    bad_quoting with its text quoted, not passed on to popularity as bad_meta_data."""
+    path = tmp_path / "catalog.csv"
+    path.write_text('identifier,provider,meta_data\n1,flickr,"{""views"": 1}"\n2,flickr,"{""views"": 2}\n'
+                    '3,flickr,"{""views"": 3}"\n4,flickr,"{""views"": 4}"\n5,flickr,"{\n  ""views"": 5}"\n')
+    frame, report = read_catalog(spark, str(path))
+    assert sorted(r["identifier"] for r in frame.collect()) == ["1", "4", "5"]  # 5: JSON over two lines, quoted right
+    assert report["skipped"] == {"bad_quoting": 1}, report
+    (example,) = report["bad_quoting_examples"]
+    assert example.startswith('meta_data: "{"views": 2}\n3,flickr,'), example
+    popularity = run_popularity(spark, str(path), str(tmp_path / "pop"))
+    assert popularity["providers"]["flickr"]["bad_meta_data"] == 0
+    assert popularity["catalog"]["skipped"] == {"bad_quoting": 1}

@@ -67,7 +67,7 @@ def test_wheel_holds_every_module_and_the_config_files(wheel):
     assert modules and modules <= names, f"missing from the wheel: {sorted(modules - names)}"
     conf = {n for n in names if n.startswith("imagerank/conf/")}
     assert {"imagerank/conf/providers.yaml", "imagerank/conf/spark-local.conf"} <= conf
-    shipped = {f"imagerank/conf/{p.name}" for p in (PACKAGE / "conf").iterdir() if p.suffix in (".yaml", ".conf")}
+    shipped = {f"imagerank/conf/{p.name}" for p in (PACKAGE / "conf").iterdir() if p.suffix in (".yaml", ".conf", ".properties")}
     assert shipped <= conf, f"config files missing from the wheel: {sorted(shipped - conf)}"
 
 

@@ -1,6 +1,7 @@
 """The extract stage under real Spark: tables, report, replacement and failure behaviour."""
 
 import os
+import re
 import time
 import shutil
 from collections import Counter
@@ -236,9 +237,13 @@ def test_unusable_input_never_replaces_a_good_output(spark, tmp_path):
         "text.warc.gz": b"just some text\n" * 100,
         "image.warc.gz": b"\x89PNG\r\n\x1a\n" + bytes(300),
     }
+    # each is named as not a WARC file, and what it is: never as a --max-failed-files matter
+    what = {"zero.warc.gz": "it is empty (0 bytes)", "random.warc.gz": "(unrecognized binary data)",
+            "text.warc.gz": "(plain text)", "image.warc.gz": "(a PNG image)"}
     for name, data in bad.items():
         (tmp_path / name).write_bytes(data)
-        with pytest.raises(StageError, match="1 of 1 input files failed"):
+        with pytest.raises(StageError, match=rf"^file://\S+/{name} is not a WARC or WAT file: .*"
+                                             rf"{re.escape(what[name])}; give WARC or WAT files as --input$"):
             run_extract(spark, str(tmp_path / name), out)
         assert report_of(out)["run"] == good["run"]
     with gzip.open(tmp_path / "missing.paths.gz", "wt") as fh:
@@ -246,11 +251,13 @@ def test_unusable_input_never_replaces_a_good_output(spark, tmp_path):
     with pytest.raises(StageError, match="not one of the 2 input files could be read"):
         run_extract(spark, str(tmp_path / "missing.paths.gz"), out)
     assert report_of(out)["run"] == good["run"]
-    # asked to tolerate them, the run still refuses to publish no page at all
-    with pytest.raises(StageError, match="not one page was extracted"):
+    # asked to tolerate them, the run still refuses: not one is a crawl file
+    with pytest.raises(StageError, match=r"not one of the 4 input files is a WARC or WAT file \(first: \S+ is not"):
         run_extract(spark, [str(tmp_path / n) for n in bad], out, max_failed_files=1.0)
     report = run_extract(spark, [str(tmp_path / "text.warc.gz"), str(shared_file("warc", "whirlwind",
                                                                                      "whirlwind.warc.gz"))],
                          out, max_failed_files=0.5)
-    assert [(f["reason"], f["path"].rsplit("/", 1)[1]) for f in report["files"]["failed"]] == [
-        ("no_records", "text.warc.gz")]
+    (failed,) = report["files"]["failed"]
+    assert (failed["reason"], failed["path"].rsplit("/", 1)[1]) == ("no_records", "text.warc.gz")
+    assert failed["error"] == (f"{failed['path']} is not a WARC or WAT file: not one WARC record in its 1,500 bytes "
+                               f"(plain text)")

@@ -1,9 +1,14 @@
 """The jobs' command lines reach their stages with the options they name (in-process, the shared session)."""
 
 import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
-from conftest import report_of
+from conftest import report_of, write_committed
 
 JOBS = Path(__file__).resolve().parents[1] / "jobs"
 
@@ -64,9 +69,71 @@ def test_a_failure_ends_in_one_line_naming_it(spark, sample_pipeline, tmp_path, 
     argv = ["--graph", str(graph), "--output", str(tmp_path / "rank")]
     assert _job("rank")(argv) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].startswith("rank: failed: ") and "vertices" in err[-1] and "previous output stays current" in err[-1]
+    assert err[-1].startswith("rank: failed: ") and "vertices" in err[-1]
+    assert "previous output stays current" not in err[-1]  # a fresh output: there is no previous one
     assert not any(line.lstrip().startswith("at org.apache") for line in err)
     assert _job("rank")(argv + ["--verbose"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("rank: failed: ") and any("Traceback" in line for line in err)
     assert not (tmp_path / "rank" / "_CURRENT").exists()
+
+
+def _last_error(capsys) -> str:
+    return capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def test_input_problems_exit_2_naming_the_input(spark, tmp_path, capsys):
+    """A missing manifest, a glob that matches nothing, an extraction without its pages table, a
+    --ranks folder that does not exist: input problems, exit 2, one line naming the path."""
+    out = ["--output", str(tmp_path / "out")]
+    assert _job("extract")(["--input", str(tmp_path / "missing.paths.gz")] + out) == 2
+    line = _last_error(capsys)
+    assert line.startswith("extract: error: ") and "missing.paths.gz: the manifest does not exist" in line, line
+    assert _job("extract")(["--input", str(tmp_path / "nowhere" / "*.warc.gz")] + out) == 2
+    line = _last_error(capsys)
+    assert "nowhere/*.warc.gz: no file matches this pattern" in line, line
+    assert "previous output stays current" not in line
+    write_committed(spark, tmp_path / "extract", "extract", {
+        "image_embeds": spark.createDataFrame([], "page_url string"),
+        "page_links": spark.createDataFrame([], "src_url string")}, {})
+    assert _job("build_graph")(["--input", str(tmp_path / "extract"), "--output", str(tmp_path / "graph")]) == 2
+    line = _last_error(capsys)
+    assert line.startswith("graph: error: ") and "damaged extract output" in line and "no pages table" in line, line
+    assert _job("publish")(["--catalog", str(tmp_path / "c.csv"), "--ranks", str(tmp_path / "no-ranks"),
+                            "--popularity", str(tmp_path / "pop")] + out) == 2
+    line = _last_error(capsys)
+    assert "no-ranks is not a committed rank output: it does not exist" in line and "_CURRENT" not in line, line
+    assert not (tmp_path / "out").exists() and not (tmp_path / "graph" / "_CURRENT").exists()
+
+
+def test_the_previous_output_is_said_to_stay_current_only_where_there_is_one(spark, tmp_path, capsys):
+    """A zero-byte catalog is named empty (never Spark's _corrupt_record); the line says the previous
+    output stays current for an output that holds a committed run, not for a fresh one."""
+    good, empty = tmp_path / "good.csv", tmp_path / "empty.csv"
+    good.write_text('identifier,provider,meta_data\n1,flickr,"{""views"": 1}"\n')
+    empty.write_bytes(b"")
+    assert _job("popularity")(["--catalog", str(empty), "--output", str(tmp_path / "fresh")]) == 2
+    line = _last_error(capsys)
+    assert re.search(r"popularity: error: catalog \S*empty.csv is empty", line), line
+    assert "_corrupt_record" not in line and "previous output stays current" not in line
+    assert _job("popularity")(["--catalog", str(good), "--output", str(tmp_path / "pop")]) == 0
+    capsys.readouterr()
+    assert _job("popularity")(["--catalog", str(empty), "--output", str(tmp_path / "pop")]) == 2
+    line = _last_error(capsys)
+    assert "is empty" in line and line.endswith("; the previous output stays current"), line
+    assert report_of(tmp_path / "pop")["catalog"]["rows_read"] == 1
+
+
+def test_standard_output_holds_the_summary_alone(tmp_path):
+    """A job run as a plain process: Spark's log (its WARN lines) goes to standard error; standard
+    output is the JSON summary and nothing else."""
+    catalog = tmp_path / "catalog.csv"
+    catalog.write_text('identifier,provider,meta_data\n1,flickr,"{""views"": 1}"\n2,flickr,"{""views"": 2}"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYSPARK_")}
+    env["IMAGERANK_SPARK_MASTER"] = "local[1]"
+    result = subprocess.run([sys.executable, str(JOBS / "popularity.py"), "--catalog", str(catalog),
+                             "--output", str(tmp_path / "pop")], capture_output=True, text=True, env=env,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not re.search(r"\b(WARN|INFO|ERROR)\b", result.stdout), result.stdout[:2000]
+    assert json.loads(result.stdout)["catalog"]["rows_usable"] == 2

@@ -380,23 +380,31 @@ def root_cause(error: BaseException) -> str:
     return f"{type(error).__name__}: {first}" if first else type(error).__name__
 
 
+def _kept(error: BaseException) -> str:
+    """``; the previous output stays current`` where the failed run's output held a committed run
+    (:func:`imagerank.stage.kept_run`); empty for a fresh output, or a failure before any run."""
+    from imagerank.stage import kept_run
+
+    return "; the previous output stays current" if kept_run(error) else ""
+
+
 def run_job(name: str, call: Callable[[], dict], verbose: bool = False) -> int:
-    """Run a job's work and print its summary; exit codes: 0 committed; 2 a usage or input problem;
-    1 any other failure. Either way the last line on standard error names the problem (and the
-    path, where there is one); ``verbose`` prints the whole trace before it. A failed run commits
-    nothing."""
+    """Run a job's work and print its summary, alone, on standard output; exit codes: 0 committed;
+    2 a usage or input problem; 1 any other failure. Either way the last line on standard error
+    names the problem (and the path, where there is one), and says that the previous output stays
+    current only where there was one; ``verbose`` prints the whole trace before it. A failed run
+    commits nothing."""
     try:
         report = call()
     except (*user_errors(), ValueError) as error:  # ValueError: a library function refusing its arguments
         if verbose:
             traceback.print_exc()
-        print(f"{name}: error: {str(error).strip() or root_cause(error)}", file=sys.stderr)
+        print(f"{name}: error: {str(error).strip() or root_cause(error)}{_kept(error)}", file=sys.stderr)
         return 2
     except Exception as error:  # noqa: BLE001 - every failure ends in one line that names it
         if verbose:
             traceback.print_exc()
-        print(f"{name}: failed: {root_cause(error)} (--verbose prints the trace); the previous output stays current",
-              file=sys.stderr)
+        print(f"{name}: failed: {root_cause(error)} (--verbose prints the trace){_kept(error)}", file=sys.stderr)
         return 1
     print(json.dumps(report, indent=2, default=str))
     return 0

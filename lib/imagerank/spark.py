@@ -5,7 +5,9 @@ spark-submit configured: its master and every setting it was given are left as t
 plain ``python jobs/x.py`` run, with no Spark launcher behind it, builds a local session, configured
 from the package's ``spark-local.conf`` (``imagerank/conf/``), with GraphFrames' JVM package (the
 local jar for this Spark line where one is found, else its Maven coordinates) unless ``spark.jars``
-or ``spark.jars.packages`` are given.
+or ``spark.jars.packages`` are given, and with the package's ``log4j2.properties`` (Spark's log:
+warnings and errors, on standard error, so that standard output holds the job's summary alone)
+unless the driver's Java options name a log4j configuration.
 """
 
 from __future__ import annotations
@@ -40,6 +42,19 @@ def parse_spark_defaults(text: str) -> dict[str, str]:
     return settings
 
 
+LOG_CONF = "log4j2.properties"
+JAVA_OPTIONS = "spark.driver.extraJavaOptions"
+
+
+def with_log_conf(java_options: str) -> str:
+    """The driver's Java options with the package's log4j2 configuration, unless they name one."""
+    if "log4j2.configurationFile" in java_options or "log4j.configuration" in java_options:
+        return java_options
+    path = str(resources.files("imagerank.conf").joinpath(LOG_CONF))  # a file: local sessions run installed code
+    option = f'-Dlog4j2.configurationFile="{path}"' if " " in path else f"-Dlog4j2.configurationFile={path}"
+    return f"{java_options} {option}".strip()
+
+
 def launched_by_spark() -> bool:
     """True when a Spark launcher (spark-submit, a notebook kernel, a cluster step) started this driver."""
     return "PYSPARK_GATEWAY_PORT" in os.environ or "spark.master" in os.environ.get("PYSPARK_SUBMIT_ARGS", "")
@@ -66,6 +81,7 @@ def get_spark(app_name: str, master: str | None = None, extra: dict[str, str] | 
         master or os.environ.get("IMAGERANK_SPARK_MASTER", "local[*]"))
     settings = parse_spark_defaults(package_conf("spark-local.conf"))
     settings.update(extra or {})
+    settings[JAVA_OPTIONS] = with_log_conf(settings.get(JAVA_OPTIONS, ""))
     settings.update(session_settings(pyspark.__version__, settings))  # GraphFrames' JVM package, as graph stages need
     for key, value in settings.items():
         builder = builder.config(key, value)

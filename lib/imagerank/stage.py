@@ -10,7 +10,8 @@ It qualifies paths once on the driver (:mod:`imagerank.fs`), refuses inputs that
 outputs of the stage expected, writes tables into a fresh run folder, and on success writes the
 report inside an envelope (job, run, master, Spark version, inputs and their runs, arguments,
 start, end, seconds) and commits the run (:mod:`imagerank.commit`). On an exception nothing is
-committed: the previous output stays current.
+committed: the previous output, if there was one, stays current (:func:`kept_run` names it from the
+exception, for the job's last line).
 
 The run replaces the commit that was current when the stage was entered: if another run of the
 same output commits first, this one fails with :class:`commit.CommitConflict` and commits nothing.
@@ -39,6 +40,16 @@ UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 class StageError(RuntimeError):
     """A run that must not publish (for example: not one input could be read)."""
+
+
+KEPT = "imagerank_kept_run"  # set on the exception of a failed run: (output, run) that stays current
+
+
+def kept_run(error: BaseException) -> tuple[str, str] | None:
+    """(output, run) still current after ``error`` ended a stage's run, where that output held a
+    committed run when the stage began; None where there was none (a fresh output), or where the
+    error did not end a run (raised before the stage began, or by its commit)."""
+    return getattr(error, KEPT, None)
 
 
 def duration(spark: SparkSession, key: str, default: float) -> float:
@@ -98,15 +109,20 @@ class Stage:
         if uri.rstrip("/") == root or uri.startswith(root + "/"):
             raise StageError(f"{uri}: an input inside the output folder {self.output}; write the output elsewhere")
 
-    def input(self, path: str, stage: str, may_be_output: bool = False) -> str:
+    def input(self, path: str, stage: str, may_be_output: bool = False, tables: tuple[str, ...] = ()) -> str:
         """The committed run folder of an earlier stage's output; recorded in the report. With
         ``may_be_output``, ``path`` may be this stage's own output folder: its current run is read
         while the new one is written beside it (the commit keeps the run it replaces for the
-        retention, and fails if another run committed meanwhile)."""
+        retention, and fails if another run committed meanwhile). A run that lacks one of
+        ``tables`` raises :class:`commit.OutputError` naming it (an input problem, not a Spark failure)."""
         qualified = fs.qualify(self.spark, path)
         if not (may_be_output and qualified.rstrip("/") == self.output.rstrip("/")):
             self.check_input(qualified)
         folder = commit.current_run(qualified, stage)
+        missing = [name for name in tables if not fs.exists(fs.join(folder, name))]
+        if missing:
+            raise commit.OutputError(f"{qualified} is a damaged {stage} output: its committed run "
+                                     f"{folder.rsplit('/', 1)[1]} has no {missing[0]} table; run {stage} into it again")
         self.inputs.setdefault(stage, []).append({"path": qualified, "run": folder.rsplit("/", 1)[1]})
         return folder
 
@@ -155,6 +171,11 @@ class Stage:
         try:
             if exc_type is None:
                 self._commit()
+            elif self.base.run is not None:
+                try:
+                    setattr(exc, KEPT, (self.output, self.base.run))  # read by kept_run
+                except AttributeError:
+                    pass  # an exception type that takes no attributes: the message just omits it
         finally:
             if self.heartbeat is not None:
                 self.heartbeat.stop()  # a failed run's folder is left for --resume; removed after the retention

@@ -7,13 +7,17 @@ JSON text, Parquet or JSON lines may carry them as nested values).
 What cannot be used is counted, never dropped silently:
 - ``unreadable_row``: a CSV/TSV line with the wrong number of fields, or a JSON line that does not
   parse (Spark's PERMISSIVE mode, the raw text kept in ``_corrupt_record``);
+- ``bad_quoting``: a CSV/TSV row whose quoting broke (a quote left open runs the field over the
+  line breaks into the rows after it, which it swallows): a required column holding a line break,
+  or ``meta_data``/``tags`` holding one and not starting as JSON (``{`` or ``[``);
 - ``missing_identifier`` / ``missing_provider``: a row without one of them;
 - ``duplicate_identifier``: a second row with an identifier already seen. One row is kept, the
   same whatever the input's order: the latest ``updated_on``, then the latest ``created_on`` (a
   missing value counts as the oldest; columns absent from the input are passed over), then the
   smallest value of each other column in turn, in column-name order (nulls last; a map column
   compared as its JSON text). Rows equal in every column are the same row, whichever is kept.
-A required column missing from the input is an error that names it, raised before anything is written.
+A required column missing from the input, or an empty input, is an error that names it, raised before
+anything is written.
 """
 
 from __future__ import annotations
@@ -127,20 +131,26 @@ def _read_catalog(spark: SparkSession, path: str, required: tuple[str, ...], fmt
         raw = _read_json_lines(spark, path)
     else:
         raw = spark.read.parquet(path).withColumn(CORRUPT, F.lit(None).cast("string"))
-    missing = [name for name in required if name not in raw.columns]
+    columns = [c for c in raw.columns if c != CORRUPT]  # Spark's own column is never named to the user
+    if not columns and _is_empty(spark, path):
+        raise CatalogError(f"catalog {path} is empty: not one line in it; check --catalog")
+    missing = [name for name in required if name not in columns]
     if missing:
-        raise CatalogError(f"catalog {path} ({fmt}) lacks required column(s) {missing}; it has {raw.columns[:40]}")
+        found = f"it has {columns[:40]}" if columns else f"not one line of it parses as {fmt}; check --catalog-format"
+        raise CatalogError(f"catalog {path} ({fmt}) lacks required column(s) {missing}; {found}")
     raw = raw.select(*[_as_json_text(raw, c).alias(c) if c in JSON_COLUMNS else F.col(c) for c in raw.columns])
     raw = raw.cache()  # Spark refuses queries on the corrupt-record column of an uncached text source
-    flagged = raw.withColumn(
+    quoting = _broken_quoting(raw, required) if fmt in ("csv", "tsv") else F.lit(None).cast("string")
+    flagged = raw.withColumn("_quoting", quoting).withColumn(
         "_skip",
         F.when(F.col(CORRUPT).isNotNull(), F.lit("unreadable_row"))
+        .when(F.col("_quoting").isNotNull(), F.lit("bad_quoting"))
         .when(F.col("identifier").isNull() | (F.trim(F.col("identifier")) == ""), F.lit("missing_identifier"))
         .when(F.col("provider").isNull() | (F.trim(F.col("provider")) == ""), F.lit("missing_provider")),
     )
     ranked = flagged.where(F.col("_skip").isNull()).withColumn(
         "_copy", F.row_number().over(Window.partitionBy("identifier").orderBy(*_copy_order(raw))))
-    usable = ranked.where(F.col("_copy") == 1).drop("_skip", "_copy", CORRUPT)
+    usable = ranked.where(F.col("_copy") == 1).drop("_skip", "_quoting", "_copy", CORRUPT)
     counts = {r["_skip"]: r["n"] for r in flagged.groupBy("_skip").agg(F.count(F.lit(1)).alias("n")).collect()}
     rows_read = sum(counts.values())
     kept = usable.count()
@@ -149,8 +159,33 @@ def _read_catalog(spark: SparkSession, path: str, required: tuple[str, ...], fmt
     if duplicates:
         skipped["duplicate_identifier"] = duplicates
     examples = [r[CORRUPT][:200] for r in raw.where(F.col(CORRUPT).isNotNull()).select(CORRUPT).limit(3).collect()]
+    quoted = ([r["_quoting"][:200] for r in flagged.where(F.col("_skip") == "bad_quoting").select("_quoting")
+               .limit(3).collect()] if skipped.get("bad_quoting") else [])
+    if rows_read == 0:
+        header = " (only a header row)" if fmt in ("csv", "tsv") else ""
+        raise CatalogError(f"catalog {path} holds no rows{header}; check --catalog")
     if kept == 0:
         raise CatalogError(f"catalog {path}: not one usable row among the {rows_read} read (skipped: {skipped}; "
-                           f"unreadable, for example: {examples[:1]}); the previous output stays current")
+                           f"for example: {(examples + quoted)[:1]}); fix the file or check --catalog-format")
     return usable, {"path": path, "format": fmt, "rows_read": rows_read, "rows_usable": kept,
-                    "skipped": skipped, "unreadable_examples": examples}
+                    "skipped": skipped, "unreadable_examples": examples, "bad_quoting_examples": quoted}
+
+
+def _is_empty(spark: SparkSession, path: str) -> bool:
+    """True where the catalog files hold not one line that is not blank."""
+    return spark.read.text(path).where(F.trim(F.col("value")) != "").limit(1).count() == 0
+
+
+def _broken_quoting(raw: DataFrame, required: tuple[str, ...]) -> F.Column:
+    """Per CSV/TSV row: ``column: text`` of the first column whose quoting broke (module docstring:
+    ``bad_quoting``), else null. Required columns (identifiers, providers, URLs) never hold a line
+    break; a JSON column may (pretty-printed), but then it starts as JSON, not with the quote that
+    Spark's parser keeps when it meets one left open."""
+    checks = []
+    for name in dict.fromkeys((*required, *JSON_COLUMNS)):
+        if name in raw.columns:
+            broken = F.col(name).rlike(r"[\r\n]")
+            if name in JSON_COLUMNS:
+                broken = broken & ~F.col(name).rlike(r"^\s*[\[{]")
+            checks.append(F.when(broken, F.concat(F.lit(name + ": "), F.col(name))))
+    return F.coalesce(*checks) if checks else F.lit(None).cast("string")

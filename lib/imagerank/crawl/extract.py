@@ -241,19 +241,38 @@ def summed_counters(spark: SparkSession, folder: str) -> list[dict]:
 def check_run(report: dict, n_paths: int, max_failed_files: float) -> None:
     """Raises :class:`StageError` for a run that must not be committed: not one input file could be
     read, more than ``max_failed_files`` of them failed (unreadable, failed mid-way, no records), or
-    not one page was extracted."""
-    if report["files"]["read"] == 0:
-        first = report["files"]["failed"][0] if report["files"]["failed"] else {}
-        raise StageError(f"not one of the {n_paths} input files could be read "
-                         f"(first: {first.get('path')}: {first.get('error')}); the previous output stays current")
+    not one page was extracted. Where every input file held no WARC record, the message says they
+    are not WARC or WAT files, naming the first, not the limit (no limit would help)."""
     failed = report["files"]["failed"]
+    if report["files"]["read"] == 0:
+        first = failed[0] if failed else {}
+        raise StageError(f"not one of the {n_paths} input files could be read "
+                         f"(first: {first.get('path')}: {first.get('error')})")
+    not_crawl = [f for f in failed if f["reason"] == "no_records"]
+    if len(not_crawl) == n_paths:
+        first = not_crawl[0]["error"]
+        raise StageError(first + "; give WARC or WAT files as --input" if n_paths == 1 else
+                         f"not one of the {n_paths} input files is a WARC or WAT file (first: {first}); "
+                         f"give WARC or WAT files as --input")
     if len(failed) > max_failed_files * n_paths:
         raise StageError(
             f"{len(failed)} of {n_paths} input files failed, more than --max-failed-files {max_failed_files} "
-            f"allows (first: {failed[0].get('path')}: {failed[0].get('error')}); the previous output stays current")
+            f"allows (first: {failed[0].get('path')}: {failed[0].get('error')})")
     if report["pages"] == 0:
         raise StageError(f"not one page was extracted from the {n_paths} input files (records read: "
-                         f"{report['records_by_type']}, skipped: {report['skipped']}); the previous output stays current")
+                         f"{report['records_by_type']}, skipped: {report['skipped']})")
+
+
+def input_paths(specs: list[str], input_base_url: str | None) -> list[str]:
+    """The crawl files that the (qualified) ``--input`` specs name, in order; a manifest that cannot
+    be read or a glob that matches nothing raises :class:`StageError` naming it (an input problem)."""
+    try:
+        paths = [path for spec in specs for path in expand_input(spec, input_base_url)]
+    except sources.InputError as error:
+        raise StageError(f"--input {error}") from error
+    if not paths:
+        raise StageError(f"no input files in {specs}: the manifests list none; check --input")
+    return paths
 
 
 def run_extract(
@@ -297,9 +316,7 @@ def run_extract(
             "max_page_bytes": max_page_bytes, "max_failed_files": max_failed_files}
     with Stage(spark, "extract", output, args, resume=resume) as stage:
         qualified = [stage.qualify(spec) for spec in specs]
-        paths = [path for spec in qualified for path in expand_input(spec, input_base_url)]
-        if not paths:
-            raise StageError(f"no input files in {specs}")
+        paths = input_paths(qualified, input_base_url)
         for path in paths:
             stage.check_input(path)
         folder, settings = stage.folder, fs.current_settings()

@@ -60,6 +60,26 @@ def sniff_format(record: Record) -> str | None:
     return None
 
 
+# the first bytes of formats found under a WARC name by mistake, for the no_records detail
+MAGIC = ((b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"),
+         (b"%PDF", "a PDF document"), (b"PK\x03\x04", "a zip archive"), (b"\x1f\x8b", "gzip data"))
+
+
+def not_crawl_file(path: str, head: bytes | None, size: int | None) -> str:
+    """The ``file:no_records`` detail: ``path`` is not a WARC or WAT file, and what it looks like
+    from its first bytes ``head`` (None: unknown) and its ``size`` (None: unknown): empty, an image,
+    gzip data, plain text, or unrecognized binary data."""
+    if size == 0 or (size is None and head == b""):
+        return f"{path} is not a WARC or WAT file: it is empty (0 bytes)"
+    what = next((name for magic, name in MAGIC if head and head.startswith(magic)), None)
+    if what is None and head:
+        text = head.decode("utf-8", errors="replace").rstrip("\ufffd")  # a character cut at the end is not binary
+        if "\ufffd" not in text and all(c.isprintable() or c in "\t\r\n" for c in text):
+            what = "plain text"
+    return (f"{path} is not a WARC or WAT file: not one WARC record in its "
+            f"{'' if size is None else f'{size:,} '}bytes ({what or 'unrecognized binary data'})")
+
+
 class _FileExtractor:
     def __init__(self, path: str, options: ExtractOptions):
         self.path = path
@@ -132,8 +152,10 @@ class _FileExtractor:
             self.counters["file:unreadable"] += 1
             yield "counter", {"file": self.path, "name": "file:unreadable", "n": 1, "detail": str(err)}
             return
+        size, head, no_records = None, None, False
         try:
-            records = iter_records(stream, self.counters, self.options.max_page_bytes, stream_size(stream))
+            size = stream_size(stream)
+            records = iter_records(stream, self.counters, self.options.max_page_bytes, size)
             for record in records:
                 self.counters["records:" + record.record_type] += 1
                 if fmt is None:
@@ -165,13 +187,17 @@ class _FileExtractor:
                     f"(the rest of the file is not read)")
             yield "counter", {"file": self.path, "name": "file:failed_midway", "n": 1,
                               "detail": f"{err}; {kept}"}
+        else:
+            no_records = not any(name.startswith("records:") for name in self.counters)
+            if no_records:
+                head = _head(stream)
         finally:
             stream.close()
-        if not any(name.startswith("records:") for name in self.counters) and not self.counters["file:failed_midway"]:
+        if no_records:
             # opened, but not one WARC record in it: empty, or another format under a WARC name (a PNG, text)
             self.counters["file:no_records"] += 1
             yield "counter", {"file": self.path, "name": "file:no_records", "n": 1,
-                              "detail": "not one WARC record could be read: an empty file, or not a WARC/WAT file"}
+                              "detail": not_crawl_file(self.path, head, size)}
         if self.counters[TOLERANT_READER]:
             yield "counter", {"file": self.path, "name": TOLERANT_READER, "n": 1,
                               "detail": "WARC header lines end in LF alone, not CRLF: read with warcio, not FastWARC"}
@@ -180,6 +206,15 @@ class _FileExtractor:
             if name.startswith("file:"):
                 continue
             yield "counter", {"file": self.path, "name": name, "n": n, "detail": None}
+
+
+def _head(stream) -> bytes | None:
+    """The first bytes of a file that held no WARC record; None where they cannot be read again."""
+    try:
+        stream.seek(0)
+        return stream.read(64) or b""
+    except (OSError, ValueError):
+        return None
 
 
 def extract_file(path: str, options: ExtractOptions) -> Iterator[tuple[str, dict]]:

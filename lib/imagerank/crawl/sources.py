@@ -67,8 +67,11 @@ def is_manifest(path: str) -> bool:
 
 
 def expand_input(spec: str, base_url: str | None = None) -> list[str]:
-    """The list of crawl files named by ``spec``: a manifest, a glob, or one file."""
+    """The list of crawl files named by ``spec``: a manifest, a glob, or one file. A manifest that
+    cannot be read, or a local glob that matches nothing, raises :class:`InputError` naming ``spec``."""
     if is_manifest(spec):
+        if fs.is_local(spec) and not os.path.exists(local_path(spec)):
+            raise InputError(f"{spec}: the manifest does not exist; check the path")
         with open_stream(spec) as raw:
             data = raw.read()
         if data[:2] == b"\x1f\x8b":
@@ -79,7 +82,7 @@ def expand_input(spec: str, base_url: str | None = None) -> list[str]:
     if fs.is_local(spec) and any(ch in spec for ch in "*?["):
         paths = sorted(glob.glob(local_path(spec)))
         if not paths:
-            raise InputError(f"no file matches {spec!r}")
+            raise InputError(f"{spec}: no file matches this pattern; check the path")
         return paths
     return [join_path(base_url, spec) if base_url else spec]
 

@@ -42,6 +42,7 @@ from imagerank import fs
 from imagerank.stage import Stage
 
 _POSITION_BITS = 33  # monotonically_increasing_id: partition index above bit 33, row within below
+EXTRACT_TABLES = ("pages", "image_embeds", "page_links")  # what read_extracts reads of each extract run
 
 
 # How much of a visitor's attention an image gets on a page, relative to an ordinary <img> (1.0).
@@ -246,7 +247,7 @@ def run_build_graph(spark: SparkSession, inputs: list[str], output: str, keep_ip
     """Merge extraction outputs into GRAPH_DIR/vertices and GRAPH_DIR/edges; returns the report."""
     args = {"input": list(inputs), "keep_ip_hosts": keep_ip_hosts}
     with Stage(spark, "build_graph", output, args) as stage:
-        folders = [stage.input(path, "extract") for path in inputs]
+        folders = [stage.input(path, "extract", tables=EXTRACT_TABLES) for path in inputs]
         pages, embeds, links = read_extracts(spark, folders)
         named_vertices, named_edges = build_graph(pages, embeds, links, keep_ip_hosts=keep_ip_hosts)
         numbered, sorted_names = assign_ids(named_vertices)
