@@ -104,7 +104,7 @@ dist:
 	mkdir -p $(DIST)/jobs $(DIST_BUILD)
 	@echo "== the package: a wheel, and a zip of it for --py-files"
 	$(PYTHON) -m pip wheel --quiet --no-deps --wheel-dir $(DIST) .
-	cd lib && zip -qr ../$(DIST)/imagerank.zip imagerank -x '*__pycache__*'
+	cd lib && zip -qr $(abspath $(DIST))/imagerank.zip imagerank -x '*__pycache__*'
 	cp jobs/*.py $(DIST)/jobs/
 	cp conf/jvm-packages.txt $(DIST)/
 	@echo "== the Python environment: the wheel, its extras ($(EXTRAS)) and their dependencies; no pyspark (the cluster's Spark brings it)"

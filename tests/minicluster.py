@@ -477,6 +477,11 @@ class MiniCluster:
         (found,) = [app for app in self.apps() if app["id"] == app_id]
         return found
 
+    def kill(self, app_id: str) -> bool:
+        """Kill an application as ``yarn application -kill`` does (the ResourceManager stops its containers);
+        whether the kill completed at once (else it completes shortly)."""
+        return self._call("kill", app_id)
+
     def container_pids(self, app_id: str) -> dict[int, str]:
         """The running JVMs of an application's containers: {pid: "am" | "executor" | "driver"} ("driver":
         the application master of a cluster-mode application). Python workers are their children."""

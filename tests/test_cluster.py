@@ -1,6 +1,7 @@
-"""The jobs as users run them: through pyspark's own spark-submit, in local-cluster mode (a master,
-two workers and their executors in separate processes, as on a cluster), and writing to an
-S3-compatible server on loopback.
+"""The jobs as users run them, through pyspark's own spark-submit: the pipeline in local-cluster mode
+(a master, two workers and their executors in separate processes, as on a cluster) writing to an
+S3-compatible server on loopback; and the helpers the YARN tests share (tests/test_yarn.py: the
+pipeline through conf/submit-yarn.sh, an executor killed mid-extraction, a killed and resumed run).
 
 Each test starts real spark-submit processes, so these are the slowest tests of the suite.
 """
@@ -19,9 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from imagerank import commit
-
-from conftest import report_of, table, write_config
+from conftest import table, write_config
 
 pytestmark = pytest.mark.slow  # spark-submit end to end: the slow batch (make test-slow)
 
@@ -110,22 +109,6 @@ class Submitted:
     def log(self, last: int = 60) -> str:
         return "\n".join(self.out[-last:] + self.lines[-last:])
 
-    def executors(self) -> list[int]:
-        """pids of this application's executor processes (children of the spark-submit JVM)."""
-        found = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-                cmdline = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            parent = int(stat.rsplit(")", 1)[1].split()[1])
-            if parent == self.process.pid and b"CoarseGrainedExecutorBackend" in cmdline:
-                found.append(int(entry.name))
-        return found
-
 
 def run_ok(submitted: Submitted, timeout: float = 600.0) -> None:
     code = submitted.finish(timeout)
@@ -165,22 +148,6 @@ def assert_same_tables(spark, got_root: str, expected_root: str, folders=TABLES,
 
 
 
-def test_pipeline_under_spark_submit_gives_the_in_process_tables(spark, reference, tmp_path):
-    crawl = reference["crawl"]
-    config = write_config(tmp_path / "pipeline.yaml", str(tmp_path / "out"), crawl["manifest"], crawl["catalog"])
-    job = Submitted("pipeline.py", ["--config", config], conf={"spark.sql.shuffle.partitions": "5"})
-    run_ok(job)
-    for stage in ("extract", "graph", "rank", "popularity", "publish"):
-        assert job.saw(f"[{stage}] committed run"), job.log()
-    assert job.saw("[extract] crawl files 3/3")
-    for folder in TABLES:
-        report = report_of(tmp_path / "out" / folder)
-        # spark-submit's master and settings, not the package's local defaults
-        assert report["master"] == MASTER and report["app_id"].startswith("app-")
-        assert report["shuffle_partitions"] == 5 and report["default_parallelism"] == 2
-    assert_same_tables(spark, str(tmp_path / "out"), reference["root"])
-
-
 def _many_crawl_files(root: Path, copies: int) -> str:
     """A manifest of the sample crawl written ``copies`` times over (different seeds), 3 files each."""
     from imagerank.sample import CRAWL, write_sample
@@ -192,50 +159,6 @@ def _many_crawl_files(root: Path, copies: int) -> str:
     manifest = root / "all.paths"
     manifest.write_text("\n".join(lines) + "\n")
     return str(manifest)
-
-
-def test_an_executor_killed_mid_extraction_changes_nothing(spark, tmp_path):
-    from imagerank.crawl.extract import run_extract
-
-    manifest = _many_crawl_files(tmp_path / "crawl", copies=5)
-    expected = run_extract(spark, manifest, str(tmp_path / "expected"))
-    total = expected["files"]["total"]
-    out = tmp_path / "out"
-    job = Submitted("extract.py", ["--input", manifest, "--output", str(out)])
-
-    def first_file_done() -> bool:
-        runs = out / "_runs"
-        return runs.exists() and any((run / "_files").exists() and any((run / "_files").iterdir())
-                                     for run in runs.iterdir())
-
-    job.wait_for(first_file_done)
-    victims = job.executors()
-    assert victims, "no executor process found"
-    done_at_kill = sum(len(list((run / "_files").iterdir())) for run in (out / "_runs").iterdir()
-                       if (run / "_files").exists())
-    os.kill(victims[0], signal.SIGKILL)
-    assert not (out / commit.MARKER).exists() and done_at_kill < total  # killed mid-extraction
-    run_ok(job)
-    report = report_of(out)
-    assert report["files"] == expected["files"] and report["rows_written"] == expected["rows_written"]
-    assert report["skipped"] == expected["skipped"]
-    for name in ("pages", "image_embeds", "page_links"):
-        assert same_rows(rows(spark, out, name), rows(spark, tmp_path / "expected", name))
-
-
-def test_a_pipeline_killed_mid_run_and_resumed_ends_with_the_same_tables(spark, reference, tmp_path):
-    crawl = reference["crawl"]
-    config = write_config(tmp_path / "pipeline.yaml", str(tmp_path / "out"), crawl["manifest"], crawl["catalog"])
-    first = Submitted("pipeline.py", ["--config", config])
-    first.wait_for(lambda: first.saw("[graph] started"))
-    first.kill()
-    extract_run = commit.marker(str(tmp_path / "out" / "extract"))["run"]
-    assert commit.marker(str(tmp_path / "out" / "rank")) is None
-    again = Submitted("pipeline.py", ["--config", config, "--resume"])
-    run_ok(again)
-    assert again.saw("[extract] skipped"), again.log()
-    assert commit.marker(str(tmp_path / "out" / "extract"))["run"] == extract_run
-    assert_same_tables(spark, str(tmp_path / "out"), reference["root"])
 
 
 @pytest.fixture(scope="module")

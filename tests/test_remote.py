@@ -218,3 +218,13 @@ def test_s3_manifest_and_files(s3_server):
     assert len(pages) == 1 and pages[0]["crawl"] == "CC-MAIN-2024-22"
     tables, counters = counted("s3://commoncrawl/crawl-data/missing.warc.gz")
     assert counters["file:unreadable"] == 1
+
+
+def test_a_manifest_line_with_a_scheme_of_its_own_is_read_as_it_is(tmp_path):
+    """Lines naming hdfs://, gs://, s3a:// or file:// crawl files are absolute (they were once joined
+    under the manifest's folder, as hdfs://nn/m/hdfs://nn/...); plain lines are joined under it."""
+    manifest = tmp_path / "crawl.paths"
+    lines = ["hdfs://nn:8020/crawl/a.warc.gz", "gs://bucket/b.warc.gz", "s3a://bucket/c.warc.gz",
+             "file:///data/d.warc.gz", "/data/e.warc.gz", "segment/f.warc.gz"]
+    manifest.write_text("\n".join(lines) + "\n")
+    assert expand_input(str(manifest)) == lines[:5] + [str(tmp_path / "segment" / "f.warc.gz")]

@@ -10,12 +10,14 @@ recorded as test properties (--junitxml).
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +25,7 @@ from minicluster import HERE, app_id_from, spark_home, yarn_cluster  # noqa: F40
 
 pytestmark = pytest.mark.slow  # spark-submit end to end: the slow batch (make test-slow)
 
+ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = HERE / "hdfs_to_parquet.py"
 LINES = ["the quick brown fox", "jumps over the lazy dog", "the end of the line"]
 
@@ -121,36 +124,97 @@ def test_spark_submit_on_yarn_reads_and_writes_hdfs(yarn_cluster, lines_on_hdfs,
     print(f"\n[yarn] {deploy_mode} mode: spark-submit {seconds:.1f} s; {timings}", file=sys.stderr)
 
 
-def test_the_pipeline_on_yarn_reads_and_writes_hdfs(yarn_cluster, spark, reference, tmp_path):  # noqa: F811
-    """The pipeline as an operator runs it on EMR or Dataproc: spark-submit --master yarn in cluster
-    mode, its configuration, crawl, catalog and outputs all on hdfs://. Every stage's tables equal the
-    in-process run's, every report names yarn as its master, and Spark's event log, read back, holds
-    the --conf values given on the command line."""
-    from conftest import report_of, write_config
-    from test_cluster import TABLES, Submitted, assert_same_tables, run_ok
+def _pipeline_on_hdfs(yarn_cluster, crawl, tmp_path, name: str) -> tuple[str, str]:
+    """The sample crawl, its catalog and a pipeline configuration on HDFS under /<name>: (root, config URI)."""
+    from conftest import write_config
 
-    from imagerank import fs
-
-    crawl = reference["crawl"]
-    root = f"/pipeline-{os.getpid()}"
+    root = f"/{name}-{os.getpid()}"
     yarn_cluster.put(crawl["root"], root + "/sample")
     relative = os.path.relpath
     config = write_config(tmp_path / "pipeline.yaml", yarn_cluster.uri(root + "/out"),
                           yarn_cluster.uri(f"{root}/sample/{relative(crawl['manifest'], crawl['root'])}"),
                           yarn_cluster.uri(f"{root}/sample/{relative(crawl['catalog'], crawl['root'])}"))
-    yarn_cluster.put(config, root + "/pipeline.yaml")
-    yarn_cluster.mkdir("/spark-events")
-    conf = {**yarn_cluster.spark_conf(), "spark.submit.deployMode": "cluster", "spark.sql.shuffle.partitions": "5",
-            "spark.eventLog.enabled": "true", "spark.eventLog.dir": yarn_cluster.uri("/spark-events"),
-            "spark.eventLog.compress": "false",  # Spark 4 writes zstd by default; read back as plain JSON lines
-            "spark.imagerank.commit.heartbeat": "7s"}
-    job = Submitted("pipeline.py", ["--config", yarn_cluster.uri(root + "/pipeline.yaml")], conf=conf,
-                    env=yarn_cluster.env(), master="yarn")
-    run_ok(job, timeout=900)
-    app_id = app_id_from(job.log(last=400))
+    return root, yarn_cluster.put(config, root + "/pipeline.yaml")
+
+
+@contextlib.contextmanager
+def _reading_hdfs(yarn_cluster):
+    """imagerank.fs in this process reading the cluster's HDFS (over WebHDFS), as a driver there would."""
+    from imagerank import fs
+
     before = fs.current_settings()
     fs.configure(yarn_cluster.fs_settings())
     try:
+        yield
+    finally:
+        fs.configure(before)
+
+
+@pytest.fixture(scope="module")
+def packed_env(tmp_path_factory):
+    """`make dist` for the running Spark line: the wheel, the jobs and the packed Python environment
+    (dist/imagerank-env.tar.gz) that conf/submit-yarn.sh ships with --archives; built from PyPI once a
+    session, into a gateway folder of its own (dist/ and a link to jobs/, the paths the template names)."""
+    import pyspark
+
+    gateway = tmp_path_factory.mktemp("gateway")
+    line = "3.5" if pyspark.__version__.startswith("3.") else "4"
+    started = time.monotonic()
+    done = subprocess.run(["make", "-s", "dist", f"SPARK={line}", f"DIST={gateway / 'dist'}",
+                           f"DIST_BUILD={gateway / 'build'}", f"PYTHON={sys.executable}"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=900)
+    if done.returncode != 0:
+        output = done.stdout + done.stderr
+        if any(text in output for text in ("Could not find a version", "No matching distribution",
+                                           "Failed to establish a new connection")):
+            pytest.skip("make dist could not reach PyPI for the packed environment: " + output[-500:])
+        raise AssertionError(f"make dist SPARK={line} failed:\n{output[-4000:]}")
+    (gateway / "jobs").symlink_to(ROOT / "jobs")
+    print(f"\n[yarn] make dist SPARK={line}: {time.monotonic() - started:.0f} s, env "
+          f"{(gateway / 'dist' / 'imagerank-env.tar.gz').stat().st_size / 1e6:.0f} MB", file=sys.stderr)
+    return gateway
+
+
+def test_the_readme_yarn_template_runs_the_pipeline_on_hdfs(yarn_cluster, packed_env, spark, reference, tmp_path):  # noqa: F811
+    """The pipeline as an operator runs it on EMR or Dataproc: conf/submit-yarn.sh as it stands (cluster
+    mode, the env from `make dist` shipped by --archives), its configuration, crawl, catalog and outputs
+    on hdfs://, the cluster's own settings in spark-defaults.conf. Every stage's tables equal the
+    in-process run's, every report names yarn as its master, and Spark's event log, read back, holds
+    the --conf values the template gives on the command line."""
+    from conftest import report_of
+    from test_cluster import TABLES, assert_same_tables
+
+    from imagerank import fs
+
+    crawl = reference["crawl"]
+    root, config = _pipeline_on_hdfs(yarn_cluster, crawl, tmp_path, "template")
+    yarn_cluster.mkdir("/spark-events")
+    # what the cluster's spark-defaults.conf holds (EMR and Dataproc write theirs), the Python left to the template
+    defaults = {key: value for key, value in yarn_cluster.spark_conf().items() if not key.startswith("spark.pyspark.")}
+    defaults.update({"spark.eventLog.enabled": "true", "spark.eventLog.dir": yarn_cluster.uri("/spark-events"),
+                     "spark.eventLog.compress": "false",  # Spark 4 writes zstd by default; read back as JSON lines
+                     "spark.sql.shuffle.partitions": "5"})
+    spark_conf_dir = tmp_path / "spark-conf"
+    spark_conf_dir.mkdir()
+    (spark_conf_dir / "spark-defaults.conf").write_text("".join(f"{k} {v}\n" for k, v in defaults.items()))
+    env = {**os.environ, **yarn_cluster.env(), "SPARK_CONF_DIR": str(spark_conf_dir), "CONFIG": config,
+           "HADOOP_AWS": "",  # no s3a:// here
+           "PATH": f"{spark_home() / 'bin'}{os.pathsep}{os.environ['PATH']}", "PYTHONUNBUFFERED": "1"}
+    env.pop("PYSPARK_SUBMIT_ARGS", None)
+    started = time.monotonic()
+    done = subprocess.run(["bash", str(ROOT / "conf" / "submit-yarn.sh")], cwd=packed_env, env=env,
+                          capture_output=True, text=True, timeout=900)
+    log = done.stdout + done.stderr
+    app_id = app_id_from(log)
+    if done.returncode != 0:
+        containers = yarn_cluster.app_logs(app_id) if app_id else {}
+        details = "\n".join(f"--- {name}\n{text[-3000:]}" for name, text in containers.items())
+        raise AssertionError(f"conf/submit-yarn.sh exited {done.returncode}:\n{log[-4000:]}\n{details}")
+    print(f"\n[yarn] conf/submit-yarn.sh: the pipeline in {time.monotonic() - started:.0f} s", file=sys.stderr)
+    driver_log = "\n".join(text for name, text in yarn_cluster.app_logs(app_id).items() if name.endswith("/stdout"))
+    for stage in ("extract", "graph", "rank", "popularity", "publish"):
+        assert f"[{stage}] committed run" in driver_log, driver_log[-3000:]
+    with _reading_hdfs(yarn_cluster):
         for folder in TABLES:
             report = report_of(yarn_cluster.uri(f"{root}/out/{folder}"))
             assert report["master"] == "yarn" and report["app_id"] == app_id
@@ -163,15 +227,93 @@ def test_the_pipeline_on_yarn_reads_and_writes_hdfs(yarn_cluster, spark, referen
         logs = [entry["path"] for entry in yarn_cluster.lsr("/spark-events")
                 if app_id in entry["path"] and "appstatus" not in entry["path"].rsplit("/", 1)[-1]]
         events = []
-        for log in logs:
-            with fs.open_input(log) as stream:
+        for event_log in logs:
+            with fs.open_input(event_log) as stream:
                 head = stream.read(8 << 20).decode("utf-8", "replace")
             events += [json.loads(line) for line in head.splitlines()[:-1] if line.strip()]
-    finally:
-        fs.configure(before)
     (environment,) = [e for e in events if e["Event"] == "SparkListenerEnvironmentUpdate"]
     properties = environment["Spark Properties"]
     properties = dict(properties) if isinstance(properties, list) else properties
-    assert properties["spark.sql.shuffle.partitions"] == "5"
-    assert properties["spark.imagerank.commit.heartbeat"] == "7s"
+    # the template's command line, and the cluster's defaults beneath it
+    assert properties["spark.sql.session.timeZone"] == "UTC"
+    assert properties["spark.sql.execution.arrow.pyspark.enabled"] == "true"
+    assert properties["spark.pyspark.python"] == "./environment/bin/python"
     assert properties["spark.submit.deployMode"] == "cluster" and properties["spark.master"] == "yarn"
+    assert properties["spark.sql.shuffle.partitions"] == "5"
+    assert "imagerank-env.tar.gz#environment" in properties["spark.yarn.dist.archives"]
+
+
+def test_an_executor_container_killed_mid_extraction_on_yarn_changes_nothing(yarn_cluster, spark, tmp_path):  # noqa: F811
+    """extract.py on YARN (client mode) over 15 crawl files on HDFS; once the first file is done its
+    executor's container is killed (SIGKILL). YARN starts another, the lost tasks run again, and the
+    committed tables and report equal an in-process run's."""
+    from conftest import report_of
+    from test_cluster import Submitted, _many_crawl_files, rows, run_ok, same_rows
+
+    from imagerank import commit
+    from imagerank.crawl.extract import FILES, run_extract
+
+    local = tmp_path / "crawl"
+    manifest = Path(_many_crawl_files(local, copies=5))
+    expected = run_extract(spark, str(manifest), str(tmp_path / "expected"))
+    root = f"/killed-executor-{os.getpid()}"
+    crawl_uri = yarn_cluster.put(local, root + "/crawl")
+    (tmp_path / "all.paths").write_text(manifest.read_text().replace(str(local), crawl_uri))
+    manifest_uri = yarn_cluster.put(tmp_path / "all.paths", root + "/all.paths")
+    out = root + "/out"
+    job = Submitted("extract.py", ["--input", manifest_uri, "--output", yarn_cluster.uri(out)],
+                    conf=yarn_cluster.spark_conf(), env=yarn_cluster.env(), master="yarn")
+
+    def files_done() -> int:
+        try:
+            return sum(1 for entry in yarn_cluster.lsr(out + "/_runs") if f"/{FILES}/" in entry["path"])
+        except OSError:  # no run folder yet
+            return 0
+
+    job.wait_for(lambda: files_done() > 0, timeout=300)
+    app_id = app_id_from(job.log(last=400))
+    executors = [pid for pid, kind in yarn_cluster.container_pids(app_id).items() if kind == "executor"]
+    assert executors, f"no executor container of {app_id} found"
+    os.kill(executors[0], signal.SIGKILL)
+    done_at_kill = files_done()
+    assert not yarn_cluster.exists(out + "/" + commit.MARKER) and done_at_kill < expected["files"]["total"]
+    run_ok(job)
+    with _reading_hdfs(yarn_cluster):
+        report = report_of(yarn_cluster.uri(out))
+        assert report["master"] == "yarn" and report["app_id"] == app_id
+        assert report["files"] == expected["files"] and report["rows_written"] == expected["rows_written"]
+        assert report["skipped"] == expected["skipped"]
+        for name in ("pages", "image_embeds", "page_links"):
+            got = rows(spark, yarn_cluster.uri(out), name, moved=(crawl_uri, str(local)))
+            assert same_rows(got, rows(spark, tmp_path / "expected", name)), name
+
+
+def test_a_pipeline_killed_on_yarn_in_the_graph_stage_resumes_to_the_same_tables(yarn_cluster, spark, reference,  # noqa: F811
+                                                                                   tmp_path):
+    """The pipeline on YARN (client mode), killed through the ResourceManager (as `yarn application -kill`
+    or a scheduler's timeout does) once the graph stage has started, then rerun with --resume: the
+    extraction is kept (skipped, the same run), and the tables equal the in-process run's."""
+    from test_cluster import Submitted, assert_same_tables, run_ok
+
+    from imagerank import commit
+
+    crawl = reference["crawl"]
+    root, config = _pipeline_on_hdfs(yarn_cluster, crawl, tmp_path, "resumed")
+    conf = yarn_cluster.spark_conf()
+    first = Submitted("pipeline.py", ["--config", config], conf=conf, env=yarn_cluster.env(), master="yarn")
+    first.wait_for(lambda: first.saw("[graph] started"), timeout=600)
+    app_id = app_id_from(first.log(last=400))
+    yarn_cluster.kill(app_id)
+    assert first.finish(300) != 0, first.log()
+    assert yarn_cluster.app(app_id)["state"] == "KILLED"
+    with _reading_hdfs(yarn_cluster):
+        extract_run = commit.marker(yarn_cluster.uri(root + "/out/extract"))["run"]
+        assert commit.marker(yarn_cluster.uri(root + "/out/rank")) is None
+    again = Submitted("pipeline.py", ["--config", config, "--resume"], conf=conf, env=yarn_cluster.env(),
+                      master="yarn")
+    run_ok(again, timeout=900)
+    assert again.saw("[extract] skipped"), again.log()
+    with _reading_hdfs(yarn_cluster):
+        assert commit.marker(yarn_cluster.uri(root + "/out/extract"))["run"] == extract_run
+        assert_same_tables(spark, yarn_cluster.uri(root + "/out"), reference["root"],
+                           moved=(yarn_cluster.uri(root + "/sample"), str(crawl["root"])))

@@ -45,6 +45,8 @@ import org.apache.hadoop.fs.Path;
 import org.apache.hadoop.fs.RemoteIterator;
 import org.apache.hadoop.hdfs.MiniDFSCluster;
 import org.apache.hadoop.util.VersionInfo;
+import org.apache.hadoop.yarn.api.protocolrecords.KillApplicationRequest;
+import org.apache.hadoop.yarn.api.records.ApplicationId;
 import org.apache.hadoop.yarn.conf.YarnConfiguration;
 import org.apache.hadoop.yarn.server.MiniYARNCluster;
 import org.apache.hadoop.yarn.server.resourcemanager.rmapp.RMApp;
@@ -332,6 +334,12 @@ public final class MiniClusters {
                     apps.add(one);
                 }
                 return apps;
+            }
+            case "kill": {  // as `yarn application -kill <id>` does: the ResourceManager ends every container
+                need(fields, 2);
+                ApplicationId id = ApplicationId.fromString(fields[1]);
+                return yarn.getResourceManager().getClientRMService()
+                        .forceKillApplication(KillApplicationRequest.newInstance(id)).getIsKillCompleted();
             }
             default:
                 throw new IllegalArgumentException("unknown command " + command);

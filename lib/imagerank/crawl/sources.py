@@ -19,6 +19,7 @@ import glob
 import gzip
 import io
 import os
+import re
 import time
 from typing import BinaryIO
 from urllib.parse import urljoin
@@ -52,8 +53,9 @@ local_path = fs.local_path
 
 
 def join_path(base: str, path: str) -> str:
-    """``path`` made absolute against ``base`` (a URL or a folder), as cc-pyspark does."""
-    if is_remote(path) or path.startswith("file://") or os.path.isabs(path):
+    """``path`` made absolute against ``base`` (a URL or a folder), as cc-pyspark does; a path with a
+    scheme of its own (``hdfs://``, ``gs://``, ``s3://``, ``file://``...) is already absolute."""
+    if re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", path) or os.path.isabs(path):
         return path
     if base.startswith(("http://", "https://")):
         return urljoin(base if base.endswith("/") else base + "/", path)
