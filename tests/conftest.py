@@ -30,6 +30,20 @@ def report_of(output) -> dict:
     return commit.read_report(str(output))
 
 
+@contextlib.contextmanager
+def fs_configured(settings):
+    """imagerank.fs in this process configured with ``settings`` (the store a test reads: S3, HDFS)
+    for the duration of a block, the earlier settings restored after it."""
+    from imagerank import fs
+
+    before = fs.current_settings()
+    fs.configure(settings)
+    try:
+        yield
+    finally:
+        fs.configure(before)
+
+
 def write_committed(spark, output, stage: str, tables: dict, report: dict) -> None:
     """A committed output made by hand (DataFrames as its tables), as a stage would leave it."""
     from imagerank import commit, fs

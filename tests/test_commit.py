@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from conftest import fs_configured
 from imagerank import commit, fs
 from minicluster import yarn_cluster  # noqa: F401 - the session's HDFS
 
@@ -46,12 +47,8 @@ def root(request, tmp_path):
         yield str(tmp_path)
         return
     store, settings = request.getfixturevalue(f"{request.param}_root")
-    before = fs.current_settings()
-    fs.configure(settings)
-    try:
+    with fs_configured(settings):
         yield store + "/" + os.path.basename(str(tmp_path))
-    finally:
-        fs.configure(before)
 
 
 def _write_run(output: str, rows: int, every: float = 0.2) -> tuple[str, commit.Heartbeat]:

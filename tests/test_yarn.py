@@ -10,7 +10,6 @@ recorded as test properties (--junitxml).
 from __future__ import annotations
 
 import collections
-import contextlib
 import json
 import os
 import signal
@@ -137,17 +136,11 @@ def _pipeline_on_hdfs(yarn_cluster, crawl, tmp_path, name: str) -> tuple[str, st
     return root, yarn_cluster.put(config, root + "/pipeline.yaml")
 
 
-@contextlib.contextmanager
 def _reading_hdfs(yarn_cluster):
     """imagerank.fs in this process reading the cluster's HDFS (over WebHDFS), as a driver there would."""
-    from imagerank import fs
+    from conftest import fs_configured
 
-    before = fs.current_settings()
-    fs.configure(yarn_cluster.fs_settings())
-    try:
-        yield
-    finally:
-        fs.configure(before)
+    return fs_configured(yarn_cluster.fs_settings())
 
 
 @pytest.fixture(scope="module")

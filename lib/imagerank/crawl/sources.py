@@ -19,14 +19,12 @@ import glob
 import gzip
 import io
 import os
-import re
 import time
 from typing import BinaryIO
 from urllib.parse import urljoin
 
 from imagerank import fs
 
-REMOTE_PREFIXES = ("http://", "https://", "s3://", "s3a://")
 MANIFEST_SUFFIXES = (".paths", ".paths.gz", ".txt", ".txt.gz", ".lst", ".manifest")
 RETRY_STATUS = frozenset((408, 429, 500, 502, 503, 504))
 RETRIES = 6  # tries after the first, per (re)connection and per run of failed reads
@@ -45,17 +43,13 @@ class ReadFailed(InputError):
         self.offset = offset
 
 
-def is_remote(path: str) -> bool:
-    return path.startswith(REMOTE_PREFIXES)
-
-
 local_path = fs.local_path
 
 
 def join_path(base: str, path: str) -> str:
     """``path`` made absolute against ``base`` (a URL or a folder), as cc-pyspark does; a path with a
     scheme of its own (``hdfs://``, ``gs://``, ``s3://``, ``file://``...) is already absolute."""
-    if re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", path) or os.path.isabs(path):
+    if fs.scheme_of(path) or os.path.isabs(path):
         return path
     if base.startswith(("http://", "https://")):
         return urljoin(base if base.endswith("/") else base + "/", path)
