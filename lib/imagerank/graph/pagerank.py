@@ -26,7 +26,9 @@ count to keep it (derived below); for ``graphframes`` it is observed, not proven
   Exact and fast while the graph fits in the driver's memory (about 16 bytes per edge).
 - ``dataframe``: the iteration as Spark joins and aggregations, for graphs of any size. Each
   iteration's ranks are checkpointed (local checkpoints, or reliable ones under
-  ``checkpoint_dir``), so the lineage never grows with the iteration count; a reliable one is
+  ``checkpoint_dir``), so the lineage never grows with the iteration count. The sums the next
+  iteration needs (L1 change, dangling score, total) are gathered by the checkpoint's own job as
+  Spark observed metrics, so an iteration is one job, not a second pass over the ranks. A reliable one is
   deleted once the next iteration's is written (the last ones stay for the caller to read, and
   for the owner of ``checkpoint_dir`` to delete: the rank stage deletes its own at its end).
 - ``graphx``: Spark GraphX's static PageRank (the JVM code GraphFrames' PageRank wraps; its jars
@@ -83,7 +85,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from imagerank.graph.graphframes_jar import require_graphframes
@@ -151,6 +153,14 @@ def _driver(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: floa
     return result, {"iterations": iterations, "converged": converged, "last_change": change}
 
 
+def _checkpoint_observed(checkpoint, frame: DataFrame, **sums) -> tuple[DataFrame, dict]:
+    """``frame`` checkpointed, and the aggregates ``sums`` (name -> column expression) of its rows,
+    gathered by the checkpoint's own job (Spark's observed metrics): no second pass over the ranks."""
+    observation = Observation(f"pagerank_{uuid.uuid4().hex[:12]}")
+    written = checkpoint(frame.observe(observation, *[expr.alias(name) for name, expr in sums.items()]))
+    return written, observation.get
+
+
 def _dataframe(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: float, tol: float,
                max_iter: int, checkpoint_dir: str | None, seeds: DataFrame | None, n: int,
                n_seeds: int | None) -> tuple[DataFrame, dict]:
@@ -167,10 +177,12 @@ def _dataframe(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: f
     else:
         with_degrees = with_degrees.join(seeds.select("id", F.lit(True).alias("seed")), on="id", how="left")
         teleport = F.when(F.col("seed"), F.lit(1.0 / n_seeds)).otherwise(F.lit(0.0))
+    dangling = F.sum(F.when(F.col("out_degree") == 0, F.col("pagerank")).otherwise(0.0))
     # starting from the teleport (uniform, or the seeds): a vertex no seed reaches stays at exactly 0
-    ranks = checkpoint(with_degrees.select("id", "out_degree", teleport.alias("teleport"),
-                                           teleport.alias("pagerank")).repartition("id"))
-    dangling_mass = ranks.agg(F.sum(F.when(F.col("out_degree") == 0, F.col("pagerank")))).first()[0] or 0.0
+    ranks, sums = _checkpoint_observed(checkpoint, with_degrees.select(
+        "id", "out_degree", teleport.alias("teleport"), teleport.alias("pagerank")).repartition("id"),
+        dangling=dangling, total=F.sum("pagerank"))
+    dangling_mass, total = sums["dangling"] or 0.0, sums["total"]
     written = ranks  # the checkpointed table the current ranks are read from
     change, iterations, converged = float("inf"), 0, False
     while iterations < max_iter:
@@ -181,25 +193,21 @@ def _dataframe(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: f
             .groupBy(F.col("dst").alias("id"))
             .agg(F.sum("share").alias("received"))
         )
-        updated = checkpoint(
+        updated, sums = _checkpoint_observed(
+            checkpoint,
             ranks.join(received, on="id", how="left").select(
                 "id", "out_degree", "teleport",
                 (F.lit(damping) * (F.coalesce(F.col("received"), F.lit(0.0)) + F.lit(dangling_mass) * F.col("teleport"))
                  + F.lit(1.0 - damping) * F.col("teleport")).alias("pagerank"),
                 F.col("pagerank").alias("previous"),
-            )
-        )
-        totals = updated.agg(
-            F.sum(F.abs(F.col("pagerank") - F.col("previous"))).alias("change"),
-            F.sum(F.when(F.col("out_degree") == 0, F.col("pagerank")).otherwise(0.0)).alias("dangling"),
-        ).first()
+            ),
+            change=F.sum(F.abs(F.col("pagerank") - F.col("previous"))), dangling=dangling, total=F.sum("pagerank"))
         checkpoint.drop(written)  # the previous iteration's: nothing reads it any more
         written, ranks, iterations = updated, updated.drop("previous"), iterations + 1
-        change, dangling_mass = float(totals["change"]), float(totals["dangling"] or 0.0)
+        change, dangling_mass, total = float(sums["change"]), float(sums["dangling"] or 0.0), sums["total"]
         if change < tol:
             converged = True
             break
-    total = ranks.agg(F.sum("pagerank")).first()[0]
     result = ranks.select("id", (F.col("pagerank") / F.lit(total)).alias("pagerank"))
     return result, {"iterations": iterations, "converged": converged, "last_change": change}
 
