@@ -92,7 +92,7 @@ def spark():
     # Code generation off: the tests' tables are tiny, so compiling each query's generated Java costs
     # more than it saves (test_publish: 137 s with it, 115 s without); interpreted evaluation gives the
     # same results, and the spark-submit tests still run the jobs with Spark's defaults.
-    extra = {"spark.sql.shuffle.partitions": "4", "spark.ui.enabled": "false",
+    extra = {"spark.sql.shuffle.partitions": "2", "spark.ui.enabled": "false",
              "spark.sql.codegen.wholeStage": "false", "spark.sql.codegen.factoryMode": "NO_CODEGEN"}
     jar = _graphframes_jar()
     if jar is not None:

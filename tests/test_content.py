@@ -307,3 +307,66 @@ def test_embed_and_visualrank_under_spark_submit_fetching_over_http(spark, photo
     run_ok(ranked)
     top = max(table(spark, tmp_path / "vr", "visualrank").collect(), key=lambda r: r["visualrank"])
     assert top["identifier"] in families
+
+
+def _plain(job: str, args: list[str]):
+    """``python jobs/<job>`` as a user on a plain machine runs it: no spark-submit, no jar argument."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYSPARK", "SPARK_"))}
+    return subprocess.run([sys.executable, str(ROOT / "jobs" / job), *args], capture_output=True, text=True,
+                          env=env, timeout=600)
+
+
+def test_plain_embed_names_the_suffix_it_needs_then_embed_and_visualrank_find_graphframes_alone(spark, photos,
+                                                                                                tmp_path):
+    """A user's first run: photos named <identifier>.jpg, no --image-suffix. Embed fails in one line
+    naming the fix and commits nothing; with the suffix, embed and VisualRank run as plain processes
+    and find GraphFrames' JVM classes themselves (the shared jar, or IMAGERANK_GRAPHFRAMES_JAR)."""
+    import csv
+
+    requires_graphframes(spark)
+    with open(photos["catalog"], encoding="utf-8") as source:
+        rows = [r for r in csv.DictReader(source) if r["identifier"].startswith("nikon-e950")]
+    catalog = tmp_path / "catalog.csv"
+    with open(catalog, "w", newline="", encoding="utf-8") as out:
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    base = ["--catalog", str(catalog), "--images", photos["images"], "--text-model", "none",
+            "--output", str(tmp_path / "signals")]
+    wrong = _plain("embed.py", base)
+    assert wrong.returncode == 2, wrong.stderr[-3000:]
+    last = wrong.stderr.strip().splitlines()[-1]
+    assert last.startswith("embed: error: not one of the catalog's 7 images was decoded (missing_file 7)"), last
+    assert "pass --image-suffix .jpg" in last and photos["images"] in last and "previous output" not in last
+    assert "Traceback" not in wrong.stderr and wrong.stdout == ""
+    assert not (tmp_path / "signals" / "_CURRENT").exists()
+
+    right = _plain("embed.py", base + ["--image-suffix", ".jpg"])
+    assert right.returncode == 0, right.stderr[-3000:]
+    assert report_of(tmp_path / "signals")["images"]["with_features"] == 7
+    ranked = _plain("visualrank.py", ["--signals", str(tmp_path / "signals"), "--output", str(tmp_path / "vr"),
+                                      "--k", "5"])
+    assert ranked.returncode == 0, ranked.stderr[-3000:]
+    assert table(spark, tmp_path / "vr", "visualrank").count() == 7
+
+
+def test_visualrank_over_signals_without_an_image_is_an_error(spark, tmp_path):
+    from conftest import write_committed
+    from imagerank.content.schemas import FAMILIES, IMAGE_EMBEDDINGS
+    from imagerank.content.visualrank import run_visualrank
+    from imagerank.stage import StageError
+
+    empty = spark.createDataFrame([], IMAGE_EMBEDDINGS)
+    write_committed(spark, tmp_path / "signals", "embed", {
+        "image_embeddings": empty,
+        "families": spark.createDataFrame([], FAMILIES),
+        "image_tags": spark.createDataFrame([], "identifier string, tag string")}, {})
+    with pytest.raises(StageError, match="not one image has an embedding, so there is nothing to rank"):
+        run_visualrank(spark, str(tmp_path / "signals"), str(tmp_path / "vr"))
+    assert not (tmp_path / "vr" / "_CURRENT").exists()

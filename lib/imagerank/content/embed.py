@@ -22,12 +22,15 @@ from imagerank.content import models
 from imagerank.content.families import (FamilyOptions, families, hash_candidates, lsh_candidates,
                                         verified_pairs)
 from imagerank.content.fetch import FetchOptions
-from imagerank.content.pixels import COLUMNS, ImageSource
+from imagerank.content.pixels import COLUMNS, ImageSource, nothing_decoded
 from imagerank.content.schemas import IMAGE_EMBEDDINGS, IMAGE_FEATURES, IMAGE_SKIPS
 from imagerank.content.signals import BACKENDS, PixelOptions, pixel_rows
 from imagerank.graph.graphframes_jar import require_graphframes
 from imagerank.progress import say
-from imagerank.stage import Stage
+from imagerank.stage import Stage, StageError
+
+# a run that decodes less than this share of its catalog's images warns (none at all is an error)
+MIN_DECODED_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,17 @@ def run_embed(spark: SparkSession, catalog_path: str, images: str, output: str,
 
         tasks = -(-catalog_report["rows_usable"] // options.images_per_task)
         pixels = stage.write("_pixels", pixel_rows(catalog, source, pixel_options, tasks))
+        skip_counts = {r["skip_reason"]: r["n"] for r in
+                       pixels.groupBy("skip_reason").agg(F.count(F.lit(1)).alias("n")).collect()}
+        n_features = skip_counts.pop(None, 0)
+        if n_features == 0 and skip_counts:
+            missing = [r["identifier"] for r in pixels.where(F.col("skip_reason") == "missing_file")
+                       .select("identifier").limit(5).collect()]
+            raise StageError(nothing_decoded(source, sum(skip_counts.values()), skip_counts, missing))
+        if n_features < MIN_DECODED_SHARE * (n_features + sum(skip_counts.values())):
+            top = max(skip_counts, key=skip_counts.get)
+            warnings.append(f"only {n_features} of {n_features + sum(skip_counts.values())} images decoded "
+                            f"(most skips: {top}, {skip_counts[top]}); see image_skips")
         used = pixels.where(F.col("skip_reason").isNull())
         features = stage.write("image_features", used.select(*[f.name for f in IMAGE_FEATURES.fields]))
         skipped = (pixels.where(F.col("skip_reason").isNotNull())
@@ -126,8 +140,6 @@ def run_embed(spark: SparkSession, catalog_path: str, images: str, output: str,
             text = {"model": models.describe(text_path)}
             stage.write("text_embeddings", text_embeddings(catalog, text_path))
 
-        skip_counts = {r["reason"]: r["n"] for r in skips.groupBy("reason").agg(F.count(F.lit(1)).alias("n")).collect()}
-        n_features = features.count()
         stage.report.update({
             "catalog": catalog_report,
             "images": {"catalog_rows": catalog_report["rows_usable"], "with_features": n_features,

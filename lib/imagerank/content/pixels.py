@@ -21,6 +21,9 @@ from imagerank.content.fetch import FetchOptions, fetch_all
 COLUMNS = ("url", "thumbnail")
 SAFE_IDENTIFIER = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,254}")
 READ_SKIPS = ("missing_url", "bad_identifier", "missing_file", "read_error", "too_large")
+# what a folder's files may end in where <identifier> alone is not there (the hint of nothing_decoded)
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".tif", ".tiff", ".bmp",
+                  ".JPG", ".JPEG", ".PNG", ".WEBP", ".GIF", ".TIF", ".TIFF")
 
 
 @dataclass(frozen=True)
@@ -78,3 +81,40 @@ def image_bytes(source: ImageSource, rows: Iterable[tuple[str, str | None]]) -> 
             yield ImageBytes(identifier, None, got.reason, f"{url}: {got.detail}"[:200])
         else:
             yield ImageBytes(identifier, got.data)
+
+
+def _suffix_found(source: ImageSource, identifiers: list[str]) -> tuple[str | None, int]:
+    """The image suffix under which the folder holds the most of ``identifiers`` (a handful looked up
+    by name, never a listing: a bucket may hold 10^8 files), and how many it holds."""
+    fs.configure(source.settings)
+    best, best_found = None, 0
+    for suffix in IMAGE_SUFFIXES:
+        if suffix == source.suffix:
+            continue
+        found = sum(1 for identifier in identifiers if SAFE_IDENTIFIER.fullmatch(identifier)
+                    and fs.info(fs.join(source.folder, identifier + suffix)).type == fs.pafs.FileType.File)
+        if found > best_found:
+            best, best_found = suffix, found
+    return best, best_found
+
+
+def nothing_decoded(source: ImageSource, rows: int, reasons: dict[str, int], missing: list[str]) -> str:
+    """One line for an embed run in which not one of ``rows`` images decoded: what was looked for
+    where, what is there instead, and the option that fixes it. ``missing``: a few identifiers
+    skipped as missing_file."""
+    counts = ", ".join(f"{reason} {n}" for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1]))
+    head = f"not one of the catalog's {rows} images was decoded ({counts or 'no image read'})"
+    if source.column is not None:
+        return f"{head}: their {source.column} column gave nothing usable; see image_skips' details, or give --images FOLDER"
+    if not missing:
+        return f"{head} from {source.describe()}"
+    example = fs.join(source.folder, missing[0] + source.suffix)
+    if fs.info(source.folder).type == fs.pafs.FileType.NotFound:
+        return f"{head}: the folder {source.folder} does not exist; check --images"
+    suffix, found = _suffix_found(source, missing)
+    looked = f"it looked for <identifier>{source.suffix} in {source.folder}, e.g. {example}"
+    if suffix is None:
+        return (f"{head}: {looked}, and none of {len(missing)} identifiers tried is there under a usual image "
+                f"suffix either; check --images and --image-suffix")
+    return (f"{head}: {looked}; {found} of {len(missing)} identifiers tried are there as <identifier>{suffix}: "
+            f"pass --image-suffix {suffix}")

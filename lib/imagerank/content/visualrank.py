@@ -52,7 +52,7 @@ from imagerank.content.visualrank_math import (LSH_CUT_BITS, bucket_edges, impli
                                                lsh_planes, lsh_signatures, lsh_tree_cut, visualrank,
                                                weighted_pagerank as group_pagerank)
 from imagerank.graph.graphframes_jar import require_graphframes
-from imagerank.stage import Stage
+from imagerank.stage import Stage, StageError
 
 GROUPINGS = ("tag", "provider", "none")
 SIMILARITIES = ("dense", "matches", "vector")
@@ -408,6 +408,10 @@ def run_visualrank(spark: SparkSession, signals_dir: str, output: str,
         groups = image_groups(signals, options.group_by)
         embeddings = signals["image_embeddings"]
         backend = embeddings.select("backend").first()
+        if backend is None or not embeddings.where(F.size("embedding") > 0).limit(1).count():
+            raise StageError(f"--signals {signals_dir}: not one image has an embedding, so there is nothing to rank; "
+                             f"embed's report says why (images.skipped_by_reason): rerun embed with --images "
+                             f"(and --image-suffix) that find the catalog's files")
         local = backend is not None and backend["backend"] == "local"
         # a learned backend's vectors have negative entries: no factorisation, no local features
         similarity = options.similarity if local else "vector"
