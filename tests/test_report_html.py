@@ -1,7 +1,8 @@
 """The HTML run report (imagerank.evaluation.html): self-contained, escaped, every section optional.
 
-No Spark here: the report is a plain dict built in the test. The last test opens the page in headless
-Chromium (skipped where /usr/bin/chromium is absent) to check it renders from disk with no errors.
+No Spark here: the report is a plain dict built in the test. The last tests open the page in headless
+Chromium (skipped where /usr/bin/chromium is absent): it renders from disk with no errors, and at a 1280 px
+wide window the browser measures no sideways scroll (issue 24), for the worst data a run can bring.
 """
 
 import base64
@@ -9,12 +10,13 @@ import io
 import random
 import re
 import subprocess
+from html import escape
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from imagerank.evaluation.html import render
+from imagerank.evaluation.html import CSP, render
 
 PROVIDERS = ["flickr", "smithsonian", "wikimedia"]
 SCORERS = ["authority", "model", "baseline_2020", "visualrank"]
@@ -22,8 +24,11 @@ SECTIONS = ["first-figure", "evaluation", "distributions", "predictions", "top-i
             "provider-authority", "stages", "engines"]
 INJECTED = "<script>alert(1)</script>"
 CHROMIUM = Path("/usr/bin/chromium")
-# a src= or href= whose value loads from the network (http:, https: or protocol-relative //)
+# a src= or href= whose value loads from the network (http:, https: or protocol-relative //); the href of
+# an <a> is a navigation, not a load, and is looked at apart (LINK)
 REMOTE = re.compile(r"""\b(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", re.IGNORECASE)
+ANCHOR = re.compile(r"<a\b[^>]*>", re.IGNORECASE)
+LINK = re.compile(r'<a class="url" href="(https?://[^"]*)" title="\1" rel="noopener noreferrer nofollow">')
 PLOT = re.compile(r'<svg class="plot"[^>]*>')
 
 
@@ -103,7 +108,7 @@ def test_full_report_is_self_contained_and_escaped():
              ["model", "authority", "visualrank", "baseline_2020"]]
     assert order == sorted(order)  # model first, the single signals, baseline_2020 last
     assert f"{report['figures'][0]['spearman']:.3f}" in sections["evaluation"]
-    assert "<td>–</td>" in sections["evaluation"]  # visualrank on smithsonian has no Spearman
+    assert '<td class="n">–</td>' in sections["evaluation"]  # visualrank on smithsonian has no Spearman
     assert sections["top-images"].count(f'<img src="{report["top_images"]["flickr"][0]["thumbnail"]}"') == 2
     assert sections["top-images"].count('class="placeholder"') == 1
     assert sections["top-images"].count('class="card"') == 3
@@ -154,3 +159,104 @@ def test_renders_in_headless_chromium(tmp_path):
     assert dom.stdout.count('<img src="data:image/jpeg;base64,') == 2
     assert len(PLOT.findall(dom.stdout)) == 1 + 1 + len(PROVIDERS) + 1
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in dom.stdout and "<script" not in dom.stdout.lower()
+
+
+LONG_PROVIDER = "provider_" + "with_a_name_far_too_long_" * 5 + "x" * 60
+HOSTILE_URL = 'https://img.example/a"onmouseover=alert(1)<b>.jpg'
+
+
+def _crawl_url(i: int) -> str:
+    """A crawl image URL of some 700 characters, most of them with no break opportunity."""
+    return f"https://cdn{i}.images-of-a-very-long-host-name.example.org/" + "a" * 500 + f"{i}.jpg?" + "w=1&" * 40
+
+
+def _worst_report() -> dict:
+    """The ordinary report with the worst a run can bring: many top images, several of them crawl images
+    without pixels and with very long URLs, long identifiers and domains, a provider whose name is long,
+    twelve providers (a wide bar chart), a coverage table with many columns and long cells."""
+    report = _report()
+    providers = [*PROVIDERS, LONG_PROVIDER, *(f"provider_{i:02d}" for i in range(8))]
+    crawl = [{"identifier": f"crawl-{i}-" + "z" * 150, "provider": "flickr", "score": 0.3 - i / 100,
+              "authority": 0.2, "popularity": None, "image_key": _crawl_url(i), "image_match": "exact",
+              "pages": [_crawl_url(i).replace("cdn", "page")], "domains": ["d" * 120 + ".example"],
+              "thumbnail": None, "why": "authority 0.200 (crawl match: exact)"} for i in range(6)]
+    report["top_images"]["flickr"] = report["top_images"]["flickr"] + crawl + [
+        dict(report["top_images"]["flickr"][0], identifier=f"f-{i}-" + "y" * 80) for i in range(6)]
+    report["top_images"][LONG_PROVIDER] = crawl[:2]
+    report["figures"] = report["figures"] + [dict(row, provider=provider) for row in report["figures"]
+                                             if row["provider"] == "flickr" for provider in providers[3:]]
+    report["authority_vs_popularity"] = [r for r in report["figures"] if r["scorer"] == "authority"]
+    report["coverage"] = report["coverage"] + [
+        {"provider": LONG_PROVIDER, "images": 10**9, **{f"extra_column_{i}": "v" * 40 for i in range(12)}}]
+    report["provider_authority"] = report["provider_authority"] + [
+        dict(report["provider_authority"][0], provider=LONG_PROVIDER, main_site="m" * 90 + ".example")]
+    report["distributions"][LONG_PROVIDER] = report["distributions"]["flickr"]
+    return report
+
+
+def test_crawl_image_is_a_labelled_placeholder_with_its_url_as_a_link():
+    report = _worst_report()
+    report["top_images"]["wikimedia"] += [
+        {"identifier": "hostile", "score": 0.1, "image_key": HOSTILE_URL, "image_match": "exact", "thumbnail": None},
+        {"identifier": "scripted", "score": 0.1, "image_url": "javascript:alert(1)", "image_match": "exact"},
+        {"identifier": "identity", "score": 0.1, "image_key": "flickr:123", "thumbnail": None}]
+    page = render(report)
+    top = _sections(page)["top-images"]
+    assert not REMOTE.findall(ANCHOR.sub("", page))  # links navigate; nothing loads from the network
+    boxes = re.findall(r'<div class="placeholder">(.*?)</div>', top)
+    assert len(boxes) == 6 + 2 + 1 + 3  # crawl images: six under flickr, two under LONG_PROVIDER; evil; these 3
+    links = LINK.findall(top)
+    assert sorted(links) == sorted(escape(url) for url in [*map(_crawl_url, [*range(6), 0, 1]), HOSTILE_URL])
+    assert escape(HOSTILE_URL) == "https://img.example/a&quot;onmouseover=alert(1)&lt;b&gt;.jpg"
+    assert sum(box.startswith("<span>no pixels: crawl image</span><a class=\"url\"") for box in boxes) == 9
+    assert '<span class="url" title="javascript:alert(1)">javascript:alert(1)</span>' in top  # text, not a link
+    assert '<div class="placeholder"><span>no pixels</span></div>' in top  # the evil one and flickr:123
+    assert 'href="javascript' not in page and "onmouseover=alert(1)<" not in page
+    # every <a> is the nav's (#section) or an image's link
+    assert len(ANCHOR.findall(page)) == len(SECTIONS) + len(links)
+
+
+# Written into <body data-...> by the page itself, in Chromium, where the test lets it run a script (the
+# report has none, and its Content-Security-Policy forbids one): the measures of the laid-out page.
+MEASURE = """<script>
+function measure() {
+  const page = document.documentElement, body = document.body;
+  const cards = [...document.querySelector("#top-images .cards").children];
+  const cut = [...document.querySelectorAll(".placeholder .url")].filter(a => a.scrollWidth > a.clientWidth);
+  Object.assign(body.dataset, {scrollWidth: page.scrollWidth, clientWidth: page.clientWidth,
+    innerWidth: window.innerWidth, cardRows: new Set(cards.map(c => c.offsetTop)).size,
+    firstRow: cards.filter(c => c.offsetTop === cards[0].offsetTop).length, cutUrls: cut.length});
+}
+measure();
+addEventListener("load", measure);
+</script>"""
+
+
+def _measured(tmp_path: Path, page: str, name: str) -> dict:
+    """The page's measures in headless Chromium with a 1280 px wide window (MEASURE)."""
+    assert page.count(CSP) == 1 and page.count("</body>") == 1
+    page = page.replace(CSP, CSP + "; script-src 'unsafe-inline'").replace("</body>", MEASURE + "</body>")
+    index = tmp_path / f"{name}.html"
+    index.write_text(page, encoding="utf-8")
+    run = _chromium(tmp_path, name, "--window-size=1280,1000", "--dump-dom", index.as_uri())
+    assert run.returncode == 0, run.stderr[-2000:]
+    body = re.search(r"<body([^>]*)>", run.stdout)
+    assert body, run.stdout[-2000:]
+    measures = {key: float(value) for key, value in re.findall(r'data-([a-z-]+)="([0-9.]+)"', body.group(1))}
+    assert {"scroll-width", "client-width", "inner-width", "card-rows", "first-row", "cut-urls"} <= set(measures), \
+        (body.group(0), run.stderr[-2000:])
+    return measures
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="headless check needs /usr/bin/chromium, which is not installed")
+@pytest.mark.parametrize("name", ["ordinary", "worst"])
+def test_fits_a_1280_px_window(tmp_path, name):
+    report = _report() if name == "ordinary" else _worst_report()
+    measures = _measured(tmp_path, render(report), name)
+    print(name, measures)
+    assert measures["inner-width"] == 1280  # the window the measure is made in
+    # no sideways scroll: the page is no wider than its viewport
+    assert measures["scroll-width"] <= measures["client-width"], measures
+    if name == "worst":
+        assert measures["card-rows"] >= 3 and measures["first-row"] >= 4, measures  # the top images wrap
+        assert measures["cut-urls"] == 8, measures  # each crawl image's long URL is cut with an ellipsis

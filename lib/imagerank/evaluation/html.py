@@ -4,7 +4,12 @@
 
 Every key of the report is optional: what is absent is said to be "not computed". Every string of the
 report is escaped (identifiers, URLs and domains come from crawled, untrusted data), thumbnails are
-shown only as ``data:image/...`` URIs, and a Content-Security-Policy forbids any other load.
+shown only as ``data:image/...`` URIs, and a Content-Security-Policy forbids any other load (an image
+without pixels is a labelled box with its URL as a plain link: a navigation, never a load).
+
+The page fits a 1280 px window with no sideways scroll, whatever the data: top images wrap in a grid, a
+long name or URL wraps or is cut with an ellipsis, a plot scales down, and a table wider than the page
+scrolls inside a box of its own.
 """
 
 from __future__ import annotations
@@ -22,16 +27,25 @@ METRICS = (("spearman", "spearman"), ("kendall", "kendall"), ("ndcg_10", "ndcg@1
            ("r2", "r2"), ("n", "n"), ("chance", "chance"))
 COVERAGE = ("provider", "images", "crawl_image", "landing_page", "domain", "nothing", "popularity_observed")
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
-STYLE = """body{font:14px/1.4 system-ui,sans-serif;margin:1.5em auto;max-width:1200px;padding:0 1em;color:#222}
+STYLE = """body{font:14px/1.4 system-ui,sans-serif;margin:1.5em auto;max-width:1200px;padding:0 1em;color:#222;
+overflow-wrap:anywhere}
 h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}
-table{border-collapse:collapse;margin:.5em 0 1em}th,td{border:1px solid #ddd;padding:2px 8px;text-align:right}
+.scroll{max-width:100%;overflow-x:auto}
+table{border-collapse:collapse;margin:.5em 0 1em;font-size:12px}
+th,td{border:1px solid #ddd;padding:2px 5px;text-align:right}
+th{overflow-wrap:normal}td.n{white-space:nowrap}td:not(.n){min-width:12em}
 th:first-child,td:first-child{text-align:left}th{background:#f3f3f3}
-svg.plot{background:#fff;border:1px solid #eee;margin:4px}svg text{font:11px sans-serif;fill:#333}
+svg.plot{background:#fff;border:1px solid #eee;margin:4px;max-width:calc(100% - 8px);height:auto;box-sizing:border-box}
+svg text{font:11px sans-serif;fill:#333}
 .missing{color:#999;font-style:italic}
-.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(200px,1fr));gap:10px}
-.card{border:1px solid #ddd;border-radius:4px;padding:6px;font-size:12px;overflow-wrap:anywhere}
-.card img,.placeholder{width:100%;height:140px;object-fit:contain;background:#ccc;display:block}
-.card ul{margin:2px 0;padding-left:1.2em}pre{background:#f7f7f7;padding:6px;overflow:auto}nav a{margin-right:1em}"""
+.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(200px,100%),1fr));gap:10px}
+.card{border:1px solid #ddd;border-radius:4px;padding:6px;font-size:12px;min-width:0}
+.card img,.placeholder{width:100%;height:140px;object-fit:contain;display:block;box-sizing:border-box}
+.placeholder{border:1px dashed #999;background:#fafafa;color:#555;padding:8px;display:flex;flex-direction:column;
+justify-content:center;align-items:center;gap:6px;text-align:center}
+.placeholder .url,.card li{max-width:100%;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
+.card ul{margin:2px 0;padding-left:.4em;list-style-position:inside}
+pre{background:#f7f7f7;padding:6px;overflow:auto}nav a{margin-right:1em}"""
 
 
 def _e(value) -> str:
@@ -70,11 +84,19 @@ def _providers(names) -> list[str]:
     return sorted({str(name) for name in names}, key=lambda name: (name == ALL, name))
 
 
+def _cell(value) -> str:
+    """A td: a number, a dash, yes/no or a short name never breaks (class n); a long text (a URL, an
+    identifier) wraps anywhere, so that no cell holds its column wider than its table's box."""
+    short = value is None or isinstance(value, (bool, int, float)) or len(str(value)) <= 24
+    return f'<td class="n">{fmt(value)}</td>' if short else f"<td>{fmt(value)}</td>"
+
+
 def _table(rows: list[dict], columns) -> str:
-    head = "".join(f"<th>{_e(label)}</th>" for _, label in columns)
-    body = "".join("<tr>" + "".join(f"<td>{fmt(row.get(key))}</td>" for key, _ in columns) + "</tr>"
-                   for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    """A table in a box of its own that scrolls sideways where it is wider than the page (the page never does);
+    headers may break after an underscore."""
+    head = "".join(f"<th>{_e(label).replace('_', '_<wbr>')}</th>" for _, label in columns)
+    body = "".join("<tr>" + "".join(_cell(row.get(key)) for key, _ in columns) + "</tr>" for row in rows)
+    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
 def _svg(title: str, width: float, height: float, body: str) -> str:
@@ -90,6 +112,12 @@ def _line(x1: float, y1: float, x2: float, y2: float, style: str = 'stroke="#999
     return f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" {style}/>'
 
 
+def _short(text, size: int) -> str:
+    """A label cut to ``size`` characters with an ellipsis: SVG text does not wrap (the full name is in the table)."""
+    text = str(text)
+    return text if len(text) <= size else text[:max(size - 1, 1)] + "…"
+
+
 def hbars(title: str, items: list[tuple]) -> str:
     """Horizontal bars over [-1, 1] with a zero line; items are (label, value, note)."""
     left, span, step, top = 150, 360, 22, 24
@@ -99,7 +127,7 @@ def hbars(title: str, items: list[tuple]) -> str:
              for t in (-1, -0.5, 0, 0.5, 1)]
     for i, (label, value, note) in enumerate(items):
         y, value = top + i * step, _number(value)
-        parts.append(_text(left - 6, y + 14, label, "end"))
+        parts.append(_text(left - 6, y + 14, _short(label, 22), "end"))
         if value is not None:
             x0, x1 = sorted((x(0), x(value)))
             parts.append(f'<rect x="{x0:.1f}" y="{y + 3}" width="{max(x1 - x0, 1):.1f}" height="{step - 6}" '
@@ -119,7 +147,8 @@ def grouped_bars(title: str, providers: list[str], scorers: list[str], value) ->
              for t in (-1, -0.5, 0, 0.5, 1)]
     for g, provider in enumerate(providers):
         x0 = left + g * group + (group - bar * len(scorers)) / 2
-        parts.append(_text(x0 + bar * len(scorers) / 2, top + tall + 16, provider, "middle"))
+        label = _short(provider, int(group / 6.5))
+        parts.append(_text(x0 + bar * len(scorers) / 2, top + tall + 16, label, "middle"))
         for s, scorer in enumerate(scorers):
             v = _number(value(scorer, provider))
             if v is not None:
@@ -130,7 +159,7 @@ def grouped_bars(title: str, providers: list[str], scorers: list[str], value) ->
     parts.append(_line(left, y(0), width, y(0), 'stroke="#000"'))
     for s, scorer in enumerate(scorers):
         parts.append(f'<rect x="{width + 10}" y="{top + s * 16}" width="10" height="10" '
-                     f'fill="{COLORS[s % len(COLORS)]}"/>' + _text(width + 24, top + s * 16 + 9, scorer))
+                     f'fill="{COLORS[s % len(COLORS)]}"/>' + _text(width + 24, top + s * 16 + 9, _short(scorer, 24)))
     return _svg(title, width + 180, max(top + tall + 26, top + 16 * len(scorers) + 10), "".join(parts))
 
 
@@ -146,7 +175,8 @@ def histogram(provider: str, values, bins: int = 20) -> str:
              f'width="{step - 1:.1f}" height="{c / peak * (height - 2 * pad - 10):.1f}" fill="{COLORS[0]}"/>'
              for i, c in enumerate(counts)]
     parts += [_line(pad, height - pad, width - pad, height - pad), _text(pad, height - 6, "0", "middle"),
-              _text(width - pad, height - 6, "1", "middle"), _text(pad, 14, f"{provider} (n={sum(counts)})")]
+              _text(width - pad, height - 6, "1", "middle"),
+              _text(pad, 14, f"{_short(provider, 26)} (n={sum(counts)})")]
     return _svg(f"popularity of {provider}", width, height, "".join(parts))
 
 
@@ -170,7 +200,7 @@ def scatter(points: list[dict]) -> str:
               _text(size - pad, size - pad + 14, f"{hi:.2f}", "middle"),
               _text(pad - 4, size - pad + 4, f"{lo:.2f}", "end"), _text(pad - 4, pad + 4, f"{hi:.2f}", "end")]
     parts += [f'<rect x="{size + 4}" y="{pad + i * 16}" width="10" height="10" fill="{color[name]}"/>'
-              + _text(size + 18, pad + i * 16 + 9, name) for i, name in enumerate(providers)]
+              + _text(size + 18, pad + i * 16 + 9, _short(name, 22)) for i, name in enumerate(providers)]
     return _svg(f"predicted against observed popularity ({len(kept)} points)", size + 160, size, "".join(parts))
 
 
@@ -209,10 +239,37 @@ def _evaluation(report: dict) -> str:
     return "".join(parts)
 
 
+def _image_url(image: dict) -> str | None:
+    """The image's own address: its url or image_url, else its image_key where that is a URL (a key such as
+    flickr:<id> or wikimedia:<file> is not)."""
+    for key in ("url", "image_url", "image_key"):
+        value = image.get(key)
+        if isinstance(value, str) and value.strip():
+            if key != "image_key" or value.lower().startswith(("http://", "https://")):
+                return value.strip()
+    return None
+
+
+def _placeholder(image: dict) -> str:
+    """What stands for an image without pixels (no --images, or a file that does not decode): a box that says so,
+    "crawl image" where the crawl found it (image_match, or pages showing it), and the image's URL on one line cut
+    with an ellipsis, so that no URL widens the page, its whole text in the title. An http(s) URL is a link (a
+    navigation, not a load: the page still loads nothing); any other address is text."""
+    url = _image_url(image)
+    label = "no pixels: crawl image" if image.get("image_match") or image.get("pages") else "no pixels"
+    if url is None:
+        address = ""
+    elif url.lower().startswith(("http://", "https://")):
+        address = f'<a class="url" href="{_e(url)}" title="{_e(url)}" rel="noopener noreferrer nofollow">{_e(url)}</a>'
+    else:
+        address = f'<span class="url" title="{_e(url)}">{_e(url)}</span>'
+    return f'<div class="placeholder"><span>{label}</span>{address}</div>'
+
+
 def _card(image: dict) -> str:
     thumb, name = image.get("thumbnail"), image.get("identifier")
     picture = (f'<img src="{_e(thumb)}" alt="{_e(name)}">' if isinstance(thumb, str) and thumb.startswith("data:image/")
-               else '<div class="placeholder"></div>')
+               else _placeholder(image))
     fields = "".join(f"<br>{label}: {fmt(image.get(key))}" for key, label in (
         ("score", "score"), ("authority", "authority"), ("popularity", "popularity"),
         ("visualrank", "VisualRank"), ("family_size", "family size")))
@@ -220,7 +277,8 @@ def _card(image: dict) -> str:
     for key in ("pages", "domains"):
         values = image.get(key) if isinstance(image.get(key), list) else []
         more = f"<li>… {len(values) - 5} more</li>" if len(values) > 5 else ""
-        lists += f"<div>{key}:<ul>" + "".join(f"<li>{_e(v)}</li>" for v in values[:5]) + more + "</ul></div>"
+        items = "".join(f'<li title="{_e(v)}">{_e(v)}</li>' for v in values[:5])  # one line each, cut with "…"
+        lists += f"<div>{key}:<ul>{items}{more}</ul></div>"
     why = f"<br><i>{_e(image['why'])}</i>" if isinstance(image.get("why"), str) else ""
     return f'<div class="card">{picture}<b>{_e(name)}</b>{fields}{why}{lists}</div>'
 
