@@ -59,7 +59,7 @@ test-spark35-all: $(STAMP35)
 	$(PY35) -m pytest -q --durations=15 tests
 
 # the sample writes its crawl, catalog and trusted_sources.yaml, the last file: one target for all
-$(SAMPLE)/trusted_sources.yaml: | $(STAMP)
+$(SAMPLE)/trusted_sources.yaml: lib/imagerank/sample.py | $(STAMP)
 	$(PY) -m imagerank.sample --output $(SAMPLE)
 
 # One Spark session: the pipeline (jobs/pipeline.py's run_pipeline, conf/pipeline.yaml), then a look at its tables.

@@ -370,3 +370,24 @@ def test_visualrank_over_signals_without_an_image_is_an_error(spark, tmp_path):
     with pytest.raises(StageError, match="not one image has an embedding, so there is nothing to rank"):
         run_visualrank(spark, str(tmp_path / "signals"), str(tmp_path / "vr"))
     assert not (tmp_path / "vr" / "_CURRENT").exists()
+
+
+@needs_text_models
+def test_embed_without_images_writes_text_embeddings_alone(spark, photos, signals, tmp_path):
+    """--images none: a catalog with no image files still gets its text embeddings (the popularity
+    model's and the 2020 baseline's features); the image tables are there, empty, and say so."""
+    from imagerank.content.embed import EmbedOptions, run_embed
+    from imagerank.stage import StageError
+
+    report = run_embed(spark, photos["catalog"], "none", str(tmp_path / "text"), EmbedOptions())
+    assert report["images"] == {"catalog_rows": photos["rows"] + 4, "with_features": 0, "skipped": 0,
+                                "skipped_by_reason": {}}
+    assert report["source"].startswith("none") and report["near_duplicates"] is None
+    for name in ("image_features", "image_skips", "image_embeddings", "near_duplicate_pairs", "families"):
+        assert table(spark, tmp_path / "text", name).count() == 0, name
+    alone = {r["identifier"]: r["embedding"] for r in table(spark, tmp_path / "text", "text_embeddings").collect()}
+    with_images = {r["identifier"]: r["embedding"] for r in table(spark, signals["out"], "text_embeddings").collect()}
+    assert alone.keys() == with_images.keys()
+    assert np.allclose(alone["nikon-e950-flip"], with_images["nikon-e950-flip"], atol=1e-6)
+    with pytest.raises(StageError, match="nothing to embed"):
+        run_embed(spark, photos["catalog"], "none", str(tmp_path / "nothing"), EmbedOptions(text_model="none"))

@@ -144,11 +144,10 @@ def test_real_openverse_records_go_end_to_end_and_the_report_states_its_figures(
                      "meta_data": json.dumps({"downloads": i["downloads"]})})
     catalog = tmp_path / "catalog.jsonl"
     catalog.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    (tmp_path / "no-pixels").mkdir()
     run_popularity(spark, str(catalog), str(tmp_path / "pop"))
     run_publish(spark, str(catalog), str(sample_pipeline["root"] / "rank"), str(tmp_path / "pop"), str(tmp_path / "table"))
-    embedded = run_embed(spark, str(catalog), str(tmp_path / "no-pixels"), str(tmp_path / "signals"))
-    assert embedded["images"]["skipped_by_reason"] == {"missing_file": len(rows)}
+    embedded = run_embed(spark, str(catalog), "none", str(tmp_path / "signals"))  # text embeddings alone
+    assert embedded["images"]["catalog_rows"] == len(rows) and embedded["images"]["with_features"] == 0
     report = run_evaluate(spark, str(tmp_path / "table"), str(tmp_path / "eval"), str(tmp_path / "signals"))
     assert report["holdout"]["providers"] == ["flickr", "nappy", "stocksnap", "wikimedia"]
     scored = {(r["scorer"], r["provider"]): r for r in report["figures"]}

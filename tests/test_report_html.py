@@ -260,3 +260,12 @@ def test_fits_a_1280_px_window(tmp_path, name):
     if name == "worst":
         assert measures["card-rows"] >= 3 and measures["first-row"] >= 4, measures  # the top images wrap
         assert measures["cut-urls"] == 8, measures  # each crawl image's long URL is cut with an ellipsis
+
+
+def test_a_report_note_stands_above_everything_and_is_escaped():
+    from imagerank.evaluation.html import render
+
+    page = render({"note": "Generated sample <b>synthetic</b>: its figures say nothing about real providers."})
+    assert page.index('<p class="note">') < page.index("<nav>")
+    assert "&lt;b&gt;synthetic&lt;/b&gt;" in page and "<b>synthetic" not in page
+    assert '<p class="note">' not in render({})

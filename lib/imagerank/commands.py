@@ -196,8 +196,8 @@ def _publish(spark, args):
 def _embed_arguments(parser: argparse.ArgumentParser) -> None:
     _catalog_arguments(parser)
     parser.add_argument("--images", required=True,
-                        help="a folder or bucket of image files named by identifier, or 'url' / 'thumbnail' to "
-                             "fetch the catalog's column over HTTP(S)")
+                        help="a folder or bucket of image files named by identifier; 'url' / 'thumbnail' to "
+                             "fetch the catalog's column over HTTP(S); 'none' for text embeddings alone")
     parser.add_argument("--output", required=True, help="signals folder (a new run, committed on success)")
     parser.add_argument("--image-suffix", default="", help="appended to the identifier to name its file, e.g. .jpg")
     parser.add_argument("--text-model", default=None,
@@ -275,13 +275,15 @@ def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-holdout", action="store_true",
                         help="skip the leave-one-provider-out scoring of the model and the 2020 baseline")
     parser.add_argument("--output", required=True, help="report folder (a new run, committed on success)")
+    parser.add_argument("--note", default=None, help="a sentence shown at the top of the report (e.g. where its data "
+                                                     "come from)")
 
 
 def _evaluate(spark, args):
     from imagerank.evaluation.evaluate import run_evaluate
 
     return run_evaluate(spark, args.table, args.output, args.signals, args.images, args.image_suffix,
-                        holdout=not args.no_holdout)
+                        holdout=not args.no_holdout, note=args.note)
 
 
 def _train_arguments(parser: argparse.ArgumentParser) -> None:

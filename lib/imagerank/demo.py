@@ -1,12 +1,14 @@
-"""What `make demo` prints: a short account of the tables the pipeline wrote."""
+"""`make demo`: the pipeline on the embedded sample, then the content and popularity stages, then the
+evaluation and its report; printed: a summary first (each stage's time, main table, rows, and
+where the report is), the key figures, and with ``--details`` every stage's tables."""
 
 from __future__ import annotations
 
 import json
-import sys
 
-from imagerank.spark import get_spark
 from imagerank import commit, fs
+from imagerank.progress import say
+from imagerank.spark import get_spark
 
 
 def _report(spark, output: str) -> dict:
@@ -115,22 +117,14 @@ def show_all(spark, root: str) -> None:
     show_published(spark, root)
 
 
-def show_content(spark, images_root: str, out: str, group: str = "photo", top: int = 8) -> None:
-    """The content stages on the sample photos: embed, then VisualRank per tag; the top of one tag."""
+def show_visualrank(spark, out: str, group: str = "photo", top: int = 8) -> None:
+    """The top of one tag's VisualRank, with near-duplicate families."""
     from pyspark.sql import functions as F
 
-    from imagerank.content.embed import EmbedOptions, run_embed
-    from imagerank.content.visualrank import VisualRankOptions, run_visualrank
-    from imagerank.graph.graphframes_jar import graphframes_on_classpath
-
-    if not graphframes_on_classpath(spark):
-        print("\n== content stages skipped: they need GraphFrames' JVM classes (README, \"GraphFrames\")")
-        return
-    embed = run_embed(spark, f"{images_root}/catalog.csv", f"{images_root}/images", f"{out}/signals",
-                      EmbedOptions(image_suffix=".jpg"))
+    embed = _report(spark, f"{out}/signals")
     print(f"\n== embed: {out}/signals")
     print(json.dumps({k: embed[k] for k in ("images", "image_backend", "near_duplicates")}, indent=2, default=str))
-    report = run_visualrank(spark, f"{out}/signals", f"{out}/visualrank", VisualRankOptions(group_by="tag", k=10))
+    report = _report(spark, f"{out}/visualrank")
     print(f"\n== visualrank: {out}/visualrank ({report['groups']} tag groups; largest {report['largest_group']})")
     ranks = _table(spark, f"{out}/visualrank", "visualrank").where(F.col("group") == group)
     n = ranks.count()
@@ -140,46 +134,146 @@ def show_content(spark, images_root: str, out: str, group: str = "photo", top: i
         print(f"  {r['visualrank'] * n:6.3f}  {r['identifier']:<28} {family}")
 
 
-def show_report(spark, root: str) -> None:
-    """The evaluation of the published table, and where its report page is."""
-    from imagerank.evaluation.evaluate import run_evaluate
+def done(spark, label: str, output: str, table: str | None) -> dict:
+    """A stage just run (or found): its label, seconds, main table and rows, and output folder;
+    read at once, as a later stage may write the same folder (predict_popularity writes publish's)."""
+    report = _report(spark, output)
+    rows = None if table is None else _table(spark, output, table).count()
+    return {"label": label, "seconds": report["seconds"], "table": table or "(model)", "rows": rows,
+            "output": output}
 
-    report = run_evaluate(spark, f"{root}/table", f"{root}/report")
-    print(f"\n== evaluate: {root}/report")
-    for row in report["authority_vs_popularity"]:
-        rho = "-" if row["spearman"] is None else f"{row['spearman']:+.3f}"
-        print(f"  authority against observed popularity, {row['provider']:<10} n={row['n']:3d}  Spearman {rho}"
-              f"{'  (no better than chance)' if row['chance'] else ''}")
-    print(f"  leave-one-provider-out: {report['holdout'].get('note') or report['holdout'].get('providers')}")
-    print(f"\nThe run report: open {fs.local_path(fs.qualify(spark, root))}/report/index.html in a browser "
-          f"(self-contained; no server, no network)")
+
+def print_summary(stages: list[dict]) -> None:
+    print(f"{'stage':<20} {'seconds':>8}  {'rows':>7}  {'table':<16} output")
+    for s in stages:
+        rows = "" if s["rows"] is None else str(s["rows"])
+        print(f"{s['label']:<20} {s['seconds']:8.1f}  {rows:>7}  {s['table']:<16} {s['output']}")
+
+
+def pipeline_steps(root: str) -> list[tuple[str, str, str]]:
+    """(label, output, main table) of the pipeline's stages under root."""
+    return [("extract", f"{root}/extract", "pages"), ("graph", f"{root}/graph", "edges"),
+            ("rank", f"{root}/rank", "image_authority"), ("popularity", f"{root}/popularity", "popularity"),
+            ("publish", f"{root}/table", "authority")]
+
+
+def later_steps(root: str) -> list[tuple[str, str, str | None]]:
+    """(label, output, main table) of the stages the demo runs after the pipeline."""
+    return [("embed (text)", f"{root}/signals", "text_embeddings"), ("train_popularity", f"{root}/model", None),
+            ("predict_popularity", f"{root}/table", "authority"),
+            ("embed (photos)", f"{root}/content/signals", "image_features"),
+            ("visualrank", f"{root}/content/visualrank", "visualrank"), ("evaluate", f"{root}/report", "evaluation")]
+
+
+def show_figures(report: dict) -> None:
+    """The evaluation's key figures: each scorer against observed popularity, per provider."""
+    print("\nagainst observed popularity (Spearman per provider; * no better than chance):")
+    by = {(r["scorer"], r["provider"]): r for r in report["figures"]}
+    providers = sorted({p for _, p in by})
+    scorers = [s for s in ("authority", "model", "baseline_2020") if any((s, p) in by for p in providers)]
+    print(f"  {'provider':<16}" + "".join(f"{s:>16}" for s in scorers))
+    for provider in providers:
+        cells = []
+        for scorer in scorers:
+            row = by.get((scorer, provider))
+            rho = None if row is None else row["spearman"]
+            cells.append("-" if rho is None else f"{rho:+.3f}{'*' if row['chance'] else ' '}")
+        print(f"  {provider:<16}" + "".join(f"{c:>16}" for c in cells))
+    note = report["holdout"].get("note")
+    if note:
+        print(f"  leave-one-provider-out: {note}")
+
+
+def popularity_stages(spark, catalog: str, root: str) -> list[dict]:
+    """Text embeddings of the catalog, the popularity model trained on the providers that publish a
+    metric, and its predictions where none is published (in place, in the published table)."""
+    import importlib.util
+
+    from imagerank.content.embed import EmbedOptions, run_embed
+    from imagerank.prediction.predict import run_predict
+    from imagerank.prediction.train import run_train
+
+    if importlib.util.find_spec("sentence_transformers") is None:
+        print("\n== popularity model skipped: text embeddings need the embed extra (sentence-transformers)")
+        return []
+    say("demo", "text embeddings of the catalog (embed --images none), the popularity model, its predictions")
+    run_embed(spark, catalog, "none", f"{root}/signals", EmbedOptions())
+    stages = [done(spark, "embed (text)", f"{root}/signals", "text_embeddings")]
+    run_train(spark, f"{root}/table", f"{root}/model", f"{root}/signals")
+    stages.append(done(spark, "train_popularity", f"{root}/model", None))
+    run_predict(spark, f"{root}/model", f"{root}/table", f"{root}/table", f"{root}/signals")
+    return stages + [done(spark, "predict_popularity", f"{root}/table", "authority")]
+
+
+def content_stages(spark, images_root: str, out: str) -> list[dict]:
+    """The content stages on the sample photos: embed, then VisualRank per tag."""
+    from imagerank.content.embed import EmbedOptions, run_embed
+    from imagerank.content.visualrank import VisualRankOptions, run_visualrank
+    from imagerank.graph.graphframes_jar import graphframes_on_classpath
+
+    if not graphframes_on_classpath(spark):
+        print("\n== content stages skipped: they need GraphFrames' JVM classes (README, \"GraphFrames\")")
+        return []
+    say("demo", "the content stages on the sample photos (embed, VisualRank per tag)")
+    run_embed(spark, f"{images_root}/catalog.csv", f"{images_root}/images", f"{out}/signals",
+              EmbedOptions(image_suffix=".jpg"))
+    stages = [done(spark, "embed (photos)", f"{out}/signals", "image_features")]
+    run_visualrank(spark, f"{out}/signals", f"{out}/visualrank", VisualRankOptions(group_by="tag", k=10))
+    return stages + [done(spark, "visualrank", f"{out}/visualrank", "visualrank")]
 
 
 def main(argv=None) -> None:
-    """``python -m imagerank.demo --config conf/pipeline.yaml``: the pipeline, then what it wrote, in one
-    Spark session; ``python -m imagerank.demo ROOT``: what an earlier run wrote under ROOT."""
+    """``python -m imagerank.demo --config conf/pipeline.yaml``: the pipeline, the popularity model and
+    the content stages, then the evaluation, in one Spark session; ``python -m imagerank.demo ROOT``:
+    what an earlier run wrote under ROOT."""
     import argparse
 
     import yaml
 
-    from imagerank.pipeline import run_pipeline
+    from imagerank.evaluation.evaluate import run_evaluate
+    from imagerank.pipeline import run_pipeline, stage_options
+    from imagerank.sample import DEMO_NOTE
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("root", nargs="?", help="output_root of an earlier run (default: the config's)")
     parser.add_argument("--config", help="run this pipeline first (conf/pipeline.yaml)")
     parser.add_argument("--images", help="a sample image catalog (python -m imagerank.sample_images): run the "
                                          "content stages on it too")
+    parser.add_argument("--details", action="store_true", help="print every stage's tables after the summary")
     args = parser.parse_args(argv)
     spark = get_spark("imagerank-demo")  # with GraphFrames' JVM package (imagerank.spark)
     spark.sparkContext.setLogLevel("ERROR")
     root = args.root
+    stages: list[dict] = []
     if args.config:
+        config = yaml.safe_load(fs.read_text(fs.qualify(spark, args.config)))
+        root = root or config["output_root"]
         run_pipeline(spark, args.config)
-        root = root or yaml.safe_load(fs.read_text(fs.qualify(spark, args.config)))["output_root"]
-    show_all(spark, root or "data/demo")
-    if args.images:
-        show_content(spark, args.images, f"{root or 'data/demo'}/content")
-    show_report(spark, root or "data/demo")
+        stages += [done(spark, *step) for step in pipeline_steps(root)]
+        stages += popularity_stages(spark, stage_options(config)["publish"]["catalog"], root)
+        if args.images:
+            stages += content_stages(spark, args.images, f"{root}/content")
+        signals = f"{root}/signals" if any(s["label"] == "embed (text)" for s in stages) else None
+        say("demo", "evaluate: each signal and the model against observed popularity, and the report")
+        run_evaluate(spark, f"{root}/table", f"{root}/report", signals, note=DEMO_NOTE)
+        stages.append(done(spark, "evaluate", f"{root}/report", "evaluation"))
+    root = root or "data/demo"
+    if not stages:  # an earlier run: what it holds now (publish's folder holds predict_popularity's run)
+        stages = [done(spark, *step) for step in pipeline_steps(root) + later_steps(root)
+                  if step[0] != "publish" and commit.marker(fs.qualify(spark, step[1])) is not None]
+    print(f"\n== imagerank demo: {root}")
+    print_summary(stages)
+    report = _report(spark, f"{root}/report")
+    show_figures(report)
+    print(f"\nThe run report: open {fs.local_path(fs.qualify(spark, root))}/report/index.html in a browser "
+          f"(self-contained; no server, no network). {DEMO_NOTE.split(':')[0]}: its figures say nothing about "
+          f"real providers.")
+    if args.details:
+        show_all(spark, root)
+        if any(s["label"] == "visualrank" for s in stages):
+            show_visualrank(spark, f"{root}/content")
+    else:
+        print(f"Every stage's tables: python -m imagerank.demo --details {root}")
 
 
 if __name__ == "__main__":

@@ -251,7 +251,7 @@ def write_sample(output: str, seed: int = 7) -> dict:
     with gzip.open(manifest, "wt") as fh:
         fh.write("".join(f"{CRAWL}/{n}\n" for n in names))
     return {"manifest": manifest, "files": names, "pages": len(pages), "catalog": write_catalog(output, seed),
-            "trusted_sources": write_trusted_sources(output)}
+            "demo_catalog": write_demo_catalog(output, seed), "trusted_sources": write_trusted_sources(output)}
 
 
 TRUSTED_SOURCES = {  # TrustRank's seeds for the sample web: its museum (wikimedia.org has no crawled page)
@@ -327,15 +327,69 @@ def catalog_rows(seed: int = 7) -> list[dict]:
 
 def write_catalog(output: str, seed: int = 7) -> str:
     """The sample catalog as an Openverse sample-data CSV; returns its path."""
+    return _write_catalog_csv(os.path.join(output, "catalog", "catalog.csv"), catalog_rows(seed))
+
+
+def _write_catalog_csv(path: str, rows: list[dict]) -> str:
     import csv
 
-    path = os.path.join(output, "catalog", "catalog.csv")
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=CATALOG_COLUMNS)
         writer.writeheader()
-        writer.writerows(catalog_rows(seed))
+        writer.writerows(rows)
     return path
+
+
+# The demo catalog's generated rows: providers that publish a metric, on their own raw scales (the
+# scales Openverse's standardization exists for), and providers that publish none. A row's metric
+# follows the subject its title, tags and description name (APPEAL), times log-normal noise: a
+# relation planted in the text, for the popularity model and the 2020 text baseline to find.
+DEMO_PROVIDERS = {  # provider -> (meta_data key or None, typical value of an average subject, rows)
+    "flickr": ("views", 4000.0, 40),
+    "wikimedia": ("global_usage_count", 12.0, 40),
+    "stocksnap": ("downloads_raw", 900.0, 30),
+    "nappy": ("downloads", 250.0, 30),
+    "brooklynmuseum": (None, 0.0, 25),
+    "openmuseum": (None, 0.0, 15),
+}
+APPEAL = {"sunset": 4.0, "kitten": 3.5, "waterfall": 2.5, "mountain": 2.0, "portrait": 1.5, "street": 1.0,
+          "bridge": 0.8, "invoice": 0.25, "diagram": 0.2, "parking lot": 0.15}
+DEMO_NOTE = ("Generated sample: the crawl, the catalog and every metric are synthetic (imagerank.sample), with a "
+             "relation between an image's subject and its metric planted on purpose. Its figures show that each "
+             "part runs and what the report holds; they say nothing about real providers.")
+
+
+def demo_catalog_rows(seed: int = 7) -> list[dict]:
+    """The sample catalog (``catalog_rows``) and generated rows for the demo's popularity model:
+    enough providers with a metric, and rows each, to leave one provider out, and providers
+    without one for predict_popularity to fill (``DEMO_PROVIDERS``, ``APPEAL``)."""
+    import uuid
+
+    rng = random.Random(seed + 3)
+    rows = catalog_rows(seed)
+    template = dict(rows[0])
+    subjects = sorted(APPEAL)
+    for provider, (metric, typical, n) in DEMO_PROVIDERS.items():
+        for k in range(n):
+            subject = subjects[rng.randrange(len(subjects))]
+            foreign_id = f"demo-{k:03d}"
+            meta = {}
+            if metric:
+                meta[metric] = max(0, round(typical * APPEAL[subject] * rng.lognormvariate(0.0, 0.5)))
+            rows.append(dict(
+                template, identifier=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{provider}:{foreign_id}")),
+                provider=provider, source=provider, foreign_identifier=foreign_id,
+                url=f"https://images.{provider}.example/{foreign_id}.jpg",
+                foreign_landing_url=f"https://www.{provider}.example/item/{foreign_id}",
+                creator=f"{provider} creator", title=f"{subject.capitalize()}, {provider} {foreign_id}",
+                meta_data=json.dumps(meta), tags=json.dumps([{"name": subject}, {"name": "sample"}])))
+    return rows
+
+
+def write_demo_catalog(output: str, seed: int = 7) -> str:
+    """The demo catalog (``demo_catalog_rows``) beside the sample catalog; returns its path."""
+    return _write_catalog_csv(os.path.join(output, "catalog", "demo.csv"), demo_catalog_rows(seed))
 
 
 def main(argv=None) -> None:

@@ -19,11 +19,11 @@ from pyspark.sql import functions as F
 from imagerank import fs
 from imagerank.catalog.read import read_catalog
 from imagerank.content import models
-from imagerank.content.families import (FamilyOptions, families, hash_candidates, lsh_candidates,
+from imagerank.content.families import (VERIFIED, FamilyOptions, families, hash_candidates, lsh_candidates,
                                         verified_pairs)
 from imagerank.content.fetch import FetchOptions
 from imagerank.content.pixels import COLUMNS, ImageSource, nothing_decoded
-from imagerank.content.schemas import IMAGE_EMBEDDINGS, IMAGE_FEATURES, IMAGE_SKIPS
+from imagerank.content.schemas import FAMILIES, IMAGE_EMBEDDINGS, IMAGE_FEATURES, IMAGE_SKIPS
 from imagerank.content.signals import BACKENDS, PixelOptions, pixel_rows
 from imagerank.graph.graphframes_jar import require_graphframes
 from imagerank.progress import say
@@ -31,6 +31,7 @@ from imagerank.stage import Stage, StageError
 
 # a run that decodes less than this share of its catalog's images warns (none at all is an error)
 MIN_DECODED_SHARE = 0.5
+NO_IMAGES = "none"  # --images none: text embeddings alone
 
 
 @dataclass(frozen=True)
@@ -87,50 +88,29 @@ def image_tags(catalog) -> "DataFrame":
 
 def run_embed(spark: SparkSession, catalog_path: str, images: str, output: str,
               options: EmbedOptions = EmbedOptions(), catalog_format: str = "auto") -> dict:
+    """Signals of the catalog's images under ``output``. ``images``: a folder, a catalog column to
+    fetch (:data:`COLUMNS`), or ``none`` (text embeddings alone: the image tables are written empty)."""
     args = {"catalog": catalog_path, "images": images, "catalog_format": catalog_format,
             **{k: v for k, v in asdict(options).items()}}
     with Stage(spark, "embed", output, args) as stage:
-        require_graphframes(spark)  # families need connectedComponents; fail before any work
-        source = image_source(stage, images, options)
-        required = ("identifier", "provider") + ((source.column,) if source.column else ())
+        text_path = None if (options.text_model or "").lower() == "none" else models.resolve_model(options.text_model)
+        if images == NO_IMAGES and text_path is None:
+            raise StageError("--images none and --text-model none: nothing to embed; give an image folder or column, "
+                             "or a text model")
+        if images != NO_IMAGES:
+            require_graphframes(spark)  # families need connectedComponents; fail before any work
+        source = None if images == NO_IMAGES else image_source(stage, images, options)
+        required = ("identifier", "provider") + ((source.column,) if source and source.column else ())
         catalog, catalog_report = read_catalog(spark, stage.qualify(catalog_path), required=required,
                                                fmt=catalog_format)
         warnings: list[str] = []
-        text_path = None if (options.text_model or "").lower() == "none" else models.resolve_model(options.text_model)
         if text_path is not None:
             import sentence_transformers  # noqa: F401 - a missing embed extra fails now, not after the image work
-        pixel_options, backend = choose_backend(options, warnings)
-        say("embed", f"images from {source.describe()}; image backend {backend['backend']}")
-
-        tasks = -(-catalog_report["rows_usable"] // options.images_per_task)
-        pixels = stage.write("_pixels", pixel_rows(catalog, source, pixel_options, tasks))
-        skip_counts = {r["skip_reason"]: r["n"] for r in
-                       pixels.groupBy("skip_reason").agg(F.count(F.lit(1)).alias("n")).collect()}
-        n_features = skip_counts.pop(None, 0)
-        if n_features == 0 and skip_counts:
-            missing = [r["identifier"] for r in pixels.where(F.col("skip_reason") == "missing_file")
-                       .select("identifier").limit(5).collect()]
-            raise StageError(nothing_decoded(source, sum(skip_counts.values()), skip_counts, missing))
-        if n_features < MIN_DECODED_SHARE * (n_features + sum(skip_counts.values())):
-            top = max(skip_counts, key=skip_counts.get)
-            warnings.append(f"only {n_features} of {n_features + sum(skip_counts.values())} images decoded "
-                            f"(most skips: {top}, {skip_counts[top]}); see image_skips")
-        used = pixels.where(F.col("skip_reason").isNull())
-        features = stage.write("image_features", used.select(*[f.name for f in IMAGE_FEATURES.fields]))
-        skipped = (pixels.where(F.col("skip_reason").isNotNull())
-                   .withColumnRenamed("skip_reason", "reason").withColumnRenamed("skip_detail", "detail"))
-        skips = stage.write("image_skips", skipped.select(*[f.name for f in IMAGE_SKIPS.fields]))
-        embeddings = stage.write("image_embeddings", used.withColumn("backend", F.lit(backend["backend"]))
-                                 .select(*[f.name for f in IMAGE_EMBEDDINGS.fields]))
-
-        by_hash, skipped_buckets = hash_candidates(embeddings, options.family.max_bucket)
-        candidates = by_hash.union(lsh_candidates(embeddings, options.family)).distinct()
-        candidates = stage.write("_candidates", candidates)
-        pairs = stage.write("near_duplicate_pairs", verified_pairs(embeddings, candidates,
-                                                                    options.family.min_similarity))
-        family_table = stage.write("families", families(spark, features, pairs,
-                                                        fs.join(stage.folder, "_checkpoints")))
-
+        if source is None:
+            say("embed", "no images (--images none): text embeddings alone")
+            stage.report.update(_no_image_tables(spark, stage, catalog_report))
+        else:
+            stage.report.update(_image_tables(spark, stage, catalog, catalog_report, source, options, warnings))
         stage.write("image_tags", image_tags(catalog))
 
         text = {"model": None}
@@ -139,24 +119,68 @@ def run_embed(spark: SparkSession, catalog_path: str, images: str, output: str,
 
             text = {"model": models.describe(text_path)}
             stage.write("text_embeddings", text_embeddings(catalog, text_path))
-
-        stage.report.update({
-            "catalog": catalog_report,
-            "images": {"catalog_rows": catalog_report["rows_usable"], "with_features": n_features,
-                       "skipped": sum(skip_counts.values()), "skipped_by_reason": skip_counts},
-            "source": source.describe(),
-            "image_backend": backend,
-            "text": text,
-            "near_duplicates": {
-                "candidate_pairs": candidates.count(), "verified_pairs": pairs.count(),
-                "families": family_table.select("near_duplicate_of").distinct().count(),
-                "images_in_families": family_table.count(),
-                "hash_buckets_skipped": skipped_buckets.count(),
-                "min_similarity": options.family.min_similarity},
-            "warnings": warnings,
-        })
+        stage.report.update({"catalog": catalog_report, "text": text, "warnings": warnings})
         for warning in warnings:
             say("embed", "warning: " + warning)
-        for scratch in ("_checkpoints", "_pixels", "_candidates"):  # what the tables above were made from
-            fs.delete_tree(fs.join(stage.folder, scratch))
     return stage.report
+
+
+def _no_image_tables(spark: SparkSession, stage: Stage, catalog_report: dict) -> dict:
+    """The image tables, empty (``--images none``), and what the report says of them."""
+    for name, schema in (("image_features", IMAGE_FEATURES), ("image_skips", IMAGE_SKIPS),
+                         ("image_embeddings", IMAGE_EMBEDDINGS), ("near_duplicate_pairs", VERIFIED),
+                         ("families", FAMILIES)):
+        stage.write(name, spark.createDataFrame([], schema))
+    return {"images": {"catalog_rows": catalog_report["rows_usable"], "with_features": 0, "skipped": 0,
+                       "skipped_by_reason": {}},
+            "source": "none (--images none)", "image_backend": None, "near_duplicates": None}
+
+
+def _image_tables(spark: SparkSession, stage: Stage, catalog, catalog_report: dict, source: ImageSource,
+                  options: EmbedOptions, warnings: list[str]) -> dict:
+    """Pixels, features, skips, embeddings and near-duplicate families of the catalog's images; a
+    run that decodes none of them fails here (:func:`~imagerank.content.pixels.nothing_decoded`)."""
+    pixel_options, backend = choose_backend(options, warnings)
+    say("embed", f"images from {source.describe()}; image backend {backend['backend']}")
+    tasks = -(-catalog_report["rows_usable"] // options.images_per_task)
+    pixels = stage.write("_pixels", pixel_rows(catalog, source, pixel_options, tasks))
+    skip_counts = {r["skip_reason"]: r["n"] for r in
+                   pixels.groupBy("skip_reason").agg(F.count(F.lit(1)).alias("n")).collect()}
+    n_features = skip_counts.pop(None, 0)
+    if n_features == 0 and skip_counts:
+        missing = [r["identifier"] for r in pixels.where(F.col("skip_reason") == "missing_file")
+                   .select("identifier").limit(5).collect()]
+        raise StageError(nothing_decoded(source, sum(skip_counts.values()), skip_counts, missing))
+    if n_features < MIN_DECODED_SHARE * (n_features + sum(skip_counts.values())):
+        top = max(skip_counts, key=skip_counts.get)
+        warnings.append(f"only {n_features} of {n_features + sum(skip_counts.values())} images decoded "
+                        f"(most skips: {top}, {skip_counts[top]}); see image_skips")
+    used = pixels.where(F.col("skip_reason").isNull())
+    features = stage.write("image_features", used.select(*[f.name for f in IMAGE_FEATURES.fields]))
+    skipped = (pixels.where(F.col("skip_reason").isNotNull())
+               .withColumnRenamed("skip_reason", "reason").withColumnRenamed("skip_detail", "detail"))
+    stage.write("image_skips", skipped.select(*[f.name for f in IMAGE_SKIPS.fields]))
+    embeddings = stage.write("image_embeddings", used.withColumn("backend", F.lit(backend["backend"]))
+                             .select(*[f.name for f in IMAGE_EMBEDDINGS.fields]))
+
+    by_hash, skipped_buckets = hash_candidates(embeddings, options.family.max_bucket)
+    candidates = by_hash.union(lsh_candidates(embeddings, options.family)).distinct()
+    candidates = stage.write("_candidates", candidates)
+    pairs = stage.write("near_duplicate_pairs", verified_pairs(embeddings, candidates,
+                                                                options.family.min_similarity))
+    family_table = stage.write("families", families(spark, features, pairs, fs.join(stage.folder, "_checkpoints")))
+    reported = {
+        "images": {"catalog_rows": catalog_report["rows_usable"], "with_features": n_features,
+                   "skipped": sum(skip_counts.values()), "skipped_by_reason": skip_counts},
+        "source": source.describe(),
+        "image_backend": backend,
+        "near_duplicates": {
+            "candidate_pairs": candidates.count(), "verified_pairs": pairs.count(),
+            "families": family_table.select("near_duplicate_of").distinct().count(),
+            "images_in_families": family_table.count(),
+            "hash_buckets_skipped": skipped_buckets.count(),
+            "min_similarity": options.family.min_similarity},
+    }
+    for scratch in ("_checkpoints", "_pixels", "_candidates"):  # what the tables above were made from
+        fs.delete_tree(fs.join(stage.folder, scratch))
+    return reported

@@ -29,17 +29,18 @@ ALL = "all"
 TOP_IMAGES = 5
 DISTRIBUTION_SAMPLE = 2000
 PREDICTION_SAMPLE = 5000
-# scorer -> its column expression over the published table
+# scorer -> its column expression over the published table (functions: a Column needs a running
+# Spark session on pyspark 4, so none is built when the module is imported)
 SCORERS = {
-    "authority": F.col("authority"),
-    "authority_raw": F.col("authority_raw"),
-    "trust": F.col("trust"),
-    "domain_authority": F.col("domain_authority"),
-    "landing_page_rank": F.col("landing_page_rank"),
-    "visualrank": F.col("visualrank"),
-    "family_size": F.col("family_size").cast("double"),
-    "exif_camera": F.when(F.col("camera_make").isNotNull(), 1.0).when(F.col("width").isNotNull(), 0.0),
-    "pixels": F.col("width").cast("double") * F.col("height").cast("double"),
+    "authority": lambda: F.col("authority"),
+    "authority_raw": lambda: F.col("authority_raw"),
+    "trust": lambda: F.col("trust"),
+    "domain_authority": lambda: F.col("domain_authority"),
+    "landing_page_rank": lambda: F.col("landing_page_rank"),
+    "visualrank": lambda: F.col("visualrank"),
+    "family_size": lambda: F.col("family_size").cast("double"),
+    "exif_camera": lambda: F.when(F.col("camera_make").isNotNull(), 1.0).when(F.col("width").isNotNull(), 0.0),
+    "pixels": lambda: F.col("width").cast("double") * F.col("height").cast("double"),
 }
 
 
@@ -47,7 +48,7 @@ def scored_rows(table: DataFrame) -> DataFrame:
     """identifier, provider, scorer, score, target: one row per (image with observed popularity, scorer)."""
     observed = table.where(F.col("popularity_source") == F.lit("observed"))
     present = [name for name in SCORERS if _has_columns(table, name)]
-    stacked = F.explode(F.array(*[F.struct(F.lit(name).alias("scorer"), SCORERS[name].cast("double").alias("score"))
+    stacked = F.explode(F.array(*[F.struct(F.lit(name).alias("scorer"), SCORERS[name]().cast("double").alias("score"))
                                   for name in present]))
     per_provider = observed.select("identifier", "provider", F.col("popularity").alias("target"), stacked.alias("s"))
     return per_provider.select("identifier", "provider", "s.scorer", "s.score", "target")
@@ -81,7 +82,7 @@ def _thumbnail(images: str | None, suffix: str, identifier: str) -> str | None:
         buffer = io.BytesIO()
         image.save(buffer, "JPEG", quality=80)
         return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-    except Exception:  # noqa: BLE001 - a thumbnail that cannot be made is a grey box, never a failed report
+    except Exception:  # noqa: BLE001 - a thumbnail that cannot be made is the report's labelled no-pixels box, never a failed report
         return None
 
 
@@ -122,12 +123,13 @@ def _why(entry: dict) -> str:
 
 
 def run_evaluate(spark: SparkSession, table_dir: str, output: str, signals_dir: str | None = None,
-                 images: str | None = None, image_suffix: str = "", holdout: bool = True) -> dict:
+                 images: str | None = None, image_suffix: str = "", holdout: bool = True,
+                 note: str | None = None) -> dict:
     from imagerank.evaluation.html import render
     from imagerank.prediction.train import read_signals
 
     args = {"table": table_dir, "signals": signals_dir, "images": images, "image_suffix": image_suffix,
-            "holdout": holdout}
+            "holdout": holdout, "note": note}
     with Stage(spark, "evaluate", output, args) as stage:
         folder = stage.input(table_dir, "publish")
         publish_report = stage.input_report(folder)
@@ -156,6 +158,7 @@ def run_evaluate(spark: SparkSession, table_dir: str, output: str, signals_dir: 
                    for r in predictions.where(F.col("scorer") == "model").orderBy(F.rand(3))
                    .limit(PREDICTION_SAMPLE).collect()] if predictions is not None else [])
         report = {
+            "note": note,  # shown above everything (the demo: its data are generated)
             "authority_vs_popularity": [r for r in figure_rows if r["scorer"] == "authority"],
             "scorers": sorted({r["scorer"] for r in figure_rows}),
             "no_better_than_chance": [f"{r['scorer']} on {r['provider']}" for r in figure_rows if r["chance"]],

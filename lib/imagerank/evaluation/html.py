@@ -38,6 +38,7 @@ th:first-child,td:first-child{text-align:left}th{background:#f3f3f3}
 svg.plot{background:#fff;border:1px solid #eee;margin:4px;max-width:calc(100% - 8px);height:auto;box-sizing:border-box}
 svg text{font:11px sans-serif;fill:#333}
 .missing{color:#999;font-style:italic}
+.note{background:#fff8e1;border:1px solid #f0d88a;padding:.5em .8em}
 .cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(200px,100%),1fr));gap:10px}
 .card{border:1px solid #ddd;border-radius:4px;padding:6px;font-size:12px;min-width:0}
 .card img,.placeholder{width:100%;height:140px;object-fit:contain;display:block;box-sizing:border-box}
@@ -333,4 +334,10 @@ def render(report: dict, title: str = "imagerank run report") -> str:
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
             f"<title>{_e(title)}</title><style>{STYLE}</style></head>"
-            f"<body><h1>{_e(title)}</h1><nav>{nav}</nav>{body}</body></html>\n")
+            f"<body><h1>{_e(title)}</h1>{_note(report)}<nav>{nav}</nav>{body}</body></html>\n")
+
+
+def _note(report: dict) -> str:
+    """The report's note (where its data come from: the demo's is generated), above everything."""
+    note = report.get("note")
+    return f'<p class="note"><strong>Note.</strong> {_e(str(note))}</p>' if note else ""
