@@ -54,6 +54,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from imagerank import commit  # noqa: E402
 from imagerank.commands import STAGES  # noqa: E402
 from imagerank.pipeline import FOLDERS, stage_options, to_argv  # noqa: E402
+from imagerank.spark import with_log_conf  # noqa: E402
 from synthetic_crawl import generate  # noqa: E402
 
 CACHE = Path("/tmp/imagerank-bench-scale")
@@ -62,7 +63,8 @@ JOBS = {"extract": "extract.py", "graph": "build_graph.py", "rank": "rank.py", "
         "publish": "publish.py"}
 SPARK_CONF = {  # spark.executor.memory may be at most the worker's 2048 MB
     "spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false", "spark.driver.memory": "4g",
-    "spark.driver.extraJavaOptions": "-Dlog4j2.level=WARN", "spark.executor.extraJavaOptions": "-Dlog4j2.level=WARN",
+    # Spark's log: warnings and errors, on standard error (the package's log4j2.properties)
+    "spark.driver.extraJavaOptions": with_log_conf(""), "spark.executor.extraJavaOptions": with_log_conf(""),
     "spark.executor.memory": "2g", "spark.sql.shuffle.partitions": "8",
     "spark.sql.execution.arrow.pyspark.enabled": "true", "spark.sql.session.timeZone": "UTC",
 }

@@ -259,3 +259,22 @@ def test_an_unclosed_quote_is_counted_as_bad_quoting(spark, tmp_path):
     popularity = run_popularity(spark, str(path), str(tmp_path / "pop"))
     assert popularity["providers"]["flickr"]["bad_meta_data"] == 0
     assert popularity["catalog"]["skipped"] == {"bad_quoting": 1}
+
+
+def test_an_input_run_without_a_table_its_reader_needs_is_named_damaged(spark, tmp_path):
+    """A committed rank run missing image_authority (a hand-pruned folder, a half-copied bucket) is an
+    input problem in one line naming the table, before any work; the same rule in every reading stage."""
+    from imagerank.commit import OutputError
+    from imagerank.evaluation.evaluate import run_evaluate
+
+    catalog = _catalog(tmp_path / "catalog.jsonl", "f", range(1, 5))
+    rows = spark.createDataFrame([(1, 0.5)], "id long, pagerank double")
+    write_committed(spark, tmp_path / "rank", "rank", {"page_rank": rows, "domain_rank": rows}, {})
+    run_popularity(spark, catalog, str(tmp_path / "pop"))
+    with pytest.raises(OutputError, match=r"rank/? is a damaged rank output: its committed run \S+ has no "
+                                          r"image_authority table; run rank into it again"):
+        run_publish(spark, catalog, str(tmp_path / "rank"), str(tmp_path / "pop"), str(tmp_path / "table"))
+    assert not (tmp_path / "table" / "_CURRENT").exists()
+    write_committed(spark, tmp_path / "published", "publish", {"coverage": rows}, {})
+    with pytest.raises(OutputError, match="has no authority table"):
+        run_evaluate(spark, str(tmp_path / "published"), str(tmp_path / "eval"))

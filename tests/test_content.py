@@ -322,12 +322,16 @@ def _plain(job: str, args: list[str]):
                           env=env, timeout=600)
 
 
+@pytest.mark.slow  # plain processes end to end: the slow batch
 def test_plain_embed_names_the_suffix_it_needs_then_embed_and_visualrank_find_graphframes_alone(spark, photos,
                                                                                                 tmp_path):
     """A user's first run: photos named <identifier>.jpg, no --image-suffix. Embed fails in one line
     naming the fix and commits nothing; with the suffix, embed and VisualRank run as plain processes
-    and find GraphFrames' JVM classes themselves (the shared jar, or IMAGERANK_GRAPHFRAMES_JAR)."""
+    and find GraphFrames' JVM classes themselves (the shared jar, or IMAGERANK_GRAPHFRAMES_JAR).
+    Standard output holds the JSON summary alone: Spark's log (its WARN lines) goes to standard error."""
     import csv
+    import json
+    import re
 
     requires_graphframes(spark)
     with open(photos["catalog"], encoding="utf-8") as source:
@@ -349,6 +353,8 @@ def test_plain_embed_names_the_suffix_it_needs_then_embed_and_visualrank_find_gr
 
     right = _plain("embed.py", base + ["--image-suffix", ".jpg"])
     assert right.returncode == 0, right.stderr[-3000:]
+    assert not re.search(r"\b(WARN|INFO|ERROR)\b", right.stdout), right.stdout[:2000]
+    assert json.loads(right.stdout)["images"]["with_features"] == 7
     assert report_of(tmp_path / "signals")["images"]["with_features"] == 7
     ranked = _plain("visualrank.py", ["--signals", str(tmp_path / "signals"), "--output", str(tmp_path / "vr"),
                                       "--k", "5"])

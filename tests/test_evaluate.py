@@ -102,6 +102,7 @@ def test_leaving_one_provider_out_scores_the_model_and_the_2020_baseline(spark, 
     assert len(figures["predictions"]) == 600 and set(figures["distributions"]) == {"a", "b"}
 
 
+@pytest.mark.slow  # end to end on the real records: the slow batch
 def test_real_openverse_records_go_end_to_end_and_the_report_states_its_figures(spark, sample_pipeline, tmp_path):
     """Flickr, StockSnap, Wikimedia and Nappy records as they came from the providers' APIs: popularity,
     publish, text embeddings (no pixels here: every image a counted skip), and the evaluation with the
@@ -113,7 +114,7 @@ def test_real_openverse_records_go_end_to_end_and_the_report_states_its_figures(
 
     from imagerank.catalog.popularity import run_popularity
     from imagerank.catalog.publish import run_publish
-    from imagerank.content.embed import EmbedOptions, run_embed
+    from imagerank.content.embed import run_embed
     from imagerank.evaluation.evaluate import run_evaluate
 
     requires_graphframes(spark)

@@ -1,11 +1,7 @@
 """The jobs' command lines reach their stages with the options they name (in-process, the shared session)."""
 
 import importlib.util
-import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 from conftest import report_of, write_committed
@@ -122,18 +118,3 @@ def test_the_previous_output_is_said_to_stay_current_only_where_there_is_one(spa
     line = _last_error(capsys)
     assert "is empty" in line and line.endswith("; the previous output stays current"), line
     assert report_of(tmp_path / "pop")["catalog"]["rows_read"] == 1
-
-
-def test_standard_output_holds_the_summary_alone(tmp_path):
-    """A job run as a plain process: Spark's log (its WARN lines) goes to standard error; standard
-    output is the JSON summary and nothing else."""
-    catalog = tmp_path / "catalog.csv"
-    catalog.write_text('identifier,provider,meta_data\n1,flickr,"{""views"": 1}"\n2,flickr,"{""views"": 2}"\n')
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYSPARK_")}
-    env["IMAGERANK_SPARK_MASTER"] = "local[1]"
-    result = subprocess.run([sys.executable, str(JOBS / "popularity.py"), "--catalog", str(catalog),
-                             "--output", str(tmp_path / "pop")], capture_output=True, text=True, env=env,
-                            timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert not re.search(r"\b(WARN|INFO|ERROR)\b", result.stdout), result.stdout[:2000]
-    assert json.loads(result.stdout)["catalog"]["rows_usable"] == 2

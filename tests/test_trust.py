@@ -46,7 +46,9 @@ def test_trustrank_matches_networkx_personalization_on_generated_graphs(spark, e
         assert unreachable and all(got[v] == pytest.approx(0.0, abs=1e-12) for v in unreachable)
 
 
-@pytest.mark.parametrize("engine", ENGINES)
+# every engine on the generated graphs (dangling and isolated seeds) in make test; the Spark engines
+# on the published example in the slow batch (make test-slow)
+@pytest.mark.parametrize("engine", [e if e == "driver" else pytest.param(e, marks=pytest.mark.slow) for e in ENGINES])
 def test_trustrank_on_the_published_example(spark, engine):
     if engine == "graphframes":
         requires_graphframes(spark)

@@ -387,12 +387,12 @@ def run_publish(spark: SparkSession, catalog_path: str, ranks: str, popularity_d
             "min_crawl_match_fraction": min_crawl_match_fraction, "signals": signals, "visualrank": visualrank,
             "graph": graph}
     with Stage(spark, "publish", output, args) as stage:
-        signals_folder = stage.input(signals, "embed") if signals else None
-        visualrank_folder = stage.input(visualrank, "visualrank") if visualrank else None
-        ranks_folder = stage.input(ranks, "rank")
+        signals_folder = stage.input(signals, "embed", tables=("image_features", "families")) if signals else None
+        visualrank_folder = stage.input(visualrank, "visualrank", tables=("visualrank",)) if visualrank else None
+        ranks_folder = stage.input(ranks, "rank", tables=("image_authority", "page_rank", "domain_rank"))
         rank_report = stage.input_report(ranks_folder)
-        graph_folder = stage.input(graph, "build_graph") if graph else None
-        popularity_folder = stage.input(popularity_dir, "popularity")
+        graph_folder = stage.input(graph, "build_graph", tables=("edges",)) if graph else None
+        popularity_folder = stage.input(popularity_dir, "popularity", tables=("popularity",))
         catalog, catalog_report = read_catalog(spark, stage.qualify(catalog_path), required=PUBLISH_COLUMNS,
                                                fmt=catalog_format)
         keys = catalog_keys(catalog).cache()

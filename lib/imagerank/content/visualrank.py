@@ -402,7 +402,7 @@ def run_visualrank(spark: SparkSession, signals_dir: str, output: str,
     if options.similarity not in SIMILARITIES:
         raise ValueError(f"unknown similarity {options.similarity!r}; choose one of {SIMILARITIES}")
     with Stage(spark, "visualrank", output, asdict(options) | {"signals": signals_dir}) as stage:
-        folder = stage.input(signals_dir, "embed")
+        folder = stage.input(signals_dir, "embed", tables=("image_embeddings", "families", "image_tags"))
         signals = {name: spark.read.parquet(f"{folder}/{name}")
                    for name in ("image_embeddings", "families", "image_tags")}
         groups = image_groups(signals, options.group_by)

@@ -131,7 +131,7 @@ def run_evaluate(spark: SparkSession, table_dir: str, output: str, signals_dir: 
     args = {"table": table_dir, "signals": signals_dir, "images": images, "image_suffix": image_suffix,
             "holdout": holdout, "note": note}
     with Stage(spark, "evaluate", output, args) as stage:
-        folder = stage.input(table_dir, "publish")
+        folder = stage.input(table_dir, "publish", tables=("authority",))
         publish_report = stage.input_report(folder)
         table = spark.read.parquet(fs.join(folder, "authority"))
         signals = read_signals(spark, stage, signals_dir)

@@ -150,7 +150,7 @@ def run_rank(spark: SparkSession, graph: str, output: str, options: RankOptions 
         work = replace(options, checkpoint_dir=checkpoint_dir)  # the report keeps the folder given
         sources = load_trusted_sources(spark, options.trusted_sources)  # a bad file fails before any work
         seeds = seed_domains(sources)
-        folder = stage.input(graph, "build_graph")
+        folder = stage.input(graph, "build_graph", tables=("vertices", "edges"))
         graph_report = stage.input_report(folder)
         vertices = spark.read.parquet(fs.join(folder, "vertices"))
         edges = spark.read.parquet(fs.join(folder, "edges"))

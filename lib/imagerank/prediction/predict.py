@@ -31,7 +31,7 @@ def run_predict(spark: SparkSession, model_dir: str, table_dir: str, output: str
     args = {"model": model_dir, "table": table_dir, "signals": signals_dir}
     with Stage(spark, "publish", output, args) as stage:
         model_folder = stage.input(model_dir, "train_popularity")
-        table_folder = stage.input(table_dir, "publish", may_be_output=True)  # --output may be the table itself
+        table_folder = stage.input(table_dir, "publish", may_be_output=True, tables=("authority",))  # --output may be the table itself
         published = stage.input_report(table_folder)
         table = spark.read.parquet(fs.join(table_folder, "authority"))
         constant = ((published.get("saturation") or {}).get("domain_authority") or {}).get("constant")

@@ -27,7 +27,7 @@ def read_signals(spark: SparkSession, stage: Stage, signals_dir: str | None) -> 
 def run_train(spark: SparkSession, table_dir: str, output: str, signals_dir: str | None = None,
               options: TrainOptions = TrainOptions()) -> dict:
     with Stage(spark, "train_popularity", output, {"table": table_dir, "signals": signals_dir, **asdict(options)}) as stage:
-        table = spark.read.parquet(fs.join(stage.input(table_dir, "publish"), "authority"))
+        table = spark.read.parquet(fs.join(stage.input(table_dir, "publish", tables=("authority",)), "authority"))
         observed = table.where("popularity_source = 'observed'").count()
         if observed < 2:
             raise StageError(f"{table_dir}: {observed} image(s) with observed popularity; nothing to learn from")
