@@ -153,6 +153,7 @@ def test_visualrank_puts_the_largest_family_first_and_its_original_at_its_top(sp
     assert ranked["report"]["similarity"]["in_task"] == "dense" and ranked["report"]["similarity"]["local_features"]
 
 
+@pytest.mark.slow  # two paths' agreement (the distributed one run on its own): the slow batch
 def test_the_distributed_path_agrees_with_networkx_and_with_the_in_task_path(spark, photos, signals, ranked):
     from pyspark.sql import functions as F
 

@@ -53,25 +53,31 @@ def test_options_are_checked_before_any_work(tmp_path, capsys):
 
 
 def test_a_failure_ends_in_one_line_naming_it(spark, sample_pipeline, tmp_path, capsys):
-    """A graph folder missing its vertices table: Spark's error is 30 lines up a Java trace; the job's
-    last line names it, with the path, and --verbose prints the trace before it."""
+    """A graph whose vertices table holds a file that is not Parquet: Spark's error is 30 lines up a
+    Java trace; the job's last line names it, and --verbose prints the trace before it. A graph
+    without its vertices table at all is an input problem: exit 2, the table named."""
     import shutil
 
     from conftest import run_dir
 
     graph = tmp_path / "graph"
     shutil.copytree(sample_pipeline["root"] / "graph", graph)
-    shutil.rmtree(run_dir(graph) / "vertices")
+    for part in (run_dir(graph) / "vertices").glob("part-*"):
+        part.write_bytes(b"not parquet at all")
     argv = ["--graph", str(graph), "--output", str(tmp_path / "rank")]
     assert _job("rank")(argv) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].startswith("rank: failed: ") and "vertices" in err[-1]
+    assert err[-1].startswith("rank: failed: ") and "parquet" in err[-1].lower()
     assert "previous output stays current" not in err[-1]  # a fresh output: there is no previous one
     assert not any(line.lstrip().startswith("at org.apache") for line in err)
     assert _job("rank")(argv + ["--verbose"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("rank: failed: ") and any("Traceback" in line for line in err)
     assert not (tmp_path / "rank" / "_CURRENT").exists()
+    shutil.rmtree(run_dir(graph) / "vertices")
+    assert _job("rank")(argv) == 2
+    assert re.match(r"rank: error: \S+graph is a damaged build_graph output: its committed run \S+ has no vertices "
+                    r"table; run build_graph into it again$", _last_error(capsys))
 
 
 def _last_error(capsys) -> str:

@@ -270,3 +270,28 @@ def test_trust_and_provider_authority_on_the_sample(spark, sample_pipeline, tmp_
         providers.values(), key=lambda r: (r["boost"] is not None, r["boost"] or 0))["provider"]
     assert report["saturation"]["provider_boost"]["constant"] > 0
     assert report["warnings"] == []
+
+
+def test_a_catalog_with_too_many_domains_to_broadcast_publishes_the_same_rows(spark, tmp_path, monkeypatch):
+    """Past MAX_BROADCAST_DOMAINS the catalog's domain sets are shuffle-joined, not broadcast: the
+    same table comes out."""
+    from imagerank.catalog import publish
+
+    n = 300
+    _crawl(spark, tmp_path, images=[(f"flickr:{i}", 0.001 * (i % 50), 0.2, "staticflickr.com") for i in range(0, n, 3)],
+           pages=[(f"https://www.flickr.com/photos/x/{i}", "flickr.com", 1e-4) for i in range(0, n, 7)],
+           domains={"flickr.com": 0.2, "staticflickr.com": 0.1})
+    catalog = _catalog(tmp_path, [
+        (f"f{i}", "flickr", f"https://live.staticflickr.com/65535/{i}_abcdef1234_b.jpg",
+         f"https://www.flickr.com/photos/x/{i}/" if i % 2 else None) for i in range(n)])
+    write_committed(spark, tmp_path / "pop", "popularity", {
+        "popularity": spark.createDataFrame([], "identifier string, standardized double")}, {})
+    columns = ["identifier", "authority_raw", "landing_page_rank", "domain_authority", "image_match", "landing_match"]
+    tables = []
+    for limit in (publish.MAX_BROADCAST_DOMAINS, 0):
+        monkeypatch.setattr(publish, "MAX_BROADCAST_DOMAINS", limit)
+        out = tmp_path / f"table-{limit}"
+        run_publish(spark, catalog, str(tmp_path / "rank"), str(tmp_path / "pop"), str(out))
+        tables.append(sorted(tuple(r) for r in table(spark, out, "authority").select(*columns).collect()))
+    assert len(tables[0]) == n and tables[0] == tables[1]
+    assert sum(1 for r in tables[0] if r[1] is not None) == n // 3

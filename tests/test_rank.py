@@ -298,6 +298,15 @@ def test_rank_job_on_the_sample(spark, ranked):
     assert {r["id"]: r["in_degree"] for r in tables["host_rank"].collect()} == dict(hosts.in_degree())
     n_hosts = {r["domain"]: r["n_hosts"] for r in tables["domain_rank"].collect()}
     assert n_hosts["bigfarm-seo.biz"] == 8
+    # each image's pages, hosts and registered domains, counted here in Python from the graph's edges
+    vertices = {r["id"]: r for r in table(spark, root / "graph", "vertices").where("kind = 'page'").collect()}
+    shown: dict = {}
+    for r in table(spark, root / "graph", "edges").where("kind in ('embeds', 'links_to_image')").collect():
+        shown.setdefault(r["dst"], set()).add(r["src"])
+    counted = {i: (len(p), len({vertices[v]["host"] for v in p} - {None}), len({vertices[v]["domain"] for v in p} - {None}))
+               for i, p in shown.items()}
+    got = {r["id"]: (r["n_pages"], r["n_hosts"], r["n_domains"]) for r in images.collect() if r["n_pages"]}
+    assert got == counted and len(got) > 50 and any(h > d > 1 for _, h, d in got.values())
 
 
 def test_the_farm_image_loses_to_its_surfer_share(spark, ranked, sample_crawl):

@@ -13,10 +13,13 @@ Which rule matched is kept per row (``image_match``, ``landing_match``) and coun
 
 Written for a full crawl's scale (~3e9 pages, ~5e8 catalog rows): no collect, no step whose rows
 all go to one task. The catalog's domains are few (providers' sites and file hosts): they are
-reduced to their ``domain_rank`` rows and broadcast, so rows sharing a domain (every Flickr row)
-never meet in one task; the page and image tables are cut to the catalog's domains (a broadcast
-join) before any Python runs on them, and to the catalog's keys (a semi-join) before the join with
-the catalog.
+counted once, and where there are at most ``MAX_BROADCAST_DOMAINS`` they are reduced to their
+``domain_rank`` rows and broadcast, so rows sharing a domain (every Flickr row) never meet in one
+task, and the page and image tables are cut to them by a broadcast join before any Python runs on
+them; a catalog with more domains gets shuffle joins, where adaptive execution splits the
+partition of a domain that holds many rows (its skew join) and may still broadcast what it measures
+small. The tables are cut to the catalog's keys (a semi-join) before
+the join with the catalog.
 """
 
 from __future__ import annotations
@@ -150,15 +153,30 @@ def _wanted(keys: DataFrame, column: str) -> DataFrame:
             .select(_key_hash("key").alias("key_hash"), "key").distinct())
 
 
-def _in_catalog_domains(table: DataFrame, column: str, domains: DataFrame) -> DataFrame:
-    """Rows of a crawl table whose domain is one of the catalog's (a broadcast join: the catalog's
-    domains are few), and those without a domain (a URL Spark's parser could not read)."""
+# the catalog's distinct domains broadcast to every task at most this many (about 100 bytes each)
+MAX_BROADCAST_DOMAINS = 1_000_000
+
+
+def _small(frame: DataFrame, broadcast: bool) -> DataFrame:
+    return F.broadcast(frame) if broadcast else frame
+
+
+def _catalog_domains(keys: DataFrame) -> DataFrame:
+    """The registered domains of the catalog's files and landing pages, distinct."""
+    return (keys.select(F.col("file_domain").alias("domain"))
+            .unionByName(keys.select(F.col("landing_domain").alias("domain")))
+            .where(F.col("domain").isNotNull()).distinct())
+
+
+def _in_catalog_domains(table: DataFrame, column: str, domains: DataFrame, broadcast: bool) -> DataFrame:
+    """Rows of a crawl table whose domain is one of the catalog's (broadcast where they are few),
+    and those without a domain (a URL Spark's parser could not read)."""
     wanted = domains.select(F.col("domain").alias(column), F.lit(True).alias("_wanted"))
-    return (table.join(F.broadcast(wanted), on=column, how="left")
+    return (table.join(_small(wanted, broadcast), on=column, how="left")
             .where(F.col("_wanted") | F.col(column).isNull()).drop("_wanted"))
 
 
-def crawl_images_by_key(keys: DataFrame, images: DataFrame) -> DataFrame:
+def crawl_images_by_key(keys: DataFrame, images: DataFrame, broadcast: bool = True) -> DataFrame:
     """image_authority reduced to the catalog's image match keys: key_hash, key, authority_raw,
     trust_raw, image_domain_authority (the largest among crawl images sharing the key) and
     crawl_image_key (the image_key that gave authority_raw)."""
@@ -169,7 +187,7 @@ def crawl_images_by_key(keys: DataFrame, images: DataFrame) -> DataFrame:
     # Wikimedia and Flickr keys are their own match keys: no Python for them
     by_identity = images.where(identity).select(F.col("image_key").alias("key"), *columns)
     file_domains = keys.select(F.col("file_domain").alias("domain")).where(F.col("domain").isNotNull()).distinct()
-    by_url = (_in_catalog_domains(images.where(~identity), "image_domain", file_domains).select(*columns)
+    by_url = (_in_catalog_domains(images.where(~identity), "image_domain", file_domains, broadcast).select(*columns)
               .mapInPandas(_keyed("image_key", _url_image_match_key),
                            "key string, image_key string, authority double, trust double, domain_authority double"))
     return (
@@ -184,13 +202,13 @@ def crawl_images_by_key(keys: DataFrame, images: DataFrame) -> DataFrame:
     )
 
 
-def crawl_pages_by_key(keys: DataFrame, pages: DataFrame) -> DataFrame:
+def crawl_pages_by_key(keys: DataFrame, pages: DataFrame, broadcast: bool = True) -> DataFrame:
     """page_rank reduced to the catalog's landing page keys: key_hash, key, landing_page_rank (the
     largest PageRank among crawl pages sharing the key) and landing_crawl_url (its page)."""
     landing_domains = keys.select(F.col("landing_domain").alias("domain")).where(
         F.col("domain").isNotNull()).distinct()
     return (
-        _in_catalog_domains(pages.select("url", "domain", "pagerank"), "domain", landing_domains)
+        _in_catalog_domains(pages.select("url", "domain", "pagerank"), "domain", landing_domains, broadcast)
         .select("url", "pagerank")
         .mapInPandas(_keyed("url", match_key), "key string, url string, pagerank double")
         .withColumn("key_hash", _key_hash("key"))
@@ -201,24 +219,20 @@ def crawl_pages_by_key(keys: DataFrame, pages: DataFrame) -> DataFrame:
     )
 
 
-def catalog_domain_ranks(keys: DataFrame, domains: DataFrame) -> DataFrame:
-    """domain, domain_pagerank for the catalog's domains (files' and landing pages'): small."""
-    catalog_domains = (
-        keys.select(F.col("file_domain").alias("domain"))
-        .unionByName(keys.select(F.col("landing_domain").alias("domain")))
-        .where(F.col("domain").isNotNull()).distinct()
-    )
+def catalog_domain_ranks(keys: DataFrame, domains: DataFrame, broadcast: bool = True) -> DataFrame:
+    """domain, domain_pagerank for the catalog's domains (files' and landing pages')."""
     return (domains.select("domain", F.col("pagerank").alias("domain_pagerank"))
-            .join(F.broadcast(catalog_domains), on="domain", how="inner"))
+            .join(_small(_catalog_domains(keys), broadcast), on="domain", how="inner"))
 
 
 def published_table(catalog: DataFrame, keys: DataFrame, images: DataFrame, pages: DataFrame, domains: DataFrame,
                     popularity: DataFrame) -> DataFrame:
     """The published columns before saturation, scoring and stamping (see run_publish)."""
-    site = catalog_domain_ranks(keys, domains)
-    image_rank = crawl_images_by_key(keys, images).withColumnRenamed("key_hash", "image_hash") \
+    broadcast = _catalog_domains(keys).count() <= MAX_BROADCAST_DOMAINS  # one small job; keys are cached
+    site = catalog_domain_ranks(keys, domains, broadcast)
+    image_rank = crawl_images_by_key(keys, images, broadcast).withColumnRenamed("key_hash", "image_hash") \
         .withColumnRenamed("key", "image_match_key")
-    page_rank = crawl_pages_by_key(keys, pages).withColumnRenamed("key_hash", "landing_hash") \
+    page_rank = crawl_pages_by_key(keys, pages, broadcast).withColumnRenamed("key_hash", "landing_hash") \
         .withColumnRenamed("key", "landing_key")
     image_matched = F.col("crawl_image_key").isNotNull()
     landing_matched = F.col("landing_crawl_url").isNotNull()
@@ -229,11 +243,11 @@ def published_table(catalog: DataFrame, keys: DataFrame, images: DataFrame, page
         .withColumn("landing_hash", _key_hash("landing_key", spread_nulls_by="identifier"))
         .join(image_rank, on=["image_hash", "image_match_key"], how="left")
         .join(page_rank, on=["landing_hash", "landing_key"], how="left")
-        .join(F.broadcast(site.select(F.col("domain").alias("landing_domain"),
-                                      F.col("domain_pagerank").alias("landing_domain_rank"))),
+        .join(_small(site.select(F.col("domain").alias("landing_domain"),
+                                 F.col("domain_pagerank").alias("landing_domain_rank")), broadcast),
               on="landing_domain", how="left")
-        .join(F.broadcast(site.select(F.col("domain").alias("file_domain"),
-                                      F.col("domain_pagerank").alias("file_domain_rank"))),
+        .join(_small(site.select(F.col("domain").alias("file_domain"),
+                                 F.col("domain_pagerank").alias("file_domain_rank")), broadcast),
               on="file_domain", how="left")
         .join(popularity.select("identifier", F.col("standardized").alias("popularity"),
                                 F.lit(True).alias("popularity_row")), on="identifier", how="left")

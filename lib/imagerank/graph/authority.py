@@ -45,25 +45,30 @@ def image_authority(vertices: DataFrame, edges: DataFrame, page_rank: DataFrame,
         .withColumn("term", F.col("pagerank") * F.col("share"))
         .withColumn("trust_term", F.col("trust") * F.col("share"))
     )
+    # No countDistinct: Spark expands every row once per distinct aggregate for it (three of them
+    # were four times the 10^10 rows of a release). A (page, image) pair is one row of terms, so
+    # n_pages is a count; sites and hosts are counted from their own groupings.
     domain_votes = (  # a page without a public host name votes as its own host, never with all such pages
         terms.groupBy("image", F.coalesce("domain", "host").alias("site"))
-        .agg(F.max("term").alias("vote"), F.max("trust_term").alias("trust_vote"))
+        .agg(F.max("term").alias("vote"), F.max("trust_term").alias("trust_vote"),
+             F.max(F.col("domain").isNotNull().cast("long")).alias("is_domain"))  # a host is never a domain
         .groupBy("image")
-        .agg(F.sum("vote").alias("authority_raw"), F.sum("trust_vote").alias("trust_raw"))
+        .agg(F.sum("vote").alias("authority_raw"), F.sum("trust_vote").alias("trust_raw"),
+             F.sum("is_domain").alias("n_domains"))
     )
+    host_counts = terms.select("image", "host").distinct().groupBy("image").agg(F.count("host").alias("n_hosts"))
     site_rank = domain_rank.select(F.col("domain"), F.col("pagerank").alias("domain_pagerank"))
     per_image = (
         terms.join(site_rank, on="domain", how="left")
         .groupBy("image")
         .agg(
             F.sum("term").alias("surfer_raw"),
-            F.countDistinct("page").alias("n_pages"),
-            F.countDistinct("host").alias("n_hosts"),
-            F.countDistinct("domain").alias("n_domains"),
+            F.count(F.lit(1)).alias("n_pages"),
             F.max_by("page_url", F.struct("pagerank", "page_url")).alias("best_page"),
             F.max("domain_pagerank").alias("page_domain_rank"),
         )
         .join(domain_votes, on="image", how="inner")
+        .join(host_counts, on="image", how="inner")
     )
     totals = per_image.agg(F.sum("surfer_raw").alias("surfer_total"), F.sum("authority_raw").alias("authority_total"),
                            F.sum("trust_raw").alias("trust_total"))
