@@ -171,6 +171,19 @@ def sample_pipeline(spark, sample_crawl, tmp_path_factory):
     return {"root": root, "rank_report": report, "catalog": sample_crawl["catalog"]}
 
 
+@pytest.fixture(scope="session")
+def sample_published(spark, sample_pipeline):
+    """The sample pipeline's popularity and publish (sample_pipeline's root: popularity, table), once
+    for the session: what test_publish examines and test_evaluate evaluates."""
+    from imagerank.catalog.popularity import run_popularity
+    from imagerank.catalog.publish import run_publish
+
+    root, catalog = sample_pipeline["root"], sample_pipeline["catalog"]
+    run_popularity(spark, catalog, str(root / "popularity"))
+    report = run_publish(spark, catalog, str(root / "rank"), str(root / "popularity"), str(root / "table"))
+    return {"root": root, "report": report}
+
+
 def most_shuffle_rows_per_task(spark, action) -> int:
     """Run ``action()`` and return the largest number of shuffled rows any one of its tasks read:
     a step that gathers a whole table (or a whole group) into one task shows as that table's size.

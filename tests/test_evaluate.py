@@ -46,22 +46,17 @@ def test_metrics_equal_scipy_and_a_plain_computation(spark):
 
 
 @pytest.fixture(scope="module")
-def evaluated(spark, sample_pipeline, tmp_path_factory):
-    from imagerank.catalog.popularity import run_popularity
-    from imagerank.catalog.publish import run_publish
+def evaluated(spark, sample_published, tmp_path_factory):
     from imagerank.evaluation.evaluate import run_evaluate
 
     root = tmp_path_factory.mktemp("evaluate")
-    run_popularity(spark, sample_pipeline["catalog"], str(root / "pop"))
-    run_publish(spark, sample_pipeline["catalog"], str(sample_pipeline["root"] / "rank"), str(root / "pop"),
-                str(root / "table"))
-    report = run_evaluate(spark, str(root / "table"), str(root / "eval"))
-    return {"root": root, "report": report}
+    report = run_evaluate(spark, str(sample_published["root"] / "table"), str(root / "eval"))
+    return {"root": root, "table": sample_published["root"] / "table", "report": report}
 
 
 def test_evaluate_reports_authority_against_popularity_first(spark, evaluated):
     report = evaluated["report"]
-    published = table(spark, evaluated["root"] / "table", "authority").where("popularity_source = 'observed'")
+    published = table(spark, evaluated["table"], "authority").where("popularity_source = 'observed'")
     observed = {r["provider"]: r for r in published.groupBy("provider").count().collect()}
     first = {r["provider"]: r for r in report["authority_vs_popularity"]}
     assert set(first) == set(observed) | {"all"}

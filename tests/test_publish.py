@@ -13,11 +13,9 @@ from conftest import most_shuffle_rows_per_task, run_dir, sql_conf, table, write
 
 
 @pytest.fixture(scope="module")
-def published(spark, sample_pipeline):
-    root, catalog = sample_pipeline["root"], sample_pipeline["catalog"]
-    run_popularity(spark, catalog, str(root / "popularity"))
-    report = run_publish(spark, catalog, str(root / "rank"), str(root / "popularity"), str(root / "table"))
-    return root, report, table(spark, root / "table", "authority")
+def published(spark, sample_published):
+    root = sample_published["root"]
+    return root, sample_published["report"], table(spark, root / "table", "authority")
 
 
 def test_one_row_per_usable_catalog_image(published):
@@ -284,14 +282,24 @@ def test_a_catalog_with_too_many_domains_to_broadcast_publishes_the_same_rows(sp
     catalog = _catalog(tmp_path, [
         (f"f{i}", "flickr", f"https://live.staticflickr.com/65535/{i}_abcdef1234_b.jpg",
          f"https://www.flickr.com/photos/x/{i}/" if i % 2 else None) for i in range(n)])
-    write_committed(spark, tmp_path / "pop", "popularity", {
-        "popularity": spark.createDataFrame([], "identifier string, standardized double")}, {})
+    from imagerank.catalog.read import PUBLISH_COLUMNS, read_catalog
+    from imagerank.commit import current_run
+
+    rank = current_run(str(tmp_path / "rank"))
+    frame, _ = read_catalog(spark, catalog, required=PUBLISH_COLUMNS)
+    keys = publish.catalog_keys(frame).drop("bad_url", "bad_landing_url")
+    images, pages, domains = [publish._with_trust(spark.read.parquet(f"{rank}/{name}"))
+                              for name in ("image_authority", "page_rank", "domain_rank")]
+    popularity = spark.createDataFrame([], "identifier string, standardized double")
     columns = ["identifier", "authority_raw", "landing_page_rank", "domain_authority", "image_match", "landing_match"]
     tables = []
     for limit in (publish.MAX_BROADCAST_DOMAINS, 0):
         monkeypatch.setattr(publish, "MAX_BROADCAST_DOMAINS", limit)
-        out = tmp_path / f"table-{limit}"
-        run_publish(spark, catalog, str(tmp_path / "rank"), str(tmp_path / "pop"), str(out))
-        tables.append(sorted(tuple(r) for r in table(spark, out, "authority").select(*columns).collect()))
-    assert len(tables[0]) == n and tables[0] == tables[1]
-    assert sum(1 for r in tables[0] if r[1] is not None) == n // 3
+        with sql_conf(spark, {"spark.sql.autoBroadcastJoinThreshold": "-1"}):  # the hints alone broadcast
+            plan = publish.published_table(frame, keys, images, pages, domains, popularity)
+            broadcasts = plan._jdf.queryExecution().executedPlan().toString().count("BroadcastExchange")
+            tables.append((broadcasts, sorted(tuple(r) for r in plan.select(*columns).collect())))
+    (wide, rows), (narrow, same) = tables
+    assert wide >= 4 and narrow == 0, (wide, narrow)  # the catalog's domain sets broadcast, then not
+    assert len(rows) == n and rows == same
+    assert sum(1 for r in rows if r[1] is not None) == n // 3
