@@ -46,6 +46,11 @@ def test_the_demo_summarises_first_and_its_report_holds_the_model_and_the_baseli
     # every figure marked as chance or not, as the report shows it
     assert all(isinstance(f["chance"], bool) for f in report["figures"])
     sources = {(r["provider"], r["popularity_source"]) for r in
-               table(spark, root / "table", "authority").select("provider", "popularity_source").distinct().collect()}
+               table(spark, root / "predicted", "authority").select("provider", "popularity_source").distinct().collect()}
     assert ("brooklynmuseum", "predicted") in sources and ("openmuseum", "predicted") in sources
     assert ("flickr", "observed") in sources and not any(p == "brooklynmuseum" and s == "observed" for p, s in sources)
+    # publish's own folder stays publish's: the pipeline resumed skips every stage
+    resumed = subprocess.run([sys.executable, str(ROOT / "jobs" / "pipeline.py"), "--config", str(config), "--resume"],
+                             cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert resumed.stderr.count("skipped: ") == 5, resumed.stderr[-3000:]

@@ -202,17 +202,23 @@ def test_catalog_meets_crawl_variants_and_coverage_counts_each_rule(spark, tmp_p
     }
 
 
+def _flickr_rows(spark, tmp_path, n: int) -> str:
+    """A crawl with every third of n Flickr images and every seventh landing page, and a catalog of
+    the n images (every second with a landing page), all under flickr.com and staticflickr.com."""
+    _crawl(spark, tmp_path, images=[(f"flickr:{i}", 0.001 * (i % 50), 0.2, "staticflickr.com") for i in range(0, n, 3)],
+           pages=[(f"https://www.flickr.com/photos/x/{i}", "flickr.com", 1e-4) for i in range(0, n, 7)],
+           domains={"flickr.com": 0.2, "staticflickr.com": 0.1})
+    return _catalog(tmp_path, [
+        (f"f{i}", "flickr", f"https://live.staticflickr.com/65535/{i}_abcdef1234_b.jpg",
+         f"https://www.flickr.com/photos/x/{i}/" if i % 2 else None) for i in range(n)])
+
+
 def test_no_task_gathers_the_rows_of_one_domain(spark, tmp_path):
     """Every Flickr row has the same domains (flickr.com, staticflickr.com) and many have no landing
     page: no step of publish may send them all to one task. domain_rank is kept from being broadcast
     on its own (as at a full crawl's scale, ~1e8 domains), and AQE from merging the small partitions."""
     n = 3000
-    _crawl(spark, tmp_path, images=[(f"flickr:{i}", 0.001 * (i % 50), 0.2, "staticflickr.com") for i in range(0, n, 3)],
-           pages=[(f"https://www.flickr.com/photos/x/{i}", "flickr.com", 1e-4) for i in range(0, n, 7)],
-           domains={"flickr.com": 0.2, "staticflickr.com": 0.1})
-    catalog = _catalog(tmp_path, [
-        (f"f{i}", "flickr", f"https://live.staticflickr.com/65535/{i}_abcdef1234_b.jpg",
-         f"https://www.flickr.com/photos/x/{i}/" if i % 2 else None) for i in range(n)])
+    catalog = _flickr_rows(spark, tmp_path, n)
     write_committed(spark, tmp_path / "pop", "popularity", {
         "popularity": spark.createDataFrame([], "identifier string, standardized double")}, {})
     report = {}
@@ -276,12 +282,7 @@ def test_a_catalog_with_too_many_domains_to_broadcast_publishes_the_same_rows(sp
     from imagerank.catalog import publish
 
     n = 300
-    _crawl(spark, tmp_path, images=[(f"flickr:{i}", 0.001 * (i % 50), 0.2, "staticflickr.com") for i in range(0, n, 3)],
-           pages=[(f"https://www.flickr.com/photos/x/{i}", "flickr.com", 1e-4) for i in range(0, n, 7)],
-           domains={"flickr.com": 0.2, "staticflickr.com": 0.1})
-    catalog = _catalog(tmp_path, [
-        (f"f{i}", "flickr", f"https://live.staticflickr.com/65535/{i}_abcdef1234_b.jpg",
-         f"https://www.flickr.com/photos/x/{i}/" if i % 2 else None) for i in range(n)])
+    catalog = _flickr_rows(spark, tmp_path, n)
     from imagerank.catalog.read import PUBLISH_COLUMNS, read_catalog
     from imagerank.commit import current_run
 

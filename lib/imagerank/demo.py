@@ -160,7 +160,7 @@ def pipeline_steps(root: str) -> list[tuple[str, str, str]]:
 def later_steps(root: str) -> list[tuple[str, str, str | None]]:
     """(label, output, main table) of the stages the demo runs after the pipeline."""
     return [("embed (text)", f"{root}/signals", "text_embeddings"), ("train_popularity", f"{root}/model", None),
-            ("predict_popularity", f"{root}/table", "authority"),
+            ("predict_popularity", f"{root}/predicted", "authority"),
             ("embed (photos)", f"{root}/content/signals", "image_features"),
             ("visualrank", f"{root}/content/visualrank", "visualrank"), ("evaluate", f"{root}/report", "evaluation")]
 
@@ -186,7 +186,8 @@ def show_figures(report: dict) -> None:
 
 def popularity_stages(spark, catalog: str, root: str) -> list[dict]:
     """Text embeddings of the catalog, the popularity model trained on the providers that publish a
-    metric, and its predictions where none is published (in place, in the published table)."""
+    metric, and the published table with its predictions where none is published (``predicted``:
+    publish's own folder stays publish's, so that ``pipeline --resume`` finds it up to date)."""
     import importlib.util
 
     from imagerank.content.embed import EmbedOptions, run_embed
@@ -201,8 +202,8 @@ def popularity_stages(spark, catalog: str, root: str) -> list[dict]:
     stages = [done(spark, "embed (text)", f"{root}/signals", "text_embeddings")]
     run_train(spark, f"{root}/table", f"{root}/model", f"{root}/signals")
     stages.append(done(spark, "train_popularity", f"{root}/model", None))
-    run_predict(spark, f"{root}/model", f"{root}/table", f"{root}/table", f"{root}/signals")
-    return stages + [done(spark, "predict_popularity", f"{root}/table", "authority")]
+    run_predict(spark, f"{root}/model", f"{root}/table", f"{root}/predicted", f"{root}/signals")
+    return stages + [done(spark, "predict_popularity", f"{root}/predicted", "authority")]
 
 
 def content_stages(spark, images_root: str, out: str) -> list[dict]:
@@ -253,14 +254,16 @@ def main(argv=None) -> None:
         stages += popularity_stages(spark, stage_options(config)["publish"]["catalog"], root)
         if args.images:
             stages += content_stages(spark, args.images, f"{root}/content")
-        signals = f"{root}/signals" if any(s["label"] == "embed (text)" for s in stages) else None
+        predicted = any(s["label"] == "embed (text)" for s in stages)
+        signals = f"{root}/signals" if predicted else None
         say("demo", "evaluate: each signal and the model against observed popularity, and the report")
-        run_evaluate(spark, f"{root}/table", f"{root}/report", signals, note=DEMO_NOTE)
+        run_evaluate(spark, f"{root}/predicted" if predicted else f"{root}/table", f"{root}/report", signals,
+                     note=DEMO_NOTE)
         stages.append(done(spark, "evaluate", f"{root}/report", "evaluation"))
     root = root or "data/demo"
-    if not stages:  # an earlier run: what it holds now (publish's folder holds predict_popularity's run)
+    if not stages:  # an earlier run: what it holds now
         stages = [done(spark, *step) for step in pipeline_steps(root) + later_steps(root)
-                  if step[0] != "publish" and commit.marker(fs.qualify(spark, step[1])) is not None]
+                  if commit.marker(fs.qualify(spark, step[1])) is not None]
     print(f"\n== imagerank demo: {root}")
     print_summary(stages)
     report = _report(spark, f"{root}/report")
