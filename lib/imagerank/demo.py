@@ -135,8 +135,7 @@ def show_visualrank(spark, out: str, group: str = "photo", top: int = 8) -> None
 
 
 def done(spark, label: str, output: str, table: str | None) -> dict:
-    """A stage just run (or found): its label, seconds, main table and rows, and output folder;
-    read at once, as a later stage may write the same folder (predict_popularity writes publish's)."""
+    """A stage just run (or found): its label, seconds, main table and rows, and output folder."""
     report = _report(spark, output)
     rows = None if table is None else _table(spark, output, table).count()
     return {"label": label, "seconds": report["seconds"], "table": table or "(model)", "rows": rows,
@@ -150,11 +149,16 @@ def print_summary(stages: list[dict]) -> None:
         print(f"{s['label']:<20} {s['seconds']:8.1f}  {rows:>7}  {s['table']:<16} {s['output']}")
 
 
+# each pipeline stage's main table, for the summary's row count
+PIPELINE_TABLES = {"extract": "pages", "graph": "edges", "rank": "image_authority", "popularity": "popularity",
+                   "publish": "authority"}
+
+
 def pipeline_steps(root: str) -> list[tuple[str, str, str]]:
-    """(label, output, main table) of the pipeline's stages under root."""
-    return [("extract", f"{root}/extract", "pages"), ("graph", f"{root}/graph", "edges"),
-            ("rank", f"{root}/rank", "image_authority"), ("popularity", f"{root}/popularity", "popularity"),
-            ("publish", f"{root}/table", "authority")]
+    """(label, output, main table) of the pipeline's stages under root (the folders the pipeline gives them)."""
+    from imagerank.pipeline import FOLDERS
+
+    return [(name, f"{root}/{FOLDERS[name]}", table) for name, table in PIPELINE_TABLES.items()]
 
 
 def later_steps(root: str) -> list[tuple[str, str, str | None]]:
@@ -251,14 +255,15 @@ def main(argv=None) -> None:
         root = root or config["output_root"]
         run_pipeline(spark, args.config)
         stages += [done(spark, *step) for step in pipeline_steps(root)]
-        stages += popularity_stages(spark, stage_options(config)["publish"]["catalog"], root)
+        popularity = popularity_stages(spark, stage_options(config)["publish"]["catalog"], root)
+        stages += popularity
         if args.images:
             stages += content_stages(spark, args.images, f"{root}/content")
-        predicted = any(s["label"] == "embed (text)" for s in stages)
-        signals = f"{root}/signals" if predicted else None
         say("demo", "evaluate: each signal and the model against observed popularity, and the report")
-        run_evaluate(spark, f"{root}/predicted" if predicted else f"{root}/table", f"{root}/report", signals,
-                     note=DEMO_NOTE)
+        if popularity:  # the predicted table, with the text embeddings as the model's features
+            run_evaluate(spark, f"{root}/predicted", f"{root}/report", f"{root}/signals", note=DEMO_NOTE)
+        else:
+            run_evaluate(spark, f"{root}/table", f"{root}/report", note=DEMO_NOTE)
         stages.append(done(spark, "evaluate", f"{root}/report", "evaluation"))
     root = root or "data/demo"
     if not stages:  # an earlier run: what it holds now

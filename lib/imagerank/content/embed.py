@@ -147,13 +147,14 @@ def _image_tables(spark: SparkSession, stage: Stage, catalog, catalog_report: di
     skip_counts = {r["skip_reason"]: r["n"] for r in
                    pixels.groupBy("skip_reason").agg(F.count(F.lit(1)).alias("n")).collect()}
     n_features = skip_counts.pop(None, 0)
+    n_skipped = sum(skip_counts.values())
     if n_features == 0 and skip_counts:
         missing = [r["identifier"] for r in pixels.where(F.col("skip_reason") == "missing_file")
                    .select("identifier").limit(5).collect()]
-        raise StageError(nothing_decoded(source, sum(skip_counts.values()), skip_counts, missing))
-    if n_features < MIN_DECODED_SHARE * (n_features + sum(skip_counts.values())):
+        raise StageError(nothing_decoded(source, n_skipped, skip_counts, missing))
+    if n_features < MIN_DECODED_SHARE * (n_features + n_skipped):
         top = max(skip_counts, key=skip_counts.get)
-        warnings.append(f"only {n_features} of {n_features + sum(skip_counts.values())} images decoded "
+        warnings.append(f"only {n_features} of {n_features + n_skipped} images decoded "
                         f"(most skips: {top}, {skip_counts[top]}); see image_skips")
     used = pixels.where(F.col("skip_reason").isNull())
     features = stage.write("image_features", used.select(*[f.name for f in IMAGE_FEATURES.fields]))
@@ -171,7 +172,7 @@ def _image_tables(spark: SparkSession, stage: Stage, catalog, catalog_report: di
     family_table = stage.write("families", families(spark, features, pairs, fs.join(stage.folder, "_checkpoints")))
     reported = {
         "images": {"catalog_rows": catalog_report["rows_usable"], "with_features": n_features,
-                   "skipped": sum(skip_counts.values()), "skipped_by_reason": skip_counts},
+                   "skipped": n_skipped, "skipped_by_reason": skip_counts},
         "source": source.describe(),
         "image_backend": backend,
         "near_duplicates": {

@@ -402,9 +402,9 @@ def run_visualrank(spark: SparkSession, signals_dir: str, output: str,
     if options.similarity not in SIMILARITIES:
         raise ValueError(f"unknown similarity {options.similarity!r}; choose one of {SIMILARITIES}")
     with Stage(spark, "visualrank", output, asdict(options) | {"signals": signals_dir}) as stage:
-        folder = stage.input(signals_dir, "embed", tables=("image_embeddings", "families", "image_tags"))
-        signals = {name: spark.read.parquet(f"{folder}/{name}")
-                   for name in ("image_embeddings", "families", "image_tags")}
+        names = ("image_embeddings", "families", "image_tags")
+        folder = stage.input(signals_dir, "embed", tables=names)
+        signals = {name: spark.read.parquet(f"{folder}/{name}") for name in names}
         groups = image_groups(signals, options.group_by)
         embeddings = signals["image_embeddings"]
         backend = embeddings.select("backend").first()
@@ -412,7 +412,7 @@ def run_visualrank(spark: SparkSession, signals_dir: str, output: str,
             raise StageError(f"--signals {signals_dir}: not one image has an embedding, so there is nothing to rank; "
                              f"embed's report says why (images.skipped_by_reason): rerun embed with --images "
                              f"(and --image-suffix) that find the catalog's files")
-        local = backend is not None and backend["backend"] == "local"
+        local = backend["backend"] == "local"
         # a learned backend's vectors have negative entries: no factorisation, no local features
         similarity = options.similarity if local else "vector"
         use_matches = local and similarity in ("dense", "matches")
