@@ -12,7 +12,7 @@ PINS35 := requirements/spark35.txt
 SAMPLE := data/sample
 DEMO := data/demo
 
-.PHONY: install test test-slow test-all test-spark35 test-spark35-all demo bench dist clean browser
+.PHONY: install test test-slow test-all test-spark35 test-spark35-all demo bench dist clean browser postgres
 
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -36,26 +36,34 @@ browser:
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1; } || \
 	  echo "no chromium: the headless-browser test of the report will skip"
 
+# The PostgreSQL tests start a real server (Debian's postgresql package: initdb, pg_ctl), installed
+# here where this runs as root with apt (as CI does), else those tests skip and say why.
+postgres:
+	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null 2>&1; } || \
+	  echo "no PostgreSQL server: the database tests will skip"
+
 # make test: every test but the slow batch (marked slow in pytest.ini: spark-submit end to end in
 # local-cluster, on YARN and HDFS, to S3 and Iceberg); make test-slow: that batch alone; make test-all: both.
 # One file: .venv/bin/python -m pytest tests/test_rank.py (add -m "not slow" to leave its slow cases out).
-test: $(STAMP) browser
+test: $(STAMP) browser postgres
 	$(PY) -m pytest -q --durations=15 -m "not slow" tests
 
-test-slow: $(STAMP)
+test-slow: $(STAMP) postgres
 	$(PY) -m pytest -q --durations=15 -m slow tests
 
-test-all: $(STAMP) browser
+test-all: $(STAMP) browser postgres
 	$(PY) -m pytest -q --durations=15 tests
 
 # Spark 3.5: the suite without the slow batch, then the YARN tests (EMR 7 and Dataproc 2.2/2.3 run 3.5 on
 # YARN, against Hadoop 3.3.4's daemons); test-spark35-all: everything
-test-spark35: $(STAMP35)
+test-spark35: $(STAMP35) postgres
 	$(PY35) -c "import pyspark; print('pyspark', pyspark.__version__)"
 	$(PY35) -m pytest -q --durations=15 -m "not slow" tests
 	$(PY35) -m pytest -q --durations=15 tests/test_yarn.py
 
-test-spark35-all: $(STAMP35)
+test-spark35-all: $(STAMP35) postgres
 	$(PY35) -m pytest -q --durations=15 tests
 
 # the sample writes its crawl, catalog and trusted_sources.yaml, the last file: one target for all

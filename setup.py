@@ -15,6 +15,7 @@ EXTRACT = [
     "boto3>=1.34",
     "fsspec>=2023.1", "requests>=2.28",  # HDFS over WebHDFS where no libhdfs is installed (imagerank.webhdfs)
     "pyyaml>=6.0",
+    "pg8000>=1.31",  # PostgreSQL from the driver (pure Python): the catalog's table, publish's swap (imagerank.postgres)
     # reference path (and the benchmark baseline)
     "warcio>=1.7",
     "beautifulsoup4>=4.12",

@@ -8,9 +8,11 @@ Progress goes to standard error while it runs; each stage's summary to standard 
 
 import argparse
 import sys
+from pathlib import Path
 
 from imagerank.commands import STAGES, run_job
 from imagerank.pipeline import run_pipeline
+from imagerank.postgres import packages_for
 from imagerank.spark import get_spark
 
 
@@ -24,8 +26,9 @@ def main(argv=None) -> int:
     parser.add_argument("--verbose", action="store_true", help="on a failure, print the whole trace too")
     args = parser.parse_args(argv)
     stages = [name.strip() for name in args.stages.split(",") if name.strip()]
-    return run_job("pipeline", lambda: run_pipeline(get_spark("imagerank-pipeline"), args.config, stages,
-                                                    resume=args.resume), verbose=args.verbose)
+    packages = packages_for([Path(args.config).read_text(encoding="utf-8")] if Path(args.config).is_file() else [])
+    return run_job("pipeline", lambda: run_pipeline(get_spark("imagerank-pipeline", packages=packages), args.config,
+                                                    stages, resume=args.resume), verbose=args.verbose)
 
 
 if __name__ == "__main__":

@@ -87,7 +87,9 @@ def _graphframes_jar():
 
 @pytest.fixture(scope="session")
 def spark():
+    from imagerank.postgres import DRIVER_PACKAGE
     from imagerank.spark import get_spark
+    from postgres_server import binaries as postgres_binaries
 
     # Code generation off: the tests' tables are tiny, so compiling each query's generated Java costs
     # more than it saves (test_publish: 137 s with it, 115 s without); interpreted evaluation gives the
@@ -97,7 +99,10 @@ def spark():
     jar = _graphframes_jar()
     if jar is not None:
         extra["spark.jars"] = str(jar)  # GraphFrames' JVM classes for this Spark line, for the graphframes engine
-    session = get_spark("imagerank-tests", master="local[2]", extra=extra)
+    # The PostgreSQL JDBC driver (Maven Central, through Spark's --packages resolution) where the
+    # PostgreSQL tests can run: test_postgres.py reads and writes a real server from this session.
+    packages = (DRIVER_PACKAGE,) if postgres_binaries() is not None else ()
+    session = get_spark("imagerank-tests", master="local[2]", extra=extra, packages=packages)
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()

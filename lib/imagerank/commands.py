@@ -138,10 +138,14 @@ def _rank(spark, args):
 
 
 def _catalog_arguments(parser: argparse.ArgumentParser) -> None:
-    from imagerank.catalog.read import FORMATS
+    from imagerank.catalog.read import DEFAULT_TABLE, FORMATS
 
-    parser.add_argument("--catalog", required=True, help="catalog rows: Parquet, CSV/TSV (Openverse dump) or JSON lines")
+    parser.add_argument("--catalog", required=True,
+                        help="catalog rows: Parquet, CSV/TSV (Openverse dump), JSON lines, or Openverse's database as "
+                             "jdbc:postgresql://HOST:PORT/DB (credentials: PGUSER, PGPASSWORD or ~/.pgpass)")
     parser.add_argument("--catalog-format", choices=FORMATS, default="auto", help="default: from the file name")
+    parser.add_argument("--catalog-table", default=DEFAULT_TABLE,
+                        help=f"the table of a jdbc:postgresql:// catalog (default {DEFAULT_TABLE})")
 
 
 def _popularity_arguments(parser: argparse.ArgumentParser) -> None:
@@ -158,7 +162,7 @@ def _popularity(spark, args):
     from imagerank.catalog.popularity import run_popularity
 
     return run_popularity(spark, args.catalog, args.output, args.percentile, args.providers, args.catalog_format,
-                          exact=not args.approximate)
+                          exact=not args.approximate, catalog_table=args.catalog_table)
 
 
 def _publish_arguments(parser: argparse.ArgumentParser) -> None:
@@ -182,15 +186,26 @@ def _publish_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--graph", default=None,
                         help="the folder written by jobs/build_graph.py that the ranks come from: "
                              "provider_authority counts the pages and domains showing each provider's images")
+    parser.add_argument("--to-postgres", default=None, metavar="jdbc:postgresql://HOST:PORT/DB",
+                        help="also publish the table into this database, swapped in whole once the run is committed "
+                             "(credentials: PGUSER, PGPASSWORD or ~/.pgpass)")
+    parser.add_argument("--postgres-table", default="image_authority", help="its name there (default image_authority)")
+    parser.add_argument("--postgres-constants-table", default="image_authority_provider_constants",
+                        help="the popularity constants' table there; 'none' to leave them out")
+    parser.add_argument("--postgres-connections", type=_positive_int, default=8,
+                        help="connections loading the table at once (default 8)")
 
 
 def _publish(spark, args):
     from imagerank.catalog.publish import run_publish
+    from imagerank.postgres import PublishTarget
 
     return run_publish(spark, args.catalog, args.ranks, args.popularity, args.output, args.percentile,
                        args.catalog_format, min_match_fraction=args.min_match_fraction,
                        min_crawl_match_fraction=args.min_crawl_match_fraction, signals=args.signals,
-                       visualrank=args.visualrank, graph=args.graph)
+                       visualrank=args.visualrank, graph=args.graph, catalog_table=args.catalog_table,
+                       to_postgres=PublishTarget(args.to_postgres, args.postgres_table, args.postgres_constants_table,
+                                                  args.postgres_connections) if args.to_postgres else None)
 
 
 def _embed_arguments(parser: argparse.ArgumentParser) -> None:
@@ -241,7 +256,8 @@ def _embed(spark, args):
         fetch=FetchOptions(timeout=args.fetch_timeout, deadline=args.fetch_deadline, max_bytes=args.max_image_bytes, retries=args.fetch_retries,
                            per_host=args.fetch_per_host, allow_private=args.fetch_allow_private),
         family=FamilyOptions(min_similarity=args.min_similarity))
-    return run_embed(spark, args.catalog, args.images, args.output, options, args.catalog_format)
+    return run_embed(spark, args.catalog, args.images, args.output, options, args.catalog_format,
+                     catalog_table=args.catalog_table)
 
 
 def _visualrank_arguments(parser: argparse.ArgumentParser) -> None:
@@ -360,9 +376,10 @@ def user_errors() -> tuple[type[Exception], ...]:
     from imagerank.commit import OutputError
     from imagerank.fs import FsError
     from imagerank.graph.graphframes_jar import GraphFramesUnavailable
+    from imagerank.postgres import PostgresError
     from imagerank.stage import StageError
 
-    return (CatalogError, OutputError, FsError, GraphFramesUnavailable, StageError)
+    return (CatalogError, OutputError, FsError, GraphFramesUnavailable, PostgresError, StageError)
 
 
 def root_cause(error: BaseException) -> str:
@@ -416,8 +433,12 @@ def main(name: str, argv: list[str] | None = None) -> int:
     """A stage's job: parse its command line, run it in the session spark-submit gave (or a local one)."""
     from imagerank.spark import get_spark
 
+    from imagerank.postgres import packages_for
+
     args = parser_for(name).parse_args(argv)
-    return run_job(name, lambda: summary(name, COMMANDS[name].call(get_spark(f"imagerank-{name}"), args)),
+    packages = packages_for([v for v in vars(args).values() if isinstance(v, str)])
+    return run_job(name, lambda: summary(name, COMMANDS[name].call(get_spark(f"imagerank-{name}", packages=packages),
+                                                                   args)),
                    verbose=args.verbose)
 
 

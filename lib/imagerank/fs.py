@@ -169,7 +169,7 @@ def qualify(spark, path: str) -> str:
     scheme = scheme_of(path)
     if scheme == "s3" and not _hadoop_has_scheme(spark, "s3"):
         return "s3a" + path[2:]
-    if scheme in OBJECT_STORES or scheme in ("http", "https"):
+    if scheme in OBJECT_STORES or scheme in ("http", "https", "jdbc"):  # jdbc: a database (imagerank.postgres)
         return path
     conf = spark.sparkContext._jsc.hadoopConfiguration()
     if scheme == "file" or (scheme == "" and _default_fs_is_local(conf)):

@@ -59,8 +59,10 @@ def stage_options(config: dict) -> dict[str, dict]:
     options["publish"].setdefault("ranks", out["rank"])
     options["publish"].setdefault("graph", out["graph"])
     options["publish"].setdefault("popularity", out["popularity"])
-    if "catalog" in options["popularity"]:
-        options["publish"].setdefault("catalog", options["popularity"]["catalog"])
+    if "catalog" in options["popularity"] and "catalog" not in options["publish"]:  # popularity's catalog, as read
+        for key in ("catalog", "catalog_format", "catalog_table"):
+            if key in options["popularity"]:
+                options["publish"][key] = options["popularity"][key]
     return options
 
 

@@ -60,10 +60,13 @@ def launched_by_spark() -> bool:
     return "PYSPARK_GATEWAY_PORT" in os.environ or "spark.master" in os.environ.get("PYSPARK_SUBMIT_ARGS", "")
 
 
-def get_spark(app_name: str, master: str | None = None, extra: dict[str, str] | None = None) -> SparkSession:
+def get_spark(app_name: str, master: str | None = None, extra: dict[str, str] | None = None,
+              packages: tuple[str, ...] = ()) -> SparkSession:
     """The active session; else spark-submit's (untouched); else a local one from spark-local.conf.
 
-    ``master`` and ``extra`` apply to a local session only (tests, ``python jobs/x.py``).
+    ``master``, ``extra`` and ``packages`` (Maven coordinates added to ``spark.jars.packages``, e.g.
+    the PostgreSQL JDBC driver for a job given a database) apply to a local session only (tests,
+    ``python jobs/x.py``): under spark-submit they are ``--packages``' business.
     """
     active = SparkSession.getActiveSession()
     if active is not None:
@@ -83,6 +86,9 @@ def get_spark(app_name: str, master: str | None = None, extra: dict[str, str] | 
     settings.update(extra or {})
     settings[JAVA_OPTIONS] = with_log_conf(settings.get(JAVA_OPTIONS, ""))
     settings.update(session_settings(pyspark.__version__, settings))  # GraphFrames' JVM package, as graph stages need
+    if packages:
+        listed = [p for p in settings.get("spark.jars.packages", "").split(",") if p]
+        settings["spark.jars.packages"] = ",".join(dict.fromkeys([*listed, *packages]))
     for key, value in settings.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import re
 import time
+from typing import Callable
 
 from pyspark.sql import DataFrame, SparkSession
 
@@ -82,6 +83,7 @@ class Stage:
         self.retention = duration(spark, RETENTION_SETTING, commit.RETENTION)
         self.every = duration(spark, HEARTBEAT_SETTING, commit.HEARTBEAT_EVERY)
         self.tables: dict[str, list[str] | None] = {}  # written tables and their partition columns
+        self.published: list[tuple[str, Callable[[dict], object], Callable[[], None]]] = []  # after_commit's
 
     @property
     def folder(self) -> str:
@@ -141,6 +143,18 @@ class Stage:
         self.tables[name] = partition_by
         return self.spark.read.parquet(self.table(name))
 
+    def after_commit(self, store: str, publish: Callable[[dict], object], discard: Callable[[], None]) -> None:
+        """Once this run is committed, ``publish(entry)`` (make what the run prepared in another store
+        current, e.g. swap a PostgreSQL table; ``entry``: the commit's, with its ``seq``); where the
+        run fails or loses its commit, ``discard()``
+        (remove what it prepared) instead. A ``publish`` that fails after the commit is a
+        :class:`StageError` naming ``store``: the run is committed, the store keeps its previous state."""
+        self.published.append((store, publish, discard))
+
+    def _discard(self) -> None:
+        for _, _, discard in self.published:
+            discard()
+
     def __enter__(self) -> "Stage":
         self.started, self.started_at = time.time(), commit.now_iso()
         commit.check_owned(self.output, self.name)
@@ -170,8 +184,14 @@ class Stage:
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
             if exc_type is None:
-                self._commit()
-            elif self.base.run is not None:
+                try:
+                    self._commit()
+                except BaseException:
+                    self._discard()
+                    raise
+            else:
+                self._discard()
+            if exc_type is not None and self.base.run is not None:
                 try:
                     setattr(exc, KEPT, (self.output, self.base.run))  # read by kept_run
                 except AttributeError:
@@ -190,7 +210,7 @@ class Stage:
                   "seconds": round(time.time() - self.started, 3)}
         if published:
             report["iceberg_tables"] = {name: ident.replace("`", "") for name, ident in published.items()}
-        commit.commit(self.output, self.run, self.name, report, self.base, self.retention, self.attempt)
+        entry = commit.commit(self.output, self.run, self.name, report, self.base, self.retention, self.attempt)
         self.report = report
         try:
             iceberg.publish(self.spark, commit.run_folder(self.output, self.run), self.run, self.tables, published)
@@ -198,3 +218,11 @@ class Stage:
             raise StageError(f"{self.output}: run {self.run} is committed, but its Iceberg tables were not all "
                              f"replaced ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}); "
                              f"run the stage again to publish them") from error
+        for store, publish, discard in self.published:
+            try:
+                publish(entry)
+            except Exception as error:
+                discard()
+                raise StageError(f"{self.output}: run {self.run} is committed, but its {store} tables were not "
+                                 f"replaced ({str(error).splitlines()[0] if str(error) else type(error).__name__}); "
+                                 f"the previous ones stay; run the stage again to publish them") from error

@@ -20,7 +20,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from imagerank import fs
-from imagerank.catalog.read import read_catalog
+from imagerank.catalog.read import DEFAULT_TABLE, read_catalog
+from imagerank.postgres import is_postgres
 from imagerank.catalog.saturation import constants, percentile_values
 from imagerank.spark import package_conf
 from imagerank.stage import Stage
@@ -84,13 +85,16 @@ def standardize(raw: DataFrame, provider_constants: DataFrame) -> DataFrame:
 
 
 def run_popularity(spark: SparkSession, catalog_path: str, output: str, percentile: float | None = None,
-                   providers_path: str | None = None, catalog_format: str = "auto", exact: bool = True) -> dict:
+                   providers_path: str | None = None, catalog_format: str = "auto", exact: bool = True,
+                   catalog_table: str = DEFAULT_TABLE) -> dict:
     """Write provider_constants and popularity under ``output``; returns the report."""
     args = {"catalog": catalog_path, "percentile": percentile, "providers": providers_path,
-            "catalog_format": catalog_format, "exact": exact}
+            "catalog_format": catalog_format, "exact": exact,
+            **({"catalog_table": catalog_table} if is_postgres(catalog_path) else {})}
     with Stage(spark, "popularity", output, args) as stage:
         metrics = load_providers(spark, providers_path, percentile)
-        catalog, catalog_report = read_catalog(spark, stage.qualify(catalog_path), fmt=catalog_format)
+        catalog, catalog_report = read_catalog(spark, stage.qualify(catalog_path), fmt=catalog_format,
+                                                  table=catalog_table)
         raw = raw_metrics(spark, catalog, metrics).cache()
         provider_constants = stage.write("provider_constants", constants(percentile_values(raw, exact)))
         stage.write("popularity", standardize(raw, provider_constants))

@@ -24,6 +24,7 @@ the join with the catalog.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Callable, Iterator
 
 import pandas as pd
@@ -32,11 +33,13 @@ from pyspark.sql import functions as F
 
 from imagerank import fs
 from imagerank.catalog.provider_authority import provider_authority, showing
-from imagerank.catalog.read import PUBLISH_COLUMNS, read_catalog
+from imagerank import postgres
+from imagerank.catalog.read import DEFAULT_TABLE, PUBLISH_COLUMNS, read_catalog
 from imagerank.catalog.saturation import saturable, saturate
 from imagerank.commit import now_iso
+from imagerank.postgres import PublishTarget, is_postgres
 from imagerank.progress import say
-from imagerank.stage import Stage
+from imagerank.stage import Stage, StageError
 from imagerank.urls import (IDENTITY_KEY_PREFIXES, UrlError, host_of, image_key, image_match_key, is_wikimedia_curid,
                             match_key, normalize, registered_domain, wikimedia_file_page)
 
@@ -387,19 +390,46 @@ def _with_trust(frame: DataFrame) -> DataFrame:
     return frame
 
 
+UUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+
+
+def to_database(spark: SparkSession, stage: Stage, database: postgres.Database, target: PublishTarget,
+                table: DataFrame, rows: int, popularity_folder: str) -> dict:
+    """Load ``table`` (identifier a uuid primary key, plus ``run``) and popularity's provider
+    constants (key provider, metric) into ``database`` under this run's names; the stage swaps them
+    in once it commits, or drops them where it fails (:mod:`imagerank.postgres`)."""
+    bad = table.where(~F.col("identifier").rlike(UUID)).select("identifier").limit(3).collect()
+    if bad:
+        raise StageError(f"--to-postgres: identifiers such as {bad[0]['identifier']!r} are not UUIDs; the table's "
+                         f"identifier is a uuid, as in Openverse's image table")
+    tables = [postgres.Table(target.table, table, rows, key=("identifier",), uuid_columns=("identifier",))]
+    if target.constants_table:
+        constants = spark.read.parquet(fs.join(popularity_folder, "provider_constants"))
+        tables.append(postgres.Table(target.constants_table, constants, constants.count(), key=("provider", "metric")))
+    say("publish", f"loading {rows:,} rows into PostgreSQL {database.where}")
+    staged = postgres.stage_tables(spark, database, tables, stage.run, stage.output, target.connections)
+    stage.after_commit("PostgreSQL", staged.swap, staged.drop)
+    return {"database": database.url.split("?")[0], "user": database.user,
+            "tables": {t.name: t.rows for t in tables}}
+
+
 def run_publish(spark: SparkSession, catalog_path: str, ranks: str, popularity_dir: str, output: str,
                 percentile: float = 0.85, catalog_format: str = "auto",
                 min_match_fraction: float = MIN_MATCH_FRACTION,
                 min_crawl_match_fraction: float = MIN_CRAWL_MATCH_FRACTION,
-                signals: str | None = None, visualrank: str | None = None, graph: str | None = None) -> dict:
+                signals: str | None = None, visualrank: str | None = None, graph: str | None = None,
+                catalog_table: str = DEFAULT_TABLE, to_postgres: PublishTarget | None = None) -> dict:
     """Write ``authority`` (partitioned by provider), ``coverage``, ``provider_authority`` and
     ``scores_tsv`` under ``output``; inputs that do not belong together (:func:`matching_warnings`)
     are warned of in the report's ``warnings`` and on standard error. ``graph`` (the graph the
-    ranks were computed from) gives provider_authority its pages and domains showing each provider."""
+    ranks were computed from) gives provider_authority its pages and domains showing each provider.
+    ``to_postgres``: the authority table (and popularity's provider constants) also go into that
+    database, swapped in once the run is committed (:func:`to_database`)."""
     args = {"catalog": catalog_path, "ranks": ranks, "popularity": popularity_dir, "percentile": percentile,
             "catalog_format": catalog_format, "min_match_fraction": min_match_fraction,
             "min_crawl_match_fraction": min_crawl_match_fraction, "signals": signals, "visualrank": visualrank,
-            "graph": graph}
+            "graph": graph, **({"catalog_table": catalog_table} if is_postgres(catalog_path) else {}),
+            **({"to_postgres": asdict(to_postgres)} if to_postgres else {})}
     with Stage(spark, "publish", output, args) as stage:
         signals_folder = stage.input(signals, "embed", tables=("image_features", "families")) if signals else None
         visualrank_folder = stage.input(visualrank, "visualrank", tables=("visualrank",)) if visualrank else None
@@ -407,8 +437,11 @@ def run_publish(spark: SparkSession, catalog_path: str, ranks: str, popularity_d
         rank_report = stage.input_report(ranks_folder)
         graph_folder = stage.input(graph, "build_graph", tables=("edges",)) if graph else None
         popularity_folder = stage.input(popularity_dir, "popularity", tables=("popularity",))
+        database = postgres.database(to_postgres.url, spark) if to_postgres else None
+        if database is not None:
+            database.connect().close()  # a wrong password or host fails now, before the work
         catalog, catalog_report = read_catalog(spark, stage.qualify(catalog_path), required=PUBLISH_COLUMNS,
-                                               fmt=catalog_format)
+                                               fmt=catalog_format, table=catalog_table)
         keys = catalog_keys(catalog).cache()
         popularity = spark.read.parquet(fs.join(popularity_folder, "popularity"))
         images, pages, domains = [_with_trust(spark.read.parquet(fs.join(ranks_folder, name)))
@@ -462,13 +495,17 @@ def run_publish(spark: SparkSession, catalog_path: str, ranks: str, popularity_d
             trusted if isinstance(trusted, dict) else {}, percentile, shown)
         providers = stage.write("provider_authority", providers.coalesce(1))
         write_scores_tsv(stage, written)
+        rows_written = written.count()
+        if database is not None:
+            stage.report["postgres"] = to_database(spark, stage, database, to_postgres, written.select(table.columns),
+                                                   rows_written, popularity_folder)
         bad = keys.agg(F.sum(F.col("bad_url").cast("long")).alias("url"),
                        F.sum(F.col("bad_landing_url").cast("long")).alias("landing")).first()
         stage.report.update({
             "catalog": catalog_report,
             "crawls": rank_report.get("crawls", []),
             "computed_at": computed_at,
-            "rows_written": written.count(),
+            "rows_written": rows_written,
             "unparseable_urls": {"url": bad["url"] or 0, "foreign_landing_url": bad["landing"] or 0},
             "saturation": {"authority": authority_constant, "trust": trust_constant, "domain_authority": site_constant,
                            "provider_boost": boost_constant},

@@ -1,4 +1,9 @@
-"""Reading the image catalog (Openverse's schema) from Parquet, CSV/TSV or JSON lines.
+"""Reading the image catalog (Openverse's schema) from Parquet, CSV/TSV, JSON lines or PostgreSQL.
+
+A ``jdbc:postgresql://HOST:PORT/DB`` catalog is read from a table of Openverse's ``image`` schema
+(:mod:`imagerank.postgres`: parallel slices of the table, only the columns the stage uses, each as
+the text a CSV dump of it holds); its rows then go through the rules below, as a file's do, plus
+one: a row with ``removed_from_source`` true is skipped and counted as ``removed_from_source``.
 
 Every column comes back as a string except where Parquet says otherwise; ``meta_data`` and
 ``tags`` come back as JSON text whatever the input held (Openverse's CSV dumps carry them as
@@ -26,11 +31,17 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from imagerank import postgres
+from imagerank.postgres import is_postgres
+
 CORRUPT = "_corrupt_record"
-FORMATS = ("auto", "parquet", "csv", "tsv", "json")
+FORMATS = ("auto", "parquet", "csv", "tsv", "json", "postgres")
+DEFAULT_TABLE = "public.image"  # Openverse's catalog table, for a jdbc:postgresql:// catalog
 JSON_COLUMNS = ("meta_data", "tags")
 POPULARITY_COLUMNS = ("identifier", "provider", "meta_data")
 PUBLISH_COLUMNS = ("identifier", "provider", "url", "foreign_landing_url")
+EMBED_COLUMNS = ("identifier", "provider", "url", "thumbnail", "title", "tags", "description")
+REMOVED = "_removed"  # a database catalog's removed_from_source, true or false
 
 
 class CatalogError(ValueError):
@@ -38,6 +49,8 @@ class CatalogError(ValueError):
 
 
 def detect_format(path: str) -> str:
+    if is_postgres(path):
+        return "postgres"
     name = path.rstrip("/").lower()
     for suffix, fmt in ((".parquet", "parquet"), (".tsv", "tsv"), (".tsv.gz", "tsv"), (".csv", "csv"),
                         (".csv.gz", "csv"), (".jsonl", "json"), (".ndjson", "json"), (".json", "json"),
@@ -96,7 +109,7 @@ def _copy_order(raw: DataFrame) -> list[F.Column]:
     total, so that the row kept does not depend on the input's order or partitioning."""
     kinds = {f.name: f.dataType for f in raw.schema.fields}
     order = [F.col(c).desc_nulls_last() for c in LATEST_FIRST if c in kinds]
-    for name in sorted(c for c in kinds if c not in (*LATEST_FIRST, "identifier", CORRUPT)):
+    for name in sorted(c for c in kinds if c not in (*LATEST_FIRST, "identifier", CORRUPT, REMOVED)):
         column = F.to_json(F.col(name)) if _has_map(kinds[name]) else F.col(name)
         order.append(column.asc_nulls_last())
     return order
@@ -107,10 +120,12 @@ def _max_field_chars(spark: SparkSession) -> int:
 
 
 def read_catalog(spark: SparkSession, path: str, required: tuple[str, ...] = POPULARITY_COLUMNS,
-                 fmt: str = "auto") -> tuple[DataFrame, dict]:
-    """The catalog's usable rows (one per identifier) and the counts of what was read and skipped."""
+                 fmt: str = "auto", table: str = DEFAULT_TABLE, columns: tuple[str, ...] = ()) -> tuple[DataFrame, dict]:
+    """The catalog's usable rows (one per identifier) and the counts of what was read and skipped.
+    ``table``: the table of a PostgreSQL catalog; ``columns``: those the stage may use beyond
+    ``required`` (a database is asked for these alone; a file's columns are all kept)."""
     try:
-        return _read_catalog(spark, path, required, fmt)
+        return _read_catalog(spark, path, required, fmt, table, columns)
     except CatalogError:
         raise
     except Exception as error:
@@ -121,17 +136,27 @@ def read_catalog(spark: SparkSession, path: str, required: tuple[str, ...] = POP
         raise
 
 
-def _read_catalog(spark: SparkSession, path: str, required: tuple[str, ...], fmt: str) -> tuple[DataFrame, dict]:
+def _read_catalog(spark: SparkSession, path: str, required: tuple[str, ...], fmt: str, table: str,
+                  wanted: tuple[str, ...]) -> tuple[DataFrame, dict]:
     if fmt not in FORMATS:
         raise CatalogError(f"unknown catalog format {fmt!r}; choose one of {FORMATS}")
     fmt = detect_format(path) if fmt == "auto" else fmt
-    if fmt in ("csv", "tsv"):
+    if (fmt == "postgres") != is_postgres(path):
+        raise CatalogError(f"catalog {path}: --catalog-format postgres goes with a jdbc:postgresql:// URL, and only "
+                           f"with one")
+    source: dict = {}
+    if fmt == "postgres":
+        db = postgres.database(path, spark)
+        raw, source = postgres.read_rows(spark, db, table, (*required, *wanted, *LATEST_FIRST), required)
+        raw = raw.withColumn(CORRUPT, F.lit(None).cast("string"))
+        path = db.url.split("?")[0]
+    elif fmt in ("csv", "tsv"):
         raw = _read_text_table(spark, path, fmt)
     elif fmt == "json":
         raw = _read_json_lines(spark, path)
     else:
         raw = spark.read.parquet(path).withColumn(CORRUPT, F.lit(None).cast("string"))
-    columns = [c for c in raw.columns if c != CORRUPT]  # Spark's own column is never named to the user
+    columns = [c for c in raw.columns if c not in (CORRUPT, REMOVED)]  # Spark's own column: never named to the user
     if not columns and _is_empty(spark, path):
         raise CatalogError(f"catalog {path} is empty: not one line in it; check --catalog")
     missing = [name for name in required if name not in columns]
@@ -141,16 +166,18 @@ def _read_catalog(spark: SparkSession, path: str, required: tuple[str, ...], fmt
     raw = raw.select(*[_as_json_text(raw, c).alias(c) if c in JSON_COLUMNS else F.col(c) for c in raw.columns])
     raw = raw.cache()  # Spark refuses queries on the corrupt-record column of an uncached text source
     quoting = _broken_quoting(raw, required) if fmt in ("csv", "tsv") else F.lit(None).cast("string")
+    removed = F.col(REMOVED) if REMOVED in raw.columns else F.lit(False)
     flagged = raw.withColumn("_quoting", quoting).withColumn(
         "_skip",
-        F.when(F.col(CORRUPT).isNotNull(), F.lit("unreadable_row"))
+        F.when(removed, F.lit("removed_from_source"))
+        .when(F.col(CORRUPT).isNotNull(), F.lit("unreadable_row"))
         .when(F.col("_quoting").isNotNull(), F.lit("bad_quoting"))
         .when(F.col("identifier").isNull() | (F.trim(F.col("identifier")) == ""), F.lit("missing_identifier"))
         .when(F.col("provider").isNull() | (F.trim(F.col("provider")) == ""), F.lit("missing_provider")),
     )
     ranked = flagged.where(F.col("_skip").isNull()).withColumn(
         "_copy", F.row_number().over(Window.partitionBy("identifier").orderBy(*_copy_order(raw))))
-    usable = ranked.where(F.col("_copy") == 1).drop("_skip", "_quoting", "_copy", CORRUPT)
+    usable = ranked.where(F.col("_copy") == 1).drop("_skip", "_quoting", "_copy", CORRUPT, REMOVED)
     counts = {r["_skip"]: r["n"] for r in flagged.groupBy("_skip").agg(F.count(F.lit(1)).alias("n")).collect()}
     rows_read = sum(counts.values())
     kept = usable.count()
@@ -167,7 +194,7 @@ def _read_catalog(spark: SparkSession, path: str, required: tuple[str, ...], fmt
     if kept == 0:
         raise CatalogError(f"catalog {path}: not one usable row among the {rows_read} read (skipped: {skipped}; "
                            f"for example: {(examples + quoted)[:1]}); fix the file or check --catalog-format")
-    return usable, {"path": path, "format": fmt, "rows_read": rows_read, "rows_usable": kept,
+    return usable, {"path": path, "format": fmt, **source, "rows_read": rows_read, "rows_usable": kept,
                     "skipped": skipped, "unreadable_examples": examples, "bad_quoting_examples": quoted}
 
 

@@ -17,7 +17,8 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from imagerank import fs
-from imagerank.catalog.read import read_catalog
+from imagerank.catalog.read import DEFAULT_TABLE, EMBED_COLUMNS, read_catalog
+from imagerank.postgres import is_postgres
 from imagerank.content import models
 from imagerank.content.families import (VERIFIED, FamilyOptions, families, hash_candidates, lsh_candidates,
                                         verified_pairs)
@@ -87,10 +88,12 @@ def image_tags(catalog) -> "DataFrame":
 
 
 def run_embed(spark: SparkSession, catalog_path: str, images: str, output: str,
-              options: EmbedOptions = EmbedOptions(), catalog_format: str = "auto") -> dict:
+              options: EmbedOptions = EmbedOptions(), catalog_format: str = "auto",
+              catalog_table: str = DEFAULT_TABLE) -> dict:
     """Signals of the catalog's images under ``output``. ``images``: a folder, a catalog column to
     fetch (:data:`COLUMNS`), or ``none`` (text embeddings alone: the image tables are written empty)."""
     args = {"catalog": catalog_path, "images": images, "catalog_format": catalog_format,
+            **({"catalog_table": catalog_table} if is_postgres(catalog_path) else {}),
             **{k: v for k, v in asdict(options).items()}}
     with Stage(spark, "embed", output, args) as stage:
         text_path = None if (options.text_model or "").lower() == "none" else models.resolve_model(options.text_model)
@@ -102,7 +105,7 @@ def run_embed(spark: SparkSession, catalog_path: str, images: str, output: str,
         source = None if images == NO_IMAGES else image_source(stage, images, options)
         required = ("identifier", "provider") + ((source.column,) if source and source.column else ())
         catalog, catalog_report = read_catalog(spark, stage.qualify(catalog_path), required=required,
-                                               fmt=catalog_format)
+                                               fmt=catalog_format, table=catalog_table, columns=EMBED_COLUMNS)
         warnings: list[str] = []
         if text_path is not None:
             import sentence_transformers  # noqa: F401 - a missing embed extra fails now, not after the image work
