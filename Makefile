@@ -79,10 +79,11 @@ demo: $(STAMP) $(SAMPLE)/trusted_sources.yaml $(SAMPLE)/images/catalog.csv
 
 # bench_scale: every stage under spark-submit on generated crawls of 10^4, 10^5 and 10^6 pages
 # (BENCH_SCALE_SIZES=10000,100000 for a shorter run); crawls cached in /tmp/imagerank-bench-scale
-bench: $(STAMP)
+bench: $(STAMP) postgres
 	$(PY) bench/bench_extract.py
 	$(PY) bench/bench_pagerank.py
 	$(PY) bench/bench_content.py
+	$(PY) bench/bench_postgres.py
 	$(PY) bench/bench_scale.py
 
 # `make dist`: what a cluster needs, in dist/ (README: "Running on a cluster"). It uses only $(PYTHON)
