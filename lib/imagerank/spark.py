@@ -91,4 +91,21 @@ def get_spark(app_name: str, master: str | None = None, extra: dict[str, str] | 
         settings["spark.jars.packages"] = ",".join(dict.fromkeys([*listed, *packages]))
     for key, value in settings.items():
         builder = builder.config(key, value)
-    return builder.getOrCreate()
+    return _with_jvm_stdout_on_stderr(builder.getOrCreate)
+
+
+def _with_jvm_stdout_on_stderr(start):
+    """Start the local JVM with standard error as its standard output: what it prints there (Ivy's
+    ``:: loading settings ::`` line when resolving packages on Spark 3.5, a library's println)
+    never mixes into the job's summary on this process's standard output."""
+    try:
+        sys.stdout.flush()
+        saved = os.dup(1)
+    except (OSError, ValueError, AttributeError):  # no real file descriptor 1 (an embedding host)
+        return start()
+    try:
+        os.dup2(2, 1)
+        return start()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
