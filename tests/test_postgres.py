@@ -277,6 +277,15 @@ def test_bad_databases_tables_and_values_are_refused_in_one_line(spark, server, 
         read_catalog(spark, url, table="odd")
     pgpass.chmod(0o600)
     assert read_catalog(spark, url, table="odd")[1]["rows_usable"] == 3
+    # or a properties file named by a Spark setting: user, password and pgJDBC's own properties
+    monkeypatch.delenv("PGUSER")
+    monkeypatch.setenv("PGPASSFILE", str(tmp_path / "absent"))
+    properties = tmp_path / "db.properties"
+    properties.write_text(f"# the catalog's reader\nuser={USER}\npassword={PASSWORD}\nApplicationName=imagerank-test\n")
+    with sql_conf(spark, {postgres.PROPERTIES_SETTING: str(properties)}):
+        db = postgres.database(url, spark)
+        assert (db.user, db.params) == (USER, {"ApplicationName": "imagerank-test"})
+        assert read_catalog(spark, url, table="odd")[1]["rows_usable"] == 3
 
 
 def test_pgpass_lines_match_as_libpq_reads_them(tmp_path):

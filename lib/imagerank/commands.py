@@ -117,6 +117,15 @@ def _rank_arguments(parser: argparse.ArgumentParser) -> None:
                              "trusted_sources.yaml shipped in the package)")
     parser.add_argument("--good-share", type=_fraction, default=defaults.good_share,
                         help="share of all PageRank taken to be held by good vertices, for spam mass")
+    _cc_rank_arguments(parser, "the report compares our {level} PageRank and harmonic centrality with them "
+                               "(Spearman, top-100 overlap)")
+
+
+def _cc_rank_arguments(parser: argparse.ArgumentParser, use: str) -> None:
+    for level in ("domain", "host"):
+        parser.add_argument(f"--cc-{level}-ranks", default=None,
+                            help=f"Common Crawl's web-graph {level} ranks (cc-webgraph's *-{level}-ranks.txt.gz, a folder "
+                                 f"of split parts or a glob): " + use.format(level=level))
 
 
 def _rank(spark, args):
@@ -130,7 +139,7 @@ def _rank(spark, args):
         max_iter=args.max_iter if args.max_iter is not None else defaults.max_iter,
         engine=args.engine, driver_max_edges=args.driver_max_edges, harmonic_engine=args.harmonic_engine,
         log2m=args.log2m, checkpoint_dir=args.checkpoint_dir, trusted_sources=args.trusted_sources,
-        good_share=args.good_share,
+        good_share=args.good_share, cc_domain_ranks=args.cc_domain_ranks, cc_host_ranks=args.cc_host_ranks,
     )
     if options.engine == "graphframes":
         require_graphframes(spark)  # fail before reading anything
@@ -169,7 +178,9 @@ def _publish_arguments(parser: argparse.ArgumentParser) -> None:
     from imagerank.catalog.publish import MIN_CRAWL_MATCH_FRACTION, MIN_MATCH_FRACTION
 
     _catalog_arguments(parser)
-    parser.add_argument("--ranks", required=True, help="a folder written by jobs/rank.py")
+    parser.add_argument("--ranks", default=None,
+                        help="a folder written by jobs/rank.py (leave it out, with --cc-domain-ranks, for authority "
+                             "from Common Crawl's web graph alone: no crawl processed)")
     parser.add_argument("--popularity", required=True, help="a folder written by jobs/popularity.py")
     parser.add_argument("--output", required=True, help="table folder (a new run, committed on success)")
     parser.add_argument("--percentile", type=float, default=0.85,
@@ -186,6 +197,8 @@ def _publish_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--graph", default=None,
                         help="the folder written by jobs/build_graph.py that the ranks come from: "
                              "provider_authority counts the pages and domains showing each provider's images")
+    _cc_rank_arguments(parser, "cc_{level}_pagerank and cc_{level}_harmonic of each image's landing page "
+                               "(--cc-domain-ranks without --ranks: authority from Common Crawl's web graph alone)")
     parser.add_argument("--to-postgres", default=None, metavar="jdbc:postgresql://HOST:PORT/DB",
                         help="also publish the table into this database, swapped in whole once the run is committed "
                              "(credentials: PGUSER, PGPASSWORD or ~/.pgpass)")
@@ -204,6 +217,7 @@ def _publish(spark, args):
                        args.catalog_format, min_match_fraction=args.min_match_fraction,
                        min_crawl_match_fraction=args.min_crawl_match_fraction, signals=args.signals,
                        visualrank=args.visualrank, graph=args.graph, catalog_table=args.catalog_table,
+                       cc_domain_ranks=args.cc_domain_ranks, cc_host_ranks=args.cc_host_ranks,
                        to_postgres=PublishTarget(args.to_postgres, args.postgres_table, args.postgres_constants_table,
                                                   args.postgres_connections) if args.to_postgres else None)
 

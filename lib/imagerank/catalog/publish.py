@@ -47,8 +47,8 @@ SITE_WEIGHT = 0.5  # how much a site's standing alone lifts the score (docs/desi
 MIN_MATCH_FRACTION = 0.01  # of catalog rows with a popularity row, under which publish warns
 MIN_CRAWL_MATCH_FRACTION = 0.001  # of catalog rows matched to a crawl image or page, under which publish warns
 KEYS_SCHEMA = ("identifier string, image_key string, image_match_key string, landing_url string, landing_key string, "
-               "landing_from_file boolean, file_domain string, landing_domain string, bad_url boolean, "
-               "bad_landing_url boolean")
+               "landing_from_file boolean, file_domain string, landing_domain string, landing_host string, "
+               "bad_url boolean, bad_landing_url boolean")
 # Match rules, as written in image_match / landing_match and counted in coverage
 EXACT, MATCH_KEY, WIKIMEDIA_FILE = "exact", "match_key", "wikimedia_file"
 
@@ -106,6 +106,8 @@ def _keys(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
             "landing_from_file": pd.Series([f for _, f in landing], index=frame.index, dtype=bool),
             "file_domain": pd.Series([_domain(u) for u in image_urls], index=frame.index, dtype=object),
             "landing_domain": pd.Series([_domain(u) for u in landing_urls], index=frame.index, dtype=object),
+            "landing_host": pd.Series([host_of(u) if u else None for u in landing_urls], index=frame.index,
+                                      dtype=object),
             "bad_url": pd.Series([u is None for u in image_urls], index=frame.index) & frame["url"].notna(),
             "bad_landing_url": pd.Series([u is None for u in landing_urls], index=frame.index)
             & frame["foreign_landing_url"].notna(),
@@ -256,7 +258,7 @@ def published_table(catalog: DataFrame, keys: DataFrame, images: DataFrame, page
                                 F.lit(True).alias("popularity_row")), on="identifier", how="left")
         .select(
             "identifier", "provider", "image_key", "authority_raw", "trust_raw", "landing_page_rank",
-            "crawl_image_key", "landing_domain",
+            "crawl_image_key", "landing_domain", "landing_host",
             F.when(image_matched & (F.col("crawl_image_key") == F.col("image_key")), F.lit(EXACT))
             .when(image_matched, F.lit(MATCH_KEY)).alias("image_match"),
             F.when(landing_matched & F.col("landing_from_file"), F.lit(WIKIMEDIA_FILE))
@@ -269,6 +271,53 @@ def published_table(catalog: DataFrame, keys: DataFrame, images: DataFrame, page
             F.coalesce(F.col("popularity_row"), F.lit(False)).alias("popularity_row"),
         )
     )
+
+
+CC_COLUMNS = ("cc_domain_pagerank", "cc_domain_harmonic", "cc_host_pagerank", "cc_host_harmonic")
+
+
+def with_cc_ranks(spark: SparkSession, base: DataFrame, domain_ranks: str | None, host_ranks: str | None) -> tuple[
+        DataFrame, dict]:
+    """``base`` with CC_COLUMNS, unsaturated: the PageRank and harmonic centrality Common Crawl's
+    web graph gives the landing page's registered domain and host (its leading ``www.`` dropped, as
+    the host graph drops it), null where a file is not given or does not hold the name; and what
+    was read and matched. The rank files are cut to the catalog's names (broadcast where they number
+    at most MAX_BROADCAST_DOMAINS) before any join with the catalog."""
+    from imagerank.graph.cc_webgraph import read_ranks
+
+    frame = base.withColumn("_cc_host", F.regexp_replace(F.lower("landing_host"), r"^www\.", ""))
+    report: dict = {}
+    for level, path, column in (("domain", domain_ranks, "landing_domain"), ("host", host_ranks, "_cc_host")):
+        names = [f"cc_{level}_pagerank", f"cc_{level}_harmonic"]
+        if not path:
+            frame = frame.select("*", *[F.lit(None).cast("double").alias(n) for n in names])
+            continue
+        ranks, read = read_ranks(spark, path, level)
+        wanted = frame.select(F.col(column).alias("name")).where(F.col("name").isNotNull()).distinct()
+        few = wanted.count() <= MAX_BROADCAST_DOMAINS
+        found = (ranks.join(_small(wanted, few), on="name", how="left_semi")
+                 .groupBy("name").agg(F.max("pagerank").alias(names[0]), F.max("harmonic").alias(names[1]))
+                 .withColumnRenamed("name", column))
+        frame = frame.join(_small(found, few), on=column, how="left")
+        counted = frame.agg(F.count(F.col(column)).alias("with_name"), F.count(names[0]).alias("matched")).first()
+        report[level] = {**read, "catalog_rows_with_name": counted["with_name"], "matched": counted["matched"],
+                         "not_in_file": counted["with_name"] - counted["matched"]}
+    return frame.drop("_cc_host"), report
+
+
+def cc_domain_tables(spark: SparkSession, domain_ranks: str) -> tuple[DataFrame, DataFrame, DataFrame]:
+    """The rank tables of publish without a crawl (``--cc-domain-ranks`` and no ``--ranks``): no
+    crawl images, no crawl pages, and Common Crawl's domain ranks as ``domain_rank`` (its PageRank
+    and harmonic centrality), so domain authority, the score's site term and provider authority
+    come from Common Crawl's web graph."""
+    from imagerank.graph.cc_webgraph import read_ranks
+
+    ranks, _ = read_ranks(spark, domain_ranks, "domain")
+    images = spark.createDataFrame([], "image_key string, image_domain string, authority double, "
+                                       "domain_authority double")
+    pages = spark.createDataFrame([], "url string, domain string, pagerank double")
+    domains = ranks.select(F.col("name").alias("domain"), "pagerank", F.col("harmonic").alias("harmonic_centrality"))
+    return images, pages, domains
 
 
 def score(authority: F.Column, popularity: F.Column, site: F.Column) -> F.Column:
@@ -418,23 +467,34 @@ def run_publish(spark: SparkSession, catalog_path: str, ranks: str, popularity_d
                 min_match_fraction: float = MIN_MATCH_FRACTION,
                 min_crawl_match_fraction: float = MIN_CRAWL_MATCH_FRACTION,
                 signals: str | None = None, visualrank: str | None = None, graph: str | None = None,
-                catalog_table: str = DEFAULT_TABLE, to_postgres: PublishTarget | None = None) -> dict:
+                catalog_table: str = DEFAULT_TABLE, to_postgres: PublishTarget | None = None,
+                cc_domain_ranks: str | None = None, cc_host_ranks: str | None = None) -> dict:
     """Write ``authority`` (partitioned by provider), ``coverage``, ``provider_authority`` and
     ``scores_tsv`` under ``output``; inputs that do not belong together (:func:`matching_warnings`)
     are warned of in the report's ``warnings`` and on standard error. ``graph`` (the graph the
     ranks were computed from) gives provider_authority its pages and domains showing each provider.
     ``to_postgres``: the authority table (and popularity's provider constants) also go into that
-    database, swapped in once the run is committed (:func:`to_database`)."""
+    database, swapped in once the run is committed (:func:`to_database`). ``cc_domain_ranks`` /
+    ``cc_host_ranks``: Common Crawl's web-graph rank files, giving CC_COLUMNS (:func:`with_cc_ranks`),
+    saturated as our own columns are."""
     args = {"catalog": catalog_path, "ranks": ranks, "popularity": popularity_dir, "percentile": percentile,
             "catalog_format": catalog_format, "min_match_fraction": min_match_fraction,
             "min_crawl_match_fraction": min_crawl_match_fraction, "signals": signals, "visualrank": visualrank,
             "graph": graph, **({"catalog_table": catalog_table} if is_postgres(catalog_path) else {}),
-            **({"to_postgres": asdict(to_postgres)} if to_postgres else {})}
+            **({"to_postgres": asdict(to_postgres)} if to_postgres else {}),
+            **({"cc_domain_ranks": cc_domain_ranks} if cc_domain_ranks else {}),
+            **({"cc_host_ranks": cc_host_ranks} if cc_host_ranks else {})}
     with Stage(spark, "publish", output, args) as stage:
         signals_folder = stage.input(signals, "embed", tables=("image_features", "families")) if signals else None
         visualrank_folder = stage.input(visualrank, "visualrank", tables=("visualrank",)) if visualrank else None
-        ranks_folder = stage.input(ranks, "rank", tables=("image_authority", "page_rank", "domain_rank"))
-        rank_report = stage.input_report(ranks_folder)
+        if ranks is None and not cc_domain_ranks:
+            raise StageError("give --ranks (a rank output), or --cc-domain-ranks alone for authority from Common "
+                             "Crawl's web graph")
+        ranks_folder = stage.input(ranks, "rank", tables=("image_authority", "page_rank", "domain_rank")) if ranks \
+            else None
+        rank_report = stage.input_report(ranks_folder) if ranks_folder else {}
+        if ranks_folder is None:
+            min_crawl_match_fraction = 0.0  # no crawl to match: nothing to warn of
         graph_folder = stage.input(graph, "build_graph", tables=("edges",)) if graph else None
         popularity_folder = stage.input(popularity_dir, "popularity", tables=("popularity",))
         database = postgres.database(to_postgres.url, spark) if to_postgres else None
@@ -444,8 +504,11 @@ def run_publish(spark: SparkSession, catalog_path: str, ranks: str, popularity_d
                                                fmt=catalog_format, table=catalog_table)
         keys = catalog_keys(catalog).cache()
         popularity = spark.read.parquet(fs.join(popularity_folder, "popularity"))
-        images, pages, domains = [_with_trust(spark.read.parquet(fs.join(ranks_folder, name)))
-                                  for name in ("image_authority", "page_rank", "domain_rank")]
+        if ranks_folder:
+            images, pages, domains = [_with_trust(spark.read.parquet(fs.join(ranks_folder, name)))
+                                      for name in ("image_authority", "page_rank", "domain_rank")]
+        else:
+            images, pages, domains = [_with_trust(t) for t in cc_domain_tables(spark, stage.qualify(cc_domain_ranks))]
         base = published_table(catalog, keys.drop("bad_url", "bad_landing_url"), images, pages, domains,
                                popularity).cache()
         counted = base.agg(
@@ -470,15 +533,24 @@ def run_publish(spark: SparkSession, catalog_path: str, ranks: str, popularity_d
         with_authority, authority_constant = saturate(base, "authority_raw", percentile)
         with_trust, trust_constant = saturate(with_authority, "trust_raw", percentile)
         with_site, site_constant = saturate(with_trust, "domain_authority", percentile)
+        with_cc, cc_report = with_cc_ranks(spark, with_site, *[stage.qualify(p) if p else None
+                                                               for p in (cc_domain_ranks, cc_host_ranks)])
+        cc_constants = {}
+        for name in CC_COLUMNS:
+            if name.split("_")[1] in cc_report:
+                with_cc, cc_constants[name] = saturate(with_cc, name, percentile)
+            else:
+                with_cc = with_cc.withColumn(f"{name}_saturated", F.lit(None).cast("double"))
         computed_at = now_iso()
         content = content_signals(spark, signals_folder, visualrank_folder)
-        with_content = with_site.join(content, on="identifier", how="left")
+        with_content = with_cc.join(content, on="identifier", how="left")
         table = with_content.select(
             "identifier", "provider", "image_key",
             F.col("authority_raw_saturated").alias("authority"), "authority_raw",
             F.col("trust_raw_saturated").alias("trust"), "landing_page_rank",
             "image_match", "landing_match", "domain_authority", "popularity", "popularity_source",
             *CONTENT_COLUMNS,
+            *[F.col(f"{name}_saturated").alias(name) for name in CC_COLUMNS],
             score(F.col("authority_raw_saturated"), F.col("popularity"),
                   F.col("domain_authority_saturated")).alias("score"),
             F.array(*[F.lit(c) for c in rank_report.get("crawls", [])]).cast("array<string>").alias("crawls"),
@@ -508,7 +580,8 @@ def run_publish(spark: SparkSession, catalog_path: str, ranks: str, popularity_d
             "rows_written": rows_written,
             "unparseable_urls": {"url": bad["url"] or 0, "foreign_landing_url": bad["landing"] or 0},
             "saturation": {"authority": authority_constant, "trust": trust_constant, "domain_authority": site_constant,
-                           "provider_boost": boost_constant},
+                           "provider_boost": boost_constant, **cc_constants},
+            **({"cc_webgraph": cc_report} if cc_report else {}),
             "coverage": [r.asDict() for r in coverage_table.orderBy("provider").collect()],
             "matching": matching,
             "provider_authority": [r.asDict() for r in providers.orderBy(F.desc_nulls_last("boost"), "provider")

@@ -187,6 +187,8 @@ def run_evaluate(spark: SparkSession, table_dir: str, output: str, signals_dir: 
 def _stage_reports(publish_report: dict) -> dict:
     """What each stage behind the table read, wrote and skipped: the publish report and its inputs'."""
     stages = {"publish": {k: publish_report.get(k) for k in ("catalog", "rows_written", "matching", "warnings")}}
+    if "cc_webgraph" in publish_report:
+        stages["publish"]["cc_webgraph"] = publish_report["cc_webgraph"]
     for stage, inputs in (publish_report.get("inputs") or {}).items():
         for entry in inputs:
             try:
@@ -194,7 +196,8 @@ def _stage_reports(publish_report: dict) -> dict:
             except Exception:  # noqa: BLE001 - an input since replaced or removed: say so
                 stages[stage] = {"path": entry["path"], "note": "its report could not be read"}
                 continue
-            keep = ("files", "records_read", "rows_written", "skipped", "levels", "images", "providers", "catalog")
+            keep = ("files", "records_read", "rows_written", "skipped", "levels", "images", "providers", "catalog",
+                    "cc_webgraph")
             stages[stage] = {k: report[k] for k in keep if k in report}
     return stages
 

@@ -42,6 +42,8 @@ class RankOptions:
     checkpoint_dir: str | None = None  # reliable checkpoints: each run in a folder of its own here, deleted at its end
     trusted_sources: str | None = None  # provider -> seed domains (YAML); None: the package's trusted_sources.yaml
     good_share: float = GOOD_SHARE  # share of all PageRank held by good vertices, for spam mass
+    cc_domain_ranks: str | None = None  # Common Crawl's web-graph domain ranks: compared with ours in the report
+    cc_host_ranks: str | None = None  # the same for hosts
 
     def __post_init__(self):
         if self.engine not in ENGINES:
@@ -179,6 +181,15 @@ def run_rank(spark: SparkSession, graph: str, output: str, options: RankOptions 
                           F.sum(F.when(F.col("n_pages") == 0, 1).otherwise(0)).alias("without_pages")).first()
         stage.report["images"] = {"rows": sums["images"], "authority_sum": sums["authority"],
                                   "without_pages": sums["without_pages"]}
+        comparisons = {}
+        for level, path in (("domain", options.cc_domain_ranks), ("host", options.cc_host_ranks)):
+            if path:
+                from imagerank.graph.cc_webgraph import compare, read_ranks
+
+                theirs, read = read_ranks(spark, stage.qualify(path), level)
+                comparisons[level] = {**compare(written[f"{level}_rank"], theirs, level), "file": read}
+        if comparisons:
+            stage.report["cc_webgraph"] = comparisons
         stage.report["rows"] = {name: df.count() for name, df in written.items()}
         stage.report["rows"]["image_authority"] = sums["images"]
     return stage.report
