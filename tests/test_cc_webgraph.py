@@ -12,7 +12,7 @@ import pytest
 
 from imagerank.catalog.publish import run_publish
 from imagerank.graph.cc_webgraph import WebgraphError, read_ranks
-from imagerank.urls import host_of, normalize, registered_domain
+from imagerank.urls import host_of, icann_domain, normalize
 
 from conftest import table
 
@@ -60,7 +60,7 @@ def test_publish_adds_common_crawl_ranks_saturated_in_file_order(spark, sample_p
     root, catalog = sample_pipeline["root"], sample_pipeline["catalog"]
     with open(catalog, newline="", encoding="utf-8") as handle:
         landing = [normalize(r["foreign_landing_url"]) for r in csv.DictReader(handle) if r["foreign_landing_url"]]
-    domains = sorted({registered_domain(host_of(u)) for u in landing})
+    domains = sorted({icann_domain(host_of(u)) for u in landing})
     hosts = sorted({host_of(u).removeprefix("www.") for u in landing})
     assert len(domains) >= 3
     left_out = domains[-1]  # not in the file: null and counted, never zero
@@ -81,7 +81,7 @@ def test_publish_adds_common_crawl_ranks_saturated_in_file_order(spark, sample_p
         landing_of = {r["identifier"]: r["foreign_landing_url"] for r in csv.DictReader(handle)}
     for row in rows:
         url = landing_of.get(row["identifier"])
-        domain = registered_domain(host_of(normalize(url))) if url else None
+        domain = icann_domain(host_of(normalize(url))) if url else None
         if domain is None or domain == left_out:
             assert row["cc_domain_pagerank"] is None and row["cc_domain_harmonic"] is None
         else:
@@ -94,19 +94,19 @@ def test_publish_adds_common_crawl_ranks_saturated_in_file_order(spark, sample_p
     cc = report["cc_webgraph"]
     assert cc["domain"]["lines"] == len(domains) - 1 and cc["host"]["lines"] == len(hosts)
     with_left_out = sum(1 for r in rows if landing_of.get(r["identifier"])
-                        and registered_domain(host_of(normalize(landing_of[r["identifier"]]))) == left_out)
+                        and icann_domain(host_of(normalize(landing_of[r["identifier"]]))) == left_out)
     assert cc["domain"]["not_in_file"] == with_left_out > 0 and cc["host"]["not_in_file"] == 0
     assert report["saturation"]["cc_domain_pagerank"]["constant"] > 0
 
     # the cheap mode: no crawl processed, the domain ranks alone give the site term of the score
     cheap = run_publish(spark, catalog, None, str(root / "popularity"), str(tmp_path / "cheap"),
-                        cc_domain_ranks=domain_file)
+                        cc_domain_ranks=domain_file, graph=str(root / "graph"))  # a graph, but no crawl ranks
     assert cheap["warnings"] == [] and cheap["crawls"] == [] and cheap["rows_written"] == len(rows)
     cc_pagerank = {d: 0.01 / (i + 1) for i, d in enumerate(domains[:-1])}
     constant = cheap["saturation"]["domain_authority"]["constant"]
     for row in table(spark, tmp_path / "cheap", "authority").collect():
         url = landing_of.get(row["identifier"])
-        domain = registered_domain(host_of(normalize(url))) if url else None
+        domain = icann_domain(host_of(normalize(url))) if url else None
         assert row["authority"] is None and row["image_match"] is None and row["landing_match"] is None
         if domain in cc_pagerank:
             assert row["domain_authority"] >= cc_pagerank[domain]  # the landing's, or the file's if larger
@@ -115,6 +115,9 @@ def test_publish_adds_common_crawl_ranks_saturated_in_file_order(spark, sample_p
             assert row["score"] == pytest.approx(expected) and row["score"] > (row["popularity"] or 0.0)
     with pytest.raises(Exception, match="give --ranks"):
         run_publish(spark, catalog, None, str(root / "popularity"), str(tmp_path / "none"))
+    with pytest.raises(WebgraphError, match=r"missing\.txt\.gz: cannot read it"):  # before any work
+        run_publish(spark, catalog, None, str(root / "popularity"), str(tmp_path / "none"),
+                    cc_domain_ranks=str(tmp_path / "missing.txt.gz"))
 
 
 def test_our_ranks_compared_with_common_crawls(spark, tmp_path):

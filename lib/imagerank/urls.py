@@ -197,6 +197,21 @@ def registered_domain(host: str) -> str | None:
     return _psl().privatesuffix(name)
 
 
+@lru_cache(maxsize=1)
+def _icann_psl() -> PublicSuffixList:
+    return PublicSuffixList(accept_unknown=False, only_icann=True)
+
+
+@lru_cache(maxsize=65536)
+def icann_domain(host: str) -> str | None:
+    """:func:`registered_domain` under the ICANN section of the Public Suffix List alone (no private
+    suffixes such as ``blogspot.com`` or ``github.io``): the domains of Common Crawl's domain graph."""
+    domain = registered_domain(host)
+    if domain is None or is_ip(domain):
+        return domain
+    return _icann_psl().privatesuffix(host[:-1] if host.endswith(".") else host)
+
+
 def site_of(url: str) -> tuple[str, str | None]:
     """(host, registered domain or None) of a normalized URL: the one rule for every URL column."""
     host = host_of(url)

@@ -40,7 +40,8 @@ from imagerank.commit import now_iso
 from imagerank.postgres import PublishTarget, is_postgres
 from imagerank.progress import say
 from imagerank.stage import Stage, StageError
-from imagerank.urls import (IDENTITY_KEY_PREFIXES, UrlError, host_of, image_key, image_match_key, is_wikimedia_curid,
+from imagerank.urls import (IDENTITY_KEY_PREFIXES, UrlError, host_of, icann_domain, image_key, image_match_key,
+                            is_wikimedia_curid,
                             match_key, normalize, registered_domain, wikimedia_file_page)
 
 SITE_WEIGHT = 0.5  # how much a site's standing alone lifts the score (docs/design.md)
@@ -48,7 +49,7 @@ MIN_MATCH_FRACTION = 0.01  # of catalog rows with a popularity row, under which 
 MIN_CRAWL_MATCH_FRACTION = 0.001  # of catalog rows matched to a crawl image or page, under which publish warns
 KEYS_SCHEMA = ("identifier string, image_key string, image_match_key string, landing_url string, landing_key string, "
                "landing_from_file boolean, file_domain string, landing_domain string, landing_host string, "
-               "bad_url boolean, bad_landing_url boolean")
+               "landing_cc_domain string, bad_url boolean, bad_landing_url boolean")
 # Match rules, as written in image_match / landing_match and counted in coverage
 EXACT, MATCH_KEY, WIKIMEDIA_FILE = "exact", "match_key", "wikimedia_file"
 
@@ -108,6 +109,8 @@ def _keys(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
             "landing_domain": pd.Series([_domain(u) for u in landing_urls], index=frame.index, dtype=object),
             "landing_host": pd.Series([host_of(u) if u else None for u in landing_urls], index=frame.index,
                                       dtype=object),
+            "landing_cc_domain": pd.Series([icann_domain(host_of(u)) if u else None for u in landing_urls],
+                                           index=frame.index, dtype=object),
             "bad_url": pd.Series([u is None for u in image_urls], index=frame.index) & frame["url"].notna(),
             "bad_landing_url": pd.Series([u is None for u in landing_urls], index=frame.index)
             & frame["foreign_landing_url"].notna(),
@@ -258,7 +261,7 @@ def published_table(catalog: DataFrame, keys: DataFrame, images: DataFrame, page
                                 F.lit(True).alias("popularity_row")), on="identifier", how="left")
         .select(
             "identifier", "provider", "image_key", "authority_raw", "trust_raw", "landing_page_rank",
-            "crawl_image_key", "landing_domain", "landing_host",
+            "crawl_image_key", "landing_domain", "landing_host", "landing_cc_domain",
             F.when(image_matched & (F.col("crawl_image_key") == F.col("image_key")), F.lit(EXACT))
             .when(image_matched, F.lit(MATCH_KEY)).alias("image_match"),
             F.when(landing_matched & F.col("landing_from_file"), F.lit(WIKIMEDIA_FILE))
@@ -279,15 +282,16 @@ CC_COLUMNS = ("cc_domain_pagerank", "cc_domain_harmonic", "cc_host_pagerank", "c
 def with_cc_ranks(spark: SparkSession, base: DataFrame, domain_ranks: str | None, host_ranks: str | None) -> tuple[
         DataFrame, dict]:
     """``base`` with CC_COLUMNS, unsaturated: the PageRank and harmonic centrality Common Crawl's
-    web graph gives the landing page's registered domain and host (its leading ``www.`` dropped, as
-    the host graph drops it), null where a file is not given or does not hold the name; and what
-    was read and matched. The rank files are cut to the catalog's names (broadcast where they number
-    at most MAX_BROADCAST_DOMAINS) before any join with the catalog."""
+    web graph gives the landing page's registered domain (under the ICANN suffixes alone, as its
+    domain graph has them) and host (its leading ``www.`` and a trailing dot dropped, as the host
+    graph drops them), null where a file is not given or does not hold the name; and what was read
+    and matched. The rank files are cut to the catalog's names (broadcast where they number at most
+    MAX_BROADCAST_DOMAINS) before any join with the catalog."""
     from imagerank.graph.cc_webgraph import read_ranks
 
-    frame = base.withColumn("_cc_host", F.regexp_replace(F.lower("landing_host"), r"^www\.", ""))
+    frame = base.withColumn("_cc_host", F.regexp_replace(F.lower("landing_host"), r"^www\.|\.$", ""))
     report: dict = {}
-    for level, path, column in (("domain", domain_ranks, "landing_domain"), ("host", host_ranks, "_cc_host")):
+    for level, path, column in (("domain", domain_ranks, "landing_cc_domain"), ("host", host_ranks, "_cc_host")):
         names = [f"cc_{level}_pagerank", f"cc_{level}_harmonic"]
         if not path:
             frame = frame.select("*", *[F.lit(None).cast("double").alias(n) for n in names])
@@ -297,12 +301,12 @@ def with_cc_ranks(spark: SparkSession, base: DataFrame, domain_ranks: str | None
         few = wanted.count() <= MAX_BROADCAST_DOMAINS
         found = (ranks.join(_small(wanted, few), on="name", how="left_semi")
                  .groupBy("name").agg(F.max("pagerank").alias(names[0]), F.max("harmonic").alias(names[1]))
-                 .withColumnRenamed("name", column))
+                 .withColumnRenamed("name", column)).cache()  # small: read once, not again by each later pass
         frame = frame.join(_small(found, few), on=column, how="left")
         counted = frame.agg(F.count(F.col(column)).alias("with_name"), F.count(names[0]).alias("matched")).first()
         report[level] = {**read, "catalog_rows_with_name": counted["with_name"], "matched": counted["matched"],
                          "not_in_file": counted["with_name"] - counted["matched"]}
-    return frame.drop("_cc_host"), report
+    return frame.drop("_cc_host", "landing_cc_domain"), report
 
 
 def cc_domain_tables(spark: SparkSession, domain_ranks: str) -> tuple[DataFrame, DataFrame, DataFrame]:
@@ -316,7 +320,8 @@ def cc_domain_tables(spark: SparkSession, domain_ranks: str) -> tuple[DataFrame,
     images = spark.createDataFrame([], "image_key string, image_domain string, authority double, "
                                        "domain_authority double")
     pages = spark.createDataFrame([], "url string, domain string, pagerank double")
-    domains = ranks.select(F.col("name").alias("domain"), "pagerank", F.col("harmonic").alias("harmonic_centrality"))
+    domains = (ranks.groupBy(F.col("name").alias("domain"))  # a name twice (two releases in one glob): its largest
+               .agg(F.max("pagerank").alias("pagerank"), F.max("harmonic").alias("harmonic_centrality")))
     return images, pages, domains
 
 
@@ -493,8 +498,11 @@ def run_publish(spark: SparkSession, catalog_path: str, ranks: str, popularity_d
         ranks_folder = stage.input(ranks, "rank", tables=("image_authority", "page_rank", "domain_rank")) if ranks \
             else None
         rank_report = stage.input_report(ranks_folder) if ranks_folder else {}
-        if ranks_folder is None:
-            min_crawl_match_fraction = 0.0  # no crawl to match: nothing to warn of
+        for path in (cc_domain_ranks, cc_host_ranks):
+            if path:
+                from imagerank.graph.cc_webgraph import check_readable
+
+                check_readable(spark, stage.qualify(path))  # a wrong path fails now, before the work
         graph_folder = stage.input(graph, "build_graph", tables=("edges",)) if graph else None
         popularity_folder = stage.input(popularity_dir, "popularity", tables=("popularity",))
         database = postgres.database(to_postgres.url, spark) if to_postgres else None
@@ -523,7 +531,7 @@ def run_publish(spark: SparkSession, catalog_path: str, ranks: str, popularity_d
                     "crawl_matched": counted["crawl"], "crawl_fraction": _fraction(counted["crawl"], counted["rows"]),
                     "min_match_fraction": min_match_fraction, "min_crawl_match_fraction": min_crawl_match_fraction}
         warnings = matching_warnings(matching, catalog_report, stage.input_report(popularity_folder),
-                                     min_match_fraction, min_crawl_match_fraction)
+                                     min_match_fraction, min_crawl_match_fraction if ranks_folder else 0.0)
         ranked_from = [i.get("run") for i in rank_report.get("inputs", {}).get("build_graph", [])]
         if graph_folder and ranked_from and graph_folder.rsplit("/", 1)[1] not in ranked_from:
             warnings.append(f"--graph {graph} is run {graph_folder.rsplit('/', 1)[1]}; the ranks were computed "
@@ -535,6 +543,13 @@ def run_publish(spark: SparkSession, catalog_path: str, ranks: str, popularity_d
         with_site, site_constant = saturate(with_trust, "domain_authority", percentile)
         with_cc, cc_report = with_cc_ranks(spark, with_site, *[stage.qualify(p) if p else None
                                                                for p in (cc_domain_ranks, cc_host_ranks)])
+        for level, counts in cc_report.items():
+            if counts["catalog_rows_with_name"] and counts["matched"] / counts["catalog_rows_with_name"] < \
+                    max(min_crawl_match_fraction, 0.01):
+                warning = (f"{counts['matched']:,} of {counts['catalog_rows_with_name']:,} catalog rows found their "
+                           f"landing page's {level} in --cc-{level}-ranks: a file of another level, or cut short?")
+                warnings.append(warning)
+                say("publish", f"warning: {warning}")
         cc_constants = {}
         for name in CC_COLUMNS:
             if name.split("_")[1] in cc_report:
@@ -560,7 +575,7 @@ def run_publish(spark: SparkSession, catalog_path: str, ranks: str, popularity_d
         coverage_table = stage.write("coverage", coverage(written).orderBy("provider").coalesce(1))
         trusted = (rank_report.get("trusted_sources") or {}).get("providers") or {}
         shown = None
-        if graph_folder:
+        if graph_folder and ranks_folder:  # without a crawl there is no page showing an image
             shown = showing(base, images, spark.read.parquet(fs.join(graph_folder, "edges")), pages)
         providers, boost_constant = provider_authority(
             base.join(written.select("identifier", "authority"), on="identifier", how="inner"), domains,

@@ -34,6 +34,16 @@ def unreversed(column: F.Column) -> F.Column:
     return F.lower(F.array_join(F.reverse(F.split(column, r"\.")), "."))
 
 
+def check_readable(spark: SparkSession, path: str) -> None:
+    """Fails in one line where ``path`` names no readable file (read one line: cheap, before the work)."""
+    try:
+        spark.read.text(path).limit(1).collect()
+    except Exception as error:  # noqa: BLE001 - Spark's AnalysisException for a path that is not there
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise WebgraphError(f"{path}: cannot read it ({first[:200]}); give cc-webgraph's ranks file, its split "
+                            f"parts' folder, or a glob") from None
+
+
 def read_ranks(spark: SparkSession, path: str, level: str) -> tuple[DataFrame, dict]:
     """The rank rows of a host or domain ranks file (or folder, or glob), and what was read:
     ``lines`` (rank lines), ``skipped`` ({"bad_line": n}), ``bad_line_examples`` (three at most)."""
@@ -75,28 +85,29 @@ def compare(ours: DataFrame, theirs: DataFrame, key: str) -> dict:
     Spearman's rank correlation of PageRank and of harmonic centrality (ties take their mean rank;
     distributed, MLlib's), and the overlap of the top ``TOP`` by each among the shared names.
     ``ours``: ``key``, pagerank, harmonic_centrality; ``theirs``: :func:`read_ranks`' rows."""
-    from pyspark.mllib.stat import Statistics
+    from pyspark.ml.feature import VectorAssembler
+    from pyspark.ml.stat import Correlation
 
     named = (ours.select(F.regexp_replace(F.lower(key), r"^www\.", "").alias("name"), "pagerank", "harmonic_centrality")
              .groupBy("name")  # the host graph drops a leading www.: www.example.com and example.com are one
              .agg(F.max("pagerank").alias("our_pagerank"), F.max("harmonic_centrality").alias("our_harmonic")))
     both = (named
-            .join(theirs.select("name", F.col("pagerank").alias("cc_pagerank"), F.col("harmonic").alias("cc_harmonic")),
-                  on="name", how="inner")
+            .join(theirs.groupBy("name").agg(F.max("pagerank").alias("cc_pagerank"),
+                                             F.max("harmonic").alias("cc_harmonic")), on="name", how="inner")
             .cache())
     shared = both.count()
     result: dict = {"shared": shared}
     for measure in ("pagerank", "harmonic"):
-        pairs = both.where(F.col(f"our_{measure}").isNotNull()).select(f"our_{measure}", f"cc_{measure}")
+        pairs = both.where(F.col(f"our_{measure}").isNotNull())
         n = pairs.count()
         correlation = None
-        if n >= 3:
-            rows = pairs.rdd.map(tuple)
-            value = Statistics.corr(rows.map(lambda r: float(r[0])), rows.map(lambda r: float(r[1])), method="spearman")
+        if n >= 3:  # MLlib's Spearman on the JVM: distributed ranks, ties at their mean rank
+            vectors = VectorAssembler(inputCols=[f"our_{measure}", f"cc_{measure}"], outputCol="_v").transform(pairs)
+            value = Correlation.corr(vectors, "_v", "spearman").first()[0].toArray()[0][1]
             correlation = None if value != value else round(float(value), 4)  # NaN: one side constant
         top = min(TOP, n)
-        ours_top = {r["name"] for r in both.orderBy(F.desc(f"our_{measure}"), "name").limit(top).collect()} if top else set()
-        theirs_top = {r["name"] for r in both.orderBy(F.desc(f"cc_{measure}"), "name").limit(top).collect()} if top else set()
+        ours_top = {r["name"] for r in pairs.orderBy(F.desc(f"our_{measure}"), "name").limit(top).collect()}
+        theirs_top = {r["name"] for r in pairs.orderBy(F.desc(f"cc_{measure}"), "name").limit(top).collect()}
         result[measure] = {"pairs": n, "spearman": correlation, "top": top,
                            "top_overlap": round(len(ours_top & theirs_top) / top, 4) if top else None}
     both.unpersist()

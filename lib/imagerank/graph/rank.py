@@ -152,6 +152,11 @@ def run_rank(spark: SparkSession, graph: str, output: str, options: RankOptions 
         work = replace(options, checkpoint_dir=checkpoint_dir)  # the report keeps the folder given
         sources = load_trusted_sources(spark, options.trusted_sources)  # a bad file fails before any work
         seeds = seed_domains(sources)
+        for path in (options.cc_domain_ranks, options.cc_host_ranks):
+            if path:
+                from imagerank.graph.cc_webgraph import check_readable
+
+                check_readable(spark, stage.qualify(path))  # a wrong path fails now, not after PageRank
         folder = stage.input(graph, "build_graph", tables=("vertices", "edges"))
         graph_report = stage.input_report(folder)
         vertices = spark.read.parquet(fs.join(folder, "vertices"))
