@@ -98,27 +98,6 @@ def test_publish_adds_common_crawl_ranks_saturated_in_file_order(spark, sample_p
     assert cc["domain"]["not_in_file"] == with_left_out > 0 and cc["host"]["not_in_file"] == 0
     assert report["saturation"]["cc_domain_pagerank"]["constant"] > 0
 
-    # the cheap mode: no crawl processed, the domain ranks alone give the site term of the score
-    cheap = run_publish(spark, catalog, None, str(root / "popularity"), str(tmp_path / "cheap"),
-                        cc_domain_ranks=domain_file, graph=str(root / "graph"))  # a graph, but no crawl ranks
-    assert cheap["warnings"] == [] and cheap["crawls"] == [] and cheap["rows_written"] == len(rows)
-    cc_pagerank = {d: 0.01 / (i + 1) for i, d in enumerate(domains[:-1])}
-    constant = cheap["saturation"]["domain_authority"]["constant"]
-    for row in table(spark, tmp_path / "cheap", "authority").collect():
-        url = landing_of.get(row["identifier"])
-        domain = icann_domain(host_of(normalize(url))) if url else None
-        assert row["authority"] is None and row["image_match"] is None and row["landing_match"] is None
-        if domain in cc_pagerank:
-            assert row["domain_authority"] >= cc_pagerank[domain]  # the landing's, or the file's if larger
-            site = row["domain_authority"] / (row["domain_authority"] + constant)
-            expected = 1 - (1 - (row["popularity"] or 0.0)) * (1 - 0.5 * site)
-            assert row["score"] == pytest.approx(expected) and row["score"] > (row["popularity"] or 0.0)
-    with pytest.raises(Exception, match="give --ranks"):
-        run_publish(spark, catalog, None, str(root / "popularity"), str(tmp_path / "none"))
-    with pytest.raises(WebgraphError, match=r"missing\.txt\.gz: cannot read it"):  # before any work
-        run_publish(spark, catalog, None, str(root / "popularity"), str(tmp_path / "none"),
-                    cc_domain_ranks=str(tmp_path / "missing.txt.gz"))
-
 
 def test_our_ranks_compared_with_common_crawls(spark, tmp_path):
     from scipy.stats import spearmanr
@@ -161,3 +140,36 @@ def test_rank_reports_the_comparison(spark, sample_pipeline, tmp_path):
     assert cc["domain"]["shared"] == len(domains) and cc["domain"]["file"]["lines"] == len(domains)
     assert cc["host"]["shared"] == len({h.removeprefix("www.") for h in hosts})
     assert -1 <= cc["domain"]["pagerank"]["spearman"] <= 1 and cc["domain"]["pagerank"]["top_overlap"] == 1.0
+
+
+@pytest.mark.slow
+def test_publish_without_a_crawl_scores_from_common_crawls_domain_ranks(spark, sample_pipeline, sample_published,
+                                                                       tmp_path):
+    root, catalog = sample_pipeline["root"], sample_pipeline["catalog"]
+    with open(catalog, newline="", encoding="utf-8") as handle:
+        landing_of = {r["identifier"]: r["foreign_landing_url"] for r in csv.DictReader(handle)}
+    domains = sorted({icann_domain(host_of(normalize(u))) for u in landing_of.values() if u})
+    reverse = lambda name: ".".join(reversed(name.split(".")))  # noqa: E731
+    domain_file = _gz(tmp_path / "domain-ranks.txt.gz", [DOMAIN_HEADER] + [
+        f"{i + 1}\t{1000.0 - i}\t{i + 1}\t{0.01 / (i + 1)}\t{reverse(d)}\t3" for i, d in enumerate(domains[:-1])])
+    rows = table(spark, sample_published["root"] / "table", "authority").collect()
+    # the cheap mode: no crawl processed, the domain ranks alone give the site term of the score
+    cheap = run_publish(spark, catalog, None, str(root / "popularity"), str(tmp_path / "cheap"),
+                        cc_domain_ranks=domain_file, graph=str(root / "graph"))  # a graph, but no crawl ranks
+    assert cheap["warnings"] == [] and cheap["crawls"] == [] and cheap["rows_written"] == len(rows)
+    cc_pagerank = {d: 0.01 / (i + 1) for i, d in enumerate(domains[:-1])}
+    constant = cheap["saturation"]["domain_authority"]["constant"]
+    for row in table(spark, tmp_path / "cheap", "authority").collect():
+        url = landing_of.get(row["identifier"])
+        domain = icann_domain(host_of(normalize(url))) if url else None
+        assert row["authority"] is None and row["image_match"] is None and row["landing_match"] is None
+        if domain in cc_pagerank:
+            assert row["domain_authority"] >= cc_pagerank[domain]  # the landing's, or the file's if larger
+            site = row["domain_authority"] / (row["domain_authority"] + constant)
+            expected = 1 - (1 - (row["popularity"] or 0.0)) * (1 - 0.5 * site)
+            assert row["score"] == pytest.approx(expected) and row["score"] > (row["popularity"] or 0.0)
+    with pytest.raises(Exception, match="give --ranks"):
+        run_publish(spark, catalog, None, str(root / "popularity"), str(tmp_path / "none"))
+    with pytest.raises(WebgraphError, match=r"missing\.txt\.gz: cannot read it"):  # before any work
+        run_publish(spark, catalog, None, str(root / "popularity"), str(tmp_path / "none"),
+                    cc_domain_ranks=str(tmp_path / "missing.txt.gz"))
