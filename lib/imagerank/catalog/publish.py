@@ -36,6 +36,7 @@ from imagerank.catalog.provider_authority import provider_authority, showing
 from imagerank import postgres
 from imagerank.catalog.read import DEFAULT_TABLE, PUBLISH_COLUMNS, read_catalog
 from imagerank.catalog.saturation import saturable, saturate
+from imagerank.graph.cc_webgraph import read_ranks
 from imagerank.commit import now_iso
 from imagerank.postgres import PublishTarget, is_postgres
 from imagerank.progress import say
@@ -279,24 +280,22 @@ def published_table(catalog: DataFrame, keys: DataFrame, images: DataFrame, page
 CC_COLUMNS = ("cc_domain_pagerank", "cc_domain_harmonic", "cc_host_pagerank", "cc_host_harmonic")
 
 
-def with_cc_ranks(spark: SparkSession, base: DataFrame, domain_ranks: str | None, host_ranks: str | None) -> tuple[
-        DataFrame, dict]:
+def with_cc_ranks(base: DataFrame, cc_ranks: dict[str, tuple[DataFrame, dict]]) -> tuple[DataFrame, dict]:
     """``base`` with CC_COLUMNS, unsaturated: the PageRank and harmonic centrality Common Crawl's
     web graph gives the landing page's registered domain (under the ICANN suffixes alone, as its
     domain graph has them) and host (its leading ``www.`` and a trailing dot dropped, as the host
     graph drops them), null where a file is not given or does not hold the name; and what was read
-    and matched. The rank files are cut to the catalog's names (broadcast where they number at most
+    and matched. ``cc_ranks``: level -> :func:`imagerank.graph.cc_webgraph.read_ranks`' rows and
+    report. The rank files are cut to the catalog's names (broadcast where they number at most
     MAX_BROADCAST_DOMAINS) before any join with the catalog."""
-    from imagerank.graph.cc_webgraph import read_ranks
-
     frame = base.withColumn("_cc_host", F.regexp_replace(F.lower("landing_host"), r"^www\.|\.$", ""))
     report: dict = {}
-    for level, path, column in (("domain", domain_ranks, "landing_cc_domain"), ("host", host_ranks, "_cc_host")):
+    for level, column in (("domain", "landing_cc_domain"), ("host", "_cc_host")):
         names = [f"cc_{level}_pagerank", f"cc_{level}_harmonic"]
-        if not path:
+        if level not in cc_ranks:
             frame = frame.select("*", *[F.lit(None).cast("double").alias(n) for n in names])
             continue
-        ranks, read = read_ranks(spark, path, level)
+        ranks, read = cc_ranks[level]
         wanted = frame.select(F.col(column).alias("name")).where(F.col("name").isNotNull()).distinct()
         few = wanted.count() <= MAX_BROADCAST_DOMAINS
         found = (ranks.join(_small(wanted, few), on="name", how="left_semi")
@@ -309,14 +308,12 @@ def with_cc_ranks(spark: SparkSession, base: DataFrame, domain_ranks: str | None
     return frame.drop("_cc_host", "landing_cc_domain"), report
 
 
-def cc_domain_tables(spark: SparkSession, domain_ranks: str) -> tuple[DataFrame, DataFrame, DataFrame]:
+def cc_domain_tables(spark: SparkSession, ranks: DataFrame) -> tuple[DataFrame, DataFrame, DataFrame]:
     """The rank tables of publish without a crawl (``--cc-domain-ranks`` and no ``--ranks``): no
-    crawl images, no crawl pages, and Common Crawl's domain ranks as ``domain_rank`` (its PageRank
-    and harmonic centrality), so domain authority, the score's site term and provider authority
-    come from Common Crawl's web graph."""
-    from imagerank.graph.cc_webgraph import read_ranks
-
-    ranks, _ = read_ranks(spark, domain_ranks, "domain")
+    crawl images, no crawl pages, and Common Crawl's domain ranks (``ranks``, as read by
+    :func:`imagerank.graph.cc_webgraph.read_ranks`) as ``domain_rank`` (its PageRank and harmonic
+    centrality), so domain authority, the score's site term and provider authority come from
+    Common Crawl's web graph."""
     images = spark.createDataFrame([], "image_key string, image_domain string, authority double, "
                                        "domain_authority double")
     pages = spark.createDataFrame([], "url string, domain string, pagerank double")
@@ -498,11 +495,9 @@ def run_publish(spark: SparkSession, catalog_path: str, ranks: str, popularity_d
         ranks_folder = stage.input(ranks, "rank", tables=("image_authority", "page_rank", "domain_rank")) if ranks \
             else None
         rank_report = stage.input_report(ranks_folder) if ranks_folder else {}
-        for path in (cc_domain_ranks, cc_host_ranks):
-            if path:
-                from imagerank.graph.cc_webgraph import check_readable
-
-                check_readable(spark, stage.qualify(path))  # a wrong path fails now, before the work
+        # each rank file read (and counted) once, before the work: a wrong path or format fails now
+        cc_ranks = {level: read_ranks(spark, stage.qualify(path), level)
+                    for level, path in (("domain", cc_domain_ranks), ("host", cc_host_ranks)) if path}
         graph_folder = stage.input(graph, "build_graph", tables=("edges",)) if graph else None
         popularity_folder = stage.input(popularity_dir, "popularity", tables=("popularity",))
         database = postgres.database(to_postgres.url, spark) if to_postgres else None
@@ -516,7 +511,7 @@ def run_publish(spark: SparkSession, catalog_path: str, ranks: str, popularity_d
             images, pages, domains = [_with_trust(spark.read.parquet(fs.join(ranks_folder, name)))
                                       for name in ("image_authority", "page_rank", "domain_rank")]
         else:
-            images, pages, domains = [_with_trust(t) for t in cc_domain_tables(spark, stage.qualify(cc_domain_ranks))]
+            images, pages, domains = [_with_trust(t) for t in cc_domain_tables(spark, cc_ranks["domain"][0])]
         base = published_table(catalog, keys.drop("bad_url", "bad_landing_url"), images, pages, domains,
                                popularity).cache()
         counted = base.agg(
@@ -541,8 +536,7 @@ def run_publish(spark: SparkSession, catalog_path: str, ranks: str, popularity_d
         with_authority, authority_constant = saturate(base, "authority_raw", percentile)
         with_trust, trust_constant = saturate(with_authority, "trust_raw", percentile)
         with_site, site_constant = saturate(with_trust, "domain_authority", percentile)
-        with_cc, cc_report = with_cc_ranks(spark, with_site, *[stage.qualify(p) if p else None
-                                                               for p in (cc_domain_ranks, cc_host_ranks)])
+        with_cc, cc_report = with_cc_ranks(with_site, cc_ranks)
         for level, counts in cc_report.items():
             if counts["catalog_rows_with_name"] and counts["matched"] / counts["catalog_rows_with_name"] < \
                     max(min_crawl_match_fraction, 0.01):

@@ -34,10 +34,10 @@ def unreversed(column: F.Column) -> F.Column:
     return F.lower(F.array_join(F.reverse(F.split(column, r"\.")), "."))
 
 
-def check_readable(spark: SparkSession, path: str) -> None:
-    """Fails in one line where ``path`` names no readable file (read one line: cheap, before the work)."""
+def _lines(spark: SparkSession, path: str) -> DataFrame:
+    """The file's lines; :class:`WebgraphError` in one line where ``path`` names no readable file."""
     try:
-        spark.read.text(path).limit(1).collect()
+        return spark.read.text(path)
     except Exception as error:  # noqa: BLE001 - Spark's AnalysisException for a path that is not there
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise WebgraphError(f"{path}: cannot read it ({first[:200]}); give cc-webgraph's ranks file, its split "
@@ -48,7 +48,7 @@ def read_ranks(spark: SparkSession, path: str, level: str) -> tuple[DataFrame, d
     """The rank rows of a host or domain ranks file (or folder, or glob), and what was read:
     ``lines`` (rank lines), ``skipped`` ({"bad_line": n}), ``bad_line_examples`` (three at most)."""
     fields = LEVELS[level]
-    text = spark.read.text(path).select(F.regexp_replace("value", r"\r$", "").alias("line"))
+    text = _lines(spark, path).select(F.regexp_replace("value", r"\r$", "").alias("line"))
     lines = text.where((F.trim("line") != "") & ~F.col("line").startswith("#"))
     parts = F.split("line", "\t")  # get(): a short line gives nulls (a counted bad_line), not an error under ANSI
     number = {name: F.expr(f"try_cast(trim(get(_parts, {i})) AS {kind})")

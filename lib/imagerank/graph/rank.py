@@ -13,6 +13,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from imagerank.graph.authority import image_authority
+from imagerank.graph.cc_webgraph import compare, read_ranks
 from imagerank.graph.harmonic import DRIVER_MAX_WORK, LOG2M, harmonic_centrality
 from imagerank.graph.harmonic import ENGINES as HARMONIC_ENGINES
 from imagerank import fs, progress
@@ -152,11 +153,9 @@ def run_rank(spark: SparkSession, graph: str, output: str, options: RankOptions 
         work = replace(options, checkpoint_dir=checkpoint_dir)  # the report keeps the folder given
         sources = load_trusted_sources(spark, options.trusted_sources)  # a bad file fails before any work
         seeds = seed_domains(sources)
-        for path in (options.cc_domain_ranks, options.cc_host_ranks):
-            if path:
-                from imagerank.graph.cc_webgraph import check_readable
-
-                check_readable(spark, stage.qualify(path))  # a wrong path fails now, not after PageRank
+        # Common Crawl's rank files, read (and counted) before PageRank: a wrong path or format fails now
+        cc_ranks = {level: read_ranks(spark, stage.qualify(path), level)
+                    for level, path in (("domain", options.cc_domain_ranks), ("host", options.cc_host_ranks)) if path}
         folder = stage.input(graph, "build_graph", tables=("vertices", "edges"))
         graph_report = stage.input_report(folder)
         vertices = spark.read.parquet(fs.join(folder, "vertices"))
@@ -186,13 +185,8 @@ def run_rank(spark: SparkSession, graph: str, output: str, options: RankOptions 
                           F.sum(F.when(F.col("n_pages") == 0, 1).otherwise(0)).alias("without_pages")).first()
         stage.report["images"] = {"rows": sums["images"], "authority_sum": sums["authority"],
                                   "without_pages": sums["without_pages"]}
-        comparisons = {}
-        for level, path in (("domain", options.cc_domain_ranks), ("host", options.cc_host_ranks)):
-            if path:
-                from imagerank.graph.cc_webgraph import compare, read_ranks
-
-                theirs, read = read_ranks(spark, stage.qualify(path), level)
-                comparisons[level] = {**compare(written[f"{level}_rank"], theirs, level), "file": read}
+        comparisons = {level: {**compare(written[f"{level}_rank"], theirs, level), "file": read}
+                       for level, (theirs, read) in cc_ranks.items()}
         if comparisons:
             stage.report["cc_webgraph"] = comparisons
         stage.report["rows"] = {name: df.count() for name, df in written.items()}
