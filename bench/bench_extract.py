@@ -60,7 +60,7 @@ def imagerank_task(path: str, out: str) -> int:
     from imagerank.crawl.extract import extract_files
     from imagerank.crawl.files import ExtractOptions
 
-    counters = list(extract_files([(0, path)], out, ExtractOptions()))
+    counters = list(extract_files([(0, path, None)], out, ExtractOptions()))
     return next(c["n"] for c in counters if c["name"] == "rows:pages")
 
 

@@ -55,14 +55,15 @@ def write_committed(spark, output, stage: str, tables: dict, report: dict) -> No
     commit.commit(output, run, stage, {"job": stage, **report})
 
 
-def extracted(path):
-    """(rows per table, counters summed, counter details) of one crawl file, extracted in plain Python."""
+def extracted(path, ranges=None):
+    """(rows per table, counters summed, counter details) of one crawl file, extracted in plain
+    Python; with ``ranges``, of the records at those (offset, length) alone."""
     from collections import Counter
 
     from imagerank.crawl.files import ExtractOptions, extract_file
 
     tables, counters, details = {"pages": [], "image_embeds": [], "page_links": []}, Counter(), {}
-    for table, row in extract_file(str(path), ExtractOptions()):
+    for table, row in extract_file(str(path), ExtractOptions(), ranges):
         if table == "counter":
             counters[row["name"]] += row["n"]
             details[row["name"]] = row["detail"]

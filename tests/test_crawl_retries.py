@@ -178,7 +178,7 @@ def test_the_other_files_are_read_past_a_failed_file_and_it_counts_against_max_f
     clueweb = str(shared_file("warc", "resiliparse", "clueweb-quirk.warc.gz"))
     paths = [URLS["gs"], whirlwind, clueweb]
     folder = "file://" + str(tmp_path / "run")
-    counters = list(extract_files(enumerate(paths), folder, ExtractOptions()))
+    counters = list(extract_files([(part, path, None) for part, path in enumerate(paths)], folder, ExtractOptions()))
     rows = {(table, part): pq.read_table(tmp_path / "run" / table / f"part-{part:05d}.parquet").num_rows
             for table in TABLES for part in range(3)}
     assert [rows["pages", part] for part in range(3)] == [7, 1, 29]  # 7 kept before the fault; the others whole

@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from imagerank.crawl.files import ExtractOptions, extract_file
-from imagerank.crawl import sources
+from imagerank.crawl import files, sources
 from imagerank.crawl.sources import HttpStream, InputError, ReadFailed, expand_input
 
 from conftest import extracted, shared_file
@@ -53,19 +53,20 @@ class FlakyHandler(BaseHTTPRequestHandler):
             return
         fail_from, fail_how = (fault, "500") if isinstance(fault, int) else (server.fail_from, server.fail_how)
         data = server.files[name]
-        start = 0
+        start, end = 0, len(data)
         rng = self.headers.get("Range")
         if rng:
-            start = int(rng.split("=")[1].split("-")[0])
+            first, last = rng.split("=")[1].split("-")
+            start, end = int(first), min(len(data), int(last) + 1) if last else len(data)
         if fail_from is not None and start >= fail_from and fail_how == "500":
             self.send_error(500)
             return
         if rng:
             self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+            self.send_header("Content-Range", f"bytes {start}-{end - 1}/{len(data)}")
         else:
             self.send_response(200)
-        body = data[start:]
+        body = data[start:end]
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if fail_from is not None:
@@ -188,6 +189,78 @@ def test_read_failed_carries_the_offset(serve, monkeypatch):
     assert "x.warc.gz" in str(failed.value) and "from byte 600" in str(failed.value)
 
 
+def response_ranges(path):
+    """(offset, length) of each response record of a real WARC file, as warcio (not our reader) finds them."""
+    from warcio.archiveiterator import ArchiveIterator
+
+    ranges = []
+    with open(path, "rb") as stream:
+        records = ArchiveIterator(stream)
+        for record in records:
+            if record.rec_type == "response":
+                record.content_stream().read()
+                ranges.append((records.get_record_offset(), records.get_record_length()))
+    return ranges
+
+
+def test_records_selected_by_range_over_http_read_in_bounded_spans(serve, monkeypatch):
+    """Every other response of a real WARC, read by byte ranges as Common Crawl's index gives them:
+    neighbours in one bounded request; apart (no gap allowed), one request each, a 503 and a cut
+    connection retried inside the record's range; the rows are those of the local file's records."""
+    local = shared_file("warc", "resiliparse", "warcfile.warc.gz")
+    ranges = response_ranges(local)[::2]
+    expected, _, _ = extracted(str(local), ranges)
+    assert len(expected["pages"]) == 8 and expected["image_embeds"] and expected["page_links"]
+    server = serve({"warcfile.warc.gz": local.read_bytes()})
+    url = server.url + "warcfile.warc.gz"
+    tables, counters, _ = extracted(url, ranges)
+    assert tables["pages"] == [dict(p, warc_filename=url) for p in expected["pages"]]
+    assert tables["image_embeds"] == expected["image_embeds"] and tables["page_links"] == expected["page_links"]
+    assert (counters["index:selected"], counters["index:read"], counters["index:failed"]) == (8, 8, 0)
+    first, last = ranges[0], ranges[-1]
+    assert server.requests == [("warcfile.warc.gz", f"bytes={first[0]}-{last[0] + last[1] - 1}", "ok")]
+
+    monkeypatch.setattr(files, "SPAN_GAP", 0)
+    server = serve({"warcfile.warc.gz": local.read_bytes()}, plan=["ok", "503", "cut"])
+    url = server.url + "warcfile.warc.gz"
+    tables, counters, _ = extracted(url, ranges)
+    assert [p["url"] for p in tables["pages"]] == [p["url"] for p in expected["pages"]]
+    assert counters["index:read"] == 8 and "file:ranges_failed" not in counters
+    asked = [r for _, r, _ in server.requests]
+    assert len(asked) == 8 + 2 and asked[0] == f"bytes={first[0]}-{first[0] + first[1] - 1}"
+    assert all(r.endswith(f"-{offset + length - 1}") for r, (offset, length) in zip(asked[3:], ranges[1:]))
+
+
+def test_a_failed_range_fails_its_records_not_the_file(serve, monkeypatch):
+    """Past byte 70,000 every request fails: the records there count as failed, the others are
+    read; the file is named once, with how many failed; a missing file fails every record."""
+    monkeypatch.setattr(sources, "RETRIES", 1)
+    monkeypatch.setattr(sources, "BACKOFF", 0.01)
+    monkeypatch.setattr(files, "SPAN_GAP", 0)
+    local = shared_file("warc", "resiliparse", "warcfile.warc.gz")
+    ranges = response_ranges(local)
+    server = serve({"warcfile.warc.gz": local.read_bytes()}, fail_from=70_000)
+    tables, counters, details = extracted(server.url + "warcfile.warc.gz", ranges)
+    late = sum(1 for offset, length in ranges if offset + length > 70_000)
+    assert 0 < late < len(ranges)
+    assert (counters["index:read"], counters["index:failed"]) == (len(ranges) - late, late)
+    assert len(tables["pages"]) == len(ranges) - late
+    assert counters["file:ranges_failed"] == 1 and "file:failed_midway" not in counters
+    assert details["file:ranges_failed"].startswith(f"{late} of its {len(ranges)} selected records could not be read")
+    tables, counters, details = extracted(server.url + "gone.warc.gz", ranges[:3])
+    assert (counters["index:read"], counters["index:failed"], tables["pages"]) == (0, 3, [])
+    assert "HTTP 404" in details["file:ranges_failed"]
+
+
+def test_ranges_that_hold_no_record_are_failed_records(tmp_path):
+    """An offset that points inside a record, and a range past the end of the file."""
+    local = shared_file("warc", "resiliparse", "warcfile.warc.gz")
+    (offset, length), size = response_ranges(local)[0], local.stat().st_size
+    tables, counters, details = extracted(str(local), [(offset + 5, length), (size - 10, 100), (offset, length)])
+    assert (counters["index:read"], counters["index:failed"], len(tables["pages"])) == (1, 2, 1)
+    assert f"no WARC record at byte {offset + 5}" in details["file:ranges_failed"]
+
+
 @pytest.fixture
 def s3_server(monkeypatch):
     from moto.server import ThreadedMotoServer
@@ -218,6 +291,8 @@ def test_s3_manifest_and_files(s3_server):
     assert len(pages) == 1 and pages[0]["crawl"] == "CC-MAIN-2024-22"
     tables, counters = counted("s3://commoncrawl/crawl-data/missing.warc.gz")
     assert counters["file:unreadable"] == 1
+    selected, _, _ = extracted(paths[0], response_ranges(shared_file("warc", "whirlwind", "whirlwind.warc.gz")))
+    assert selected["pages"] == pages
 
 
 def test_a_manifest_line_with_a_scheme_of_its_own_is_read_as_it_is(tmp_path):

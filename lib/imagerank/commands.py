@@ -51,19 +51,28 @@ def _extract_arguments(parser: argparse.ArgumentParser) -> None:
     from imagerank.crawl.files import FORMATS
     from imagerank.crawl.html import PARSERS
 
-    parser.add_argument("--input", required=True, action="append",
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--input", action="append",
                         help="manifest (one path a line, plain or .gz), a WARC/WAT file, or a glob; repeatable")
+    source.add_argument("--cc-index",
+                        help="Common Crawl's columnar URL index (Parquet, e.g. s3://commoncrawl/cc-index/table/cc-main/warc/): "
+                             "read only the WARC records --index-filter selects, with range requests")
+    parser.add_argument("--index-filter",
+                        help="with --cc-index: a SQL WHERE clause over the index, e.g. \"crawl = 'CC-MAIN-2024-10' AND "
+                             "subset = 'warc' AND url_host_registered_domain = 'wikipedia.org'\"")
     parser.add_argument("--output", required=True, help="output folder (a new run, committed on success)")
     parser.add_argument("--format", default="auto", choices=FORMATS, help="auto: detected per file")
     parser.add_argument("--crawl", help="crawl id (default: the CC-MAIN-YYYY-WW in the file path, if any)")
-    parser.add_argument("--input-base-url", help="base for relative paths in a manifest, e.g. s3://commoncrawl/")
+    parser.add_argument("--input-base-url",
+                        help="base for relative paths in a manifest or the index, e.g. s3://commoncrawl/")
     parser.add_argument("--parser", default="selectolax", choices=sorted(PARSERS),
                         help="HTML parser: selectolax (fast, default) or bs4 (reference)")
     parser.add_argument("--max-page-bytes", type=_positive_int, default=5 << 20,
                         help="records longer than this are skipped and counted as oversized")
     parser.add_argument("--max-failed-files", type=_fraction, default=0.05,
                         help="the run fails (and the previous output stays current) when more than this fraction "
-                             "of the input files could not be read or broke off mid-way (default 0.05)")
+                             "of the input files (with --cc-index: of the selected records) could not be read or "
+                             "broke off mid-way (default 0.05)")
     parser.add_argument("--resume", action="store_true",
                         help="continue an unfinished run with the same arguments: crawl files it finished are kept")
 
@@ -74,7 +83,7 @@ def _extract(spark, args):
     return run_extract(spark, args.input, args.output, fmt=args.format, crawl=args.crawl,
                        input_base_url=args.input_base_url, parser=args.parser,
                        max_page_bytes=args.max_page_bytes, max_failed_files=args.max_failed_files,
-                       resume=args.resume)
+                       resume=args.resume, cc_index=args.cc_index, index_filter=args.index_filter)
 
 
 def _graph_arguments(parser: argparse.ArgumentParser) -> None:
@@ -347,7 +356,7 @@ def _predict(spark, args):
 
 COMMANDS = {
     "extract": Command("extract", "Extract pages, image embeds and page links from Common Crawl WARC/WAT files.",
-                       _extract_arguments, _extract, ("files", "records_read", "rows_written", "skipped")),
+                       _extract_arguments, _extract, ("files", "cc_index", "records_read", "rows_written", "skipped")),
     "graph": Command("build_graph", "Build the image -> page -> host -> domain graph from extraction outputs.",
                      _graph_arguments, _graph, ("vertices_by_kind", "edges_by_kind", "vertex_ids")),
     "rank": Command("rank", "PageRank of pages, hosts and domains, harmonic centrality, image authority.",

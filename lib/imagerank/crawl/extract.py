@@ -36,6 +36,7 @@ from imagerank.crawl.files import FORMATS, ExtractOptions, extract_file
 from imagerank.crawl.records import TOLERANT_READER
 from imagerank.crawl.schemas import COUNTER, TABLES
 from imagerank.crawl import sources
+from imagerank.crawl.cc_index import EXAMPLE, Selection, select
 from imagerank.crawl.sources import expand_input
 from imagerank.progress import FileProgress
 from imagerank.stage import Stage, StageError
@@ -106,16 +107,17 @@ class PartWriter:
                 pass
 
 
-def extract_files(indexed_paths: Iterable[tuple[int, str]], folder: str, options: ExtractOptions,
+def extract_files(items: Iterable[tuple[int, str, list | None]], folder: str, options: ExtractOptions,
                   settings: fs.FsSettings | None = None, progress: tuple | None = None) -> Iterator[dict]:
-    """Extract each (part number, path) into ``folder``; yields each file's counter rows once written."""
+    """Extract each (part number, path, ranges) into ``folder`` (ranges: the (offset, length) of
+    the records to read, None for the whole file); yields each file's counter rows once written."""
     if settings is not None:
         fs.configure(settings)
-    for part, path in indexed_paths:
+    for part, path, ranges in items:
         writer = PartWriter(folder, part)
         counters = []
         try:
-            for table, row in extract_file(path, options):
+            for table, row in extract_file(path, options, ranges):
                 if table == "counter":
                     counters.append(row)
                 else:
@@ -217,6 +219,7 @@ def build_report(counter_rows: list[dict], n_paths: int) -> dict:
         "self_links_dropped": totals.get("link:self", 0),
         "warnings": group("warn:"),
         "errors_by_type": group("error:"),
+        **({"index": group("index:")} if any(name.startswith("index:") for name in totals) else {}),
     }
 
 
@@ -263,6 +266,23 @@ def check_run(report: dict, n_paths: int, max_failed_files: float) -> None:
                          f"{report['records_by_type']}, skipped: {report['skipped']})")
 
 
+def check_index_run(report: dict, max_failed: float) -> None:
+    """:func:`check_run` for records selected through Common Crawl's index: raises
+    :class:`StageError` where not one record could be read, more than ``max_failed`` of them
+    failed, or not one page was extracted."""
+    index, failed = report["cc_index"], report["files"]["failed"]
+    first = f" (first: {failed[0]['error']})" if failed else ""
+    selected = index["records_read"] + index["records_failed"]
+    if index["records_read"] == 0:
+        raise StageError(f"not one of the {selected} records selected through --cc-index could be read{first}")
+    if index["records_failed"] > max_failed * selected:
+        raise StageError(f"{index['records_failed']} of the {selected} records selected through --cc-index could not "
+                         f"be read, more than --max-failed-files {max_failed} allows{first}")
+    if report["pages"] == 0:
+        raise StageError(f"not one page was extracted from the {selected} records selected through --cc-index "
+                         f"(records read: {report['records_by_type']}, skipped: {report['skipped']})")
+
+
 def input_paths(specs: list[str], input_base_url: str | None) -> list[str]:
     """The crawl files that the (qualified) ``--input`` specs name, in order; a manifest that cannot
     be read or a glob that matches nothing raises :class:`StageError` naming it (an input problem)."""
@@ -288,6 +308,8 @@ def run_extract(
     resume: bool = False,
     read_retries: int | None = None,
     read_backoff: float | None = None,
+    cc_index: str | None = None,
+    index_filter: str | None = None,
 ) -> dict:
     """Extract pages, image embeds and page links from crawl files; returns the report.
 
@@ -298,6 +320,12 @@ def run_extract(
     ``read_backoff`` bound the retries of remote sources (:func:`imagerank.crawl.sources.open_stream`;
     default 6 tries after the first, from 0.5 s); they do not change what a run reads, so a run
     stopped by a flaky store may be resumed with more.
+
+    With ``cc_index`` (instead of ``input_spec``), the records are those that the SQL WHERE clause
+    ``index_filter`` selects from Common Crawl's columnar index at that path
+    (:mod:`imagerank.crawl.cc_index`), read with range requests, one task per WARC file; a record
+    that cannot be read is counted as failed (``cc_index.records_failed``), and ``max_failed_files``
+    bounds the fraction of the selected records that failed.
     """
     if fmt not in FORMATS:
         raise ValueError(f"--format must be one of {FORMATS}, not {fmt!r}")
@@ -309,14 +337,28 @@ def run_extract(
         raise ValueError(f"read retries must be a whole number, 0 or more, not {read_retries!r}")
     if read_backoff is not None and not read_backoff >= 0:
         raise ValueError(f"read back-off must be 0 seconds or more, not {read_backoff!r}")
-    specs = [input_spec] if isinstance(input_spec, str) else list(input_spec)
+    if (cc_index is None) == (not input_spec):
+        raise ValueError("give either --input (crawl files) or --cc-index (Common Crawl's columnar index), not "
+                         + ("both" if cc_index else "neither"))
+    if cc_index is not None and not index_filter:
+        raise ValueError(f"--cc-index needs --index-filter, a SQL WHERE clause over the index, e.g. \"{EXAMPLE}\" "
+                         f"(to read whole crawl files, give them as --input)")
+    if cc_index is not None and fmt == "wat":
+        raise ValueError("--cc-index selects WARC records: --format wat does not go with it")
+    specs = [] if cc_index else [input_spec] if isinstance(input_spec, str) else list(input_spec)
     options = ExtractOptions(format=fmt, crawl=crawl, parser=parser, max_page_bytes=max_page_bytes,
                              read_retries=read_retries, read_backoff=read_backoff)
     args = {"input": specs, "format": fmt, "crawl": crawl, "input_base_url": input_base_url, "parser": parser,
             "max_page_bytes": max_page_bytes, "max_failed_files": max_failed_files}
+    if cc_index is not None:
+        args.update({"cc_index": cc_index, "index_filter": index_filter})
     with Stage(spark, "extract", output, args, resume=resume) as stage:
-        qualified = [stage.qualify(spec) for spec in specs]
-        paths = input_paths(qualified, input_base_url)
+        selection = None
+        if cc_index is not None:
+            selection = select(spark, stage.qualify(cc_index), index_filter, input_base_url)
+            paths = selection.paths
+        else:
+            paths = input_paths([stage.qualify(spec) for spec in specs], input_base_url)
         for path in paths:
             stage.check_input(path)
         folder, settings = stage.folder, fs.current_settings()
@@ -328,13 +370,37 @@ def run_extract(
         with FileProgress(spark, "extract", len(paths), done=len(done)) as progress:
             accumulators = (progress.files, progress.pages)
             if todo:
-                (spark.sparkContext.parallelize(todo, len(todo))
+                (work_items(spark, todo, selection)
                  .mapPartitions(lambda part: extract_files(part, folder, options, settings, accumulators))
                  .count())
+        if selection is not None:
+            selection.release()
         report = build_report(summed_counters(spark, folder), len(paths))
-        check_run(report, len(paths), max_failed_files)
+        if selection is not None:
+            index = report.pop("index", {})
+            report["cc_index"] = {"path": cc_index, "filter": index_filter, "warc_files": len(paths),
+                                  "records_selected": selection.selected, "rows_unusable": selection.bad_rows,
+                                  "rows_duplicate": selection.duplicate_rows,
+                                  "records_read": index.get("read", 0), "records_failed": index.get("failed", 0)}
+            check_index_run(report, max_failed_files)
+        else:
+            check_run(report, len(paths), max_failed_files)
         stage.report.update({"format": fmt, "parser": parser, "crawl": crawl, "max_page_bytes": max_page_bytes,
                              "read_retries": sources.RETRIES if read_retries is None else read_retries,
                              "read_backoff": sources.BACKOFF if read_backoff is None else read_backoff,
                              "files_resumed": len(done), "files_retried": retried_report(retried), **report})
     return stage.report
+
+
+def work_items(spark: SparkSession, todo: list[tuple[int, str]], selection: Selection | None):
+    """An RDD of (part, path, ranges), one task each: the crawl files to read whole, or with a
+    selection the WARC files' selected records (their ranges joined in Spark, not sent from here)."""
+    if selection is None:
+        return spark.sparkContext.parallelize([(part, path, None) for part, path in todo], len(todo))
+    tasks = spark.createDataFrame([(part, task) for task, (part, _) in enumerate(todo)], "part int, task int")
+    return (selection.records
+            .join(tasks, on="part", how="inner")
+            .rdd
+            .map(lambda row: (row["task"], (row["part"], row["path"], [(r[0], r[1]) for r in row["ranges"]])))
+            .partitionBy(len(todo), lambda task: task)
+            .values())

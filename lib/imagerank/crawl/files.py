@@ -6,11 +6,14 @@ as ``(table, dict)``; the ``"counter"`` table carries what the report needs:
 ``url:url_javascript``, ``format:warc``, ``file:unreadable``. The ``file:`` counters name the file
 in the report, with a detail: ``file:unreadable`` (nothing read), ``file:failed_midway`` (the
 source failed for good part way: the rows read before are kept, and the detail says how far it got
-and how much that was), ``file:tolerant_reader`` (read with warcio: WARC header lines in LF alone).
+and how much that was), ``file:tolerant_reader`` (read with warcio: WARC header lines in LF alone),
+``file:ranges_failed`` (records selected through Common Crawl's index that could not be read; the
+others are read, and ``index:selected``, ``index:read``, ``index:failed`` count them).
 """
 
 from __future__ import annotations
 
+import io
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -21,12 +24,14 @@ from imagerank.crawl.html import PARSERS
 from imagerank.crawl.page import RawPage, page_rows
 from imagerank.crawl.payload import PayloadError, content_type, decode_html, is_html, split_http
 from imagerank.crawl.records import TOLERANT_READER, Record, iter_records
-from imagerank.crawl.sources import InputError, open_stream, stream_size
+from imagerank.crawl.sources import InputError, open_stream, read_span, stream_size
 from imagerank.crawl.wat import parse_wat
 from imagerank.urls import UrlError, normalize, site_of
 
 CRAWL_ID = re.compile(r"CC-MAIN-\d{4}-\d{2}")
 FORMATS = ("auto", "warc", "wat")
+SPAN_GAP = 1 << 20  # records selected through the index this close are read in one request
+MAX_SPAN = 32 << 20  # the most bytes one such request reads
 
 
 @dataclass(frozen=True)
@@ -144,6 +149,80 @@ class _FileExtractor:
         raw = meta["raw"]
         yield from self._page(meta["uri"], meta["date"], meta["status"], raw.title, raw, source)
 
+    def _record_rows(self, record: Record, fmt: str | None) -> Iterator[tuple[str, dict]]:
+        handler = None
+        if fmt == "warc" and record.record_type == "response":
+            handler = self._warc_response
+        elif fmt == "wat" and record.record_type == "metadata":
+            handler = self._wat_metadata
+        if handler is None:
+            return
+        if record.truncated:
+            self.counters["skip:truncated_record"] += 1
+            return
+        if record.oversized:
+            self.counters["skip:oversized_record"] += 1
+            return
+        try:
+            yield from handler(record)
+        except PayloadError as err:
+            self.counters["skip:" + err.reason] += 1
+        except Exception as err:  # noqa: BLE001 - one bad record never stops the file
+            self.counters["skip:parse_error"] += 1
+            self.counters["error:" + type(err).__name__] += 1
+
+    def range_rows(self, ranges: list[tuple[int, int]]) -> Iterator[tuple[str, dict]]:
+        """The rows of the WARC records at ``ranges`` ((offset, length) in the file, as Common
+        Crawl's index gives them), read in spans of neighbouring records (:func:`spans`), then the
+        counters. A span that cannot be read fails its records (``index:failed``), and the file
+        is named once under ``file:ranges_failed`` (so ``--resume`` reads it again); the other
+        spans are read on."""
+        self.counters["index:selected"] += len(ranges)
+        failures: list[tuple[int, str]] = []  # (records failed, first error) per failed span
+        stream = None
+        try:
+            stream = open_stream(self.path, self.options.read_retries, self.options.read_backoff, connect=False)
+            for start, end, members in spans(ranges):
+                try:
+                    data = read_span(stream, start, end)
+                except InputError as err:
+                    failures.append((len(members), str(err)))
+                    continue
+                for offset, length in members:
+                    chunk = data[offset - start : offset - start + length]
+                    problem = None if len(chunk) == length else (
+                        f"{self.path} ends at byte {start + len(data)}, inside the record at {offset} (length {length})")
+                    if problem is None:
+                        problem = yield from self._range_record(chunk, offset, length)
+                    if problem is not None:
+                        failures.append((1, problem))
+        except InputError as err:  # a local file that is not there
+            failures.append((len(ranges), str(err)))
+        finally:
+            if stream is not None:
+                stream.close()
+        failed = sum(n for n, _ in failures)
+        self.counters["index:failed"] += failed
+        self.counters["index:read"] += len(ranges) - failed
+        if failures:
+            yield "counter", {"file": self.path, "name": "file:ranges_failed", "n": 1,
+                              "detail": f"{failed} of its {len(ranges)} selected records could not be read "
+                                        f"(first: {failures[0][1]})"}
+        self.counters["format:warc"] += 1
+        yield from self._counter_rows()
+
+    def _range_record(self, chunk: bytes, offset: int, length: int):
+        """Rows of the record(s) in one range's bytes (returns None), or why it holds none."""
+        found = False
+        for record in iter_records(io.BytesIO(chunk), self.counters, self.options.max_page_bytes, len(chunk)):
+            found = True
+            self.counters["records:" + record.record_type] += 1
+            record.offset += offset
+            if record.length is not None and record.offset == offset and record.length == len(chunk):
+                record.length = length
+            yield from self._record_rows(record, "warc")
+        return None if found else f"no WARC record at byte {offset} (length {length}) of {self.path}"
+
     def rows(self) -> Iterator[tuple[str, dict]]:
         fmt = None if self.options.format == "auto" else self.options.format
         try:
@@ -160,26 +239,7 @@ class _FileExtractor:
                 self.counters["records:" + record.record_type] += 1
                 if fmt is None:
                     fmt = sniff_format(record)
-                handler = None
-                if fmt == "warc" and record.record_type == "response":
-                    handler = self._warc_response
-                elif fmt == "wat" and record.record_type == "metadata":
-                    handler = self._wat_metadata
-                if handler is None:
-                    continue
-                if record.truncated:
-                    self.counters["skip:truncated_record"] += 1
-                    continue
-                if record.oversized:
-                    self.counters["skip:oversized_record"] += 1
-                    continue
-                try:
-                    yield from handler(record)
-                except PayloadError as err:
-                    self.counters["skip:" + err.reason] += 1
-                except Exception as err:  # noqa: BLE001 - one bad record never stops the file
-                    self.counters["skip:parse_error"] += 1
-                    self.counters["error:" + type(err).__name__] += 1
+                yield from self._record_rows(record, fmt)
         except InputError as err:
             self.counters["file:failed_midway"] += 1
             records = sum(n for name, n in self.counters.items() if name.startswith("records:"))
@@ -202,6 +262,9 @@ class _FileExtractor:
             yield "counter", {"file": self.path, "name": TOLERANT_READER, "n": 1,
                               "detail": "WARC header lines end in LF alone, not CRLF: read with warcio, not FastWARC"}
         self.counters["format:" + (fmt or "unknown")] += 1
+        yield from self._counter_rows()
+
+    def _counter_rows(self) -> Iterator[tuple[str, dict]]:
         for name, n in sorted(self.counters.items()):
             if name.startswith("file:"):
                 continue
@@ -217,6 +280,28 @@ def _head(stream) -> bytes | None:
         return None
 
 
-def extract_file(path: str, options: ExtractOptions) -> Iterator[tuple[str, dict]]:
-    """All rows from one WARC or WAT file, then its counters."""
-    return _FileExtractor(path, options).rows()
+def spans(ranges: list[tuple[int, int]]) -> Iterator[tuple[int, int, list[tuple[int, int]]]]:
+    """(start, end, [(offset, length)...]) of the ``ranges`` in offset order, neighbours read
+    together: a record starting at most :data:`SPAN_GAP` bytes after the span's end joins it while
+    the span stays under :data:`MAX_SPAN` bytes. A gap costs its bytes; a request costs a round trip
+    (tens of milliseconds to S3 or over HTTPS, a megabyte's transfer)."""
+    start = end = None
+    members: list[tuple[int, int]] = []
+    for offset, length in sorted(ranges):
+        if members and offset - end <= SPAN_GAP and max(end, offset + length) - start <= MAX_SPAN:
+            members.append((offset, length))
+            end = max(end, offset + length)
+            continue
+        if members:
+            yield start, end, members
+        start, end, members = offset, offset + length, [(offset, length)]
+    if members:
+        yield start, end, members
+
+
+def extract_file(path: str, options: ExtractOptions,
+                 ranges: list[tuple[int, int]] | None = None) -> Iterator[tuple[str, dict]]:
+    """All rows from one WARC or WAT file, then its counters; with ``ranges``, the rows of the
+    WARC records at those (offset, length) alone (:meth:`_FileExtractor.range_rows`)."""
+    extractor = _FileExtractor(path, options)
+    return extractor.rows() if ranges is None else extractor.range_rows(ranges)

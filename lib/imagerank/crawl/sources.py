@@ -92,10 +92,12 @@ class RangeStream(io.RawIOBase):
         self.backoff = BACKOFF if backoff is None else backoff
         self.pos = 0
         self.size: int | None = None
+        self.limit: int | None = None  # set by read_span: requests end before this byte
         self.body = None
         self.failure: ReadFailed | None = None  # raised again, without new tries, at the same byte
 
-    # subclasses: open the object from byte ``pos``; return (file-like body, total size or None)
+    # subclasses: open the object from byte ``pos`` (up to ``self.limit`` where set); return
+    # (file-like body, total size or None)
     def _open(self, pos: int):
         raise NotImplementedError
 
@@ -176,6 +178,8 @@ class RangeStream(io.RawIOBase):
         failures = 0
         while True:
             if self.body is None:
+                if self._at_limit():
+                    return 0
                 self._connect()
                 if self.size is not None and self.pos >= self.size:
                     return 0
@@ -190,7 +194,7 @@ class RangeStream(io.RawIOBase):
                 buffer[: len(data)] = data
                 self.pos += len(data)
                 return len(data)
-            if data == b"" and (self.size is None or self.pos >= self.size):
+            if data == b"" and (self.size is None or self.pos >= self.size or self._at_limit()):
                 return 0
             # Cut before the end: reconnect at self.pos.
             self._close_body()
@@ -200,6 +204,29 @@ class RangeStream(io.RawIOBase):
                 raise ReadFailed(f"{self.name}: connection kept failing at byte {self.pos}, "
                                  f"{failures} tries{cause}", self.pos) from (error if data is None else None)
             time.sleep(self.backoff * (2 ** (failures - 1)))
+
+    def _at_limit(self) -> bool:
+        return self.limit is not None and self.pos >= self.limit
+
+    def read_span(self, start: int, end: int) -> bytes:
+        """Bytes ``start`` to ``end`` (exclusive), fewer where the object ends first, read with
+        requests bounded to that span (reconnecting inside it on failure, as any read does).
+        Raises :class:`ReadFailed` once the tries are spent."""
+        self.seek(start)
+        self._close_body()  # an open body may run past the span: a bounded request instead
+        self.limit = end
+        try:
+            buffer = bytearray(end - start)
+            view, got = memoryview(buffer), 0
+            while got < len(buffer):
+                n = self._readinto(view[got:])
+                if not n:
+                    break
+                got += n
+            return bytes(buffer[:got])
+        finally:
+            self._close_body()
+            self.limit = None
 
     def close(self) -> None:
         self._close_body()
@@ -217,7 +244,8 @@ class HttpStream(RangeStream):
         self.pool = urllib3.PoolManager(retries=False)
 
     def _open(self, pos: int):
-        headers = {"Range": f"bytes={pos}-"} if pos else {}
+        end = "" if self.limit is None else self.limit - 1
+        headers = {"Range": f"bytes={pos}-{end}"} if pos or self.limit is not None else {}
         resp = self.pool.request(
             "GET", self.name, headers=headers, preload_content=False, timeout=self.timeout
         )
@@ -237,6 +265,16 @@ class HttpStream(RangeStream):
             return io.BytesIO(b""), pos
         resp.release_conn()
         raise _HttpStatus(resp.status, self.name)
+
+    def _close_body(self) -> None:
+        # a span read to its end leaves the connection clean: back to the pool for the next span
+        if self.body is not None and self._at_limit() and getattr(self.body, "status", None) == 206:
+            try:
+                self.body.drain_conn()
+                self.body.release_conn()
+            except Exception:  # noqa: BLE001 - a broken connection: dropped below
+                pass
+        super()._close_body()
 
     def _is_retryable(self, err: Exception) -> bool:
         return not isinstance(err, _HttpStatus) or err.status in RETRY_STATUS
@@ -261,7 +299,8 @@ class S3Stream(RangeStream):
         self.client = fs.s3_client()
 
     def _open(self, pos: int):
-        resp = self.client.get_object(Bucket=self.bucket, Key=self.key, Range=f"bytes={pos}-")
+        end = "" if self.limit is None else self.limit - 1
+        resp = self.client.get_object(Bucket=self.bucket, Key=self.key, Range=f"bytes={pos}-{end}")
         content_range = resp.get("ContentRange") or ""
         total = content_range.rsplit("/", 1)[1] if "/" in content_range else None
         return resp["Body"], int(total) if total and total.isdigit() else None
@@ -331,13 +370,15 @@ class _RemoteReader(io.BufferedReader):
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def open_stream(path: str, retries: int | None = None, backoff: float | None = None) -> BinaryIO:
+def open_stream(path: str, retries: int | None = None, backoff: float | None = None,
+                connect: bool = True) -> BinaryIO:
     """A seekable binary stream over any supported path.
 
     Remote paths (everything but local files) get a retrying stream: ``retries`` tries after the
     first, per (re)connection and per run of failed reads (default :data:`RETRIES`), the first
     after ``backoff`` seconds (default :data:`BACKOFF`), doubled at each. A path that cannot be
-    opened at all raises :class:`InputError`.
+    opened at all raises :class:`InputError`; with ``connect`` False a remote path is not opened
+    before the first read (:func:`read_span` then opens it for a span alone).
     """
     if fs.is_local(path):
         try:
@@ -350,8 +391,23 @@ def open_stream(path: str, retries: int | None = None, backoff: float | None = N
         raw = S3Stream(path, retries=retries, backoff=backoff)
     else:
         raw = ArrowStream(path, retries=retries, backoff=backoff)
-    raw._connect()  # a missing or refused object fails here, as unreadable
+    if connect:
+        raw._connect()  # a missing or refused object fails here, as unreadable
     return _RemoteReader(raw, buffer_size=1 << 20)
+
+
+def read_span(stream: BinaryIO, start: int, end: int) -> bytes:
+    """Bytes ``start`` to ``end`` (exclusive) of a stream from :func:`open_stream`: one bounded
+    range request for a remote one (retried inside the span), a seek and a read for a local file.
+    Raises :class:`InputError` where the bytes cannot be read."""
+    raw = getattr(stream, "raw", stream)
+    if isinstance(raw, RangeStream):
+        return raw.read_span(start, end)
+    try:
+        stream.seek(start)
+        return stream.read(end - start)
+    except OSError as err:
+        raise InputError(f"cannot read bytes {start}-{end - 1} of {getattr(stream, 'name', '?')}: {err}") from err
 
 
 def stream_size(stream: BinaryIO) -> int | None:
