@@ -28,8 +28,8 @@ def _example(spark):
     return vertices, edges, graph
 
 
-def _generated(spark, n=400, m=2400, seed=3):
-    """A power-law-ish directed graph with dangling and isolated vertices."""
+def _generated_pairs(n=400, m=2400, seed=3):
+    """A power-law-ish directed graph with dangling and isolated vertices: (n, edges, networkx graph)."""
     rng = np.random.default_rng(seed)
     src = rng.integers(0, n - 20, m)  # the last 20 vertices have no out-links (dangling)
     dst = (rng.pareto(1.1, m) * 7).astype(int) % (n - 5)  # the last 5 have no in-links either: isolated
@@ -37,6 +37,12 @@ def _generated(spark, n=400, m=2400, seed=3):
     graph = nx.DiGraph()
     graph.add_nodes_from(range(n))
     graph.add_edges_from(pairs)
+    return n, pairs, graph
+
+
+def _generated(spark, n=400, m=2400, seed=3):
+    """_generated_pairs' graph as Spark tables, with duplicate edges and a self-loop, and networkx's."""
+    n, pairs, graph = _generated_pairs(n, m, seed)
     ids = spark.createDataFrame([(i,) for i in range(n)], "id long")
     # duplicates and a self-loop in the input: the engines drop them as networkx's DiGraph does
     edges = spark.createDataFrame(pairs + pairs[:10] + [(1, 1)], "src long, dst long")
@@ -90,6 +96,67 @@ def test_pagerank_stops_at_max_iter_and_says_so(spark):
         pagerank(spark, ids, edges, engine="graphframe")
     _, fixed = pagerank(spark, ids, edges, engine="graphx", tol=0.0, max_iter=4)
     assert fixed.iterations == 4 and not fixed.converged
+
+
+def _last_release(graph, seeded):
+    """networkx's ranks of ``graph`` as it was last release (40 of its pages' links since replaced),
+    and the personalization of TrustRank's seeds (None: PageRank)."""
+    rng = np.random.default_rng(11)
+    before = graph.copy()
+    for vertex in rng.choice(360, 40, replace=False):
+        before.remove_edges_from(list(before.out_edges(int(vertex))))
+        before.add_edges_from((int(vertex), int(t)) for t in rng.integers(0, 395, 8) if t != vertex)
+    personal = {v: (1.0 if v in (3, 17, 40) else 0.0) for v in graph} if seeded else None
+    return nx.pagerank(before, alpha=0.85, tol=1e-12, max_iter=1000, personalization=personal), personal
+
+
+@pytest.mark.parametrize("seeded", [False, True])
+def test_a_warm_start_reaches_the_same_fixed_point(seeded):
+    """Started from last release's scores, 10 vertices new (at their teleport value), scaled to
+    sum 1: networkx's ranks of the new graph to 1e-6, as from a cold start, in no more iterations
+    (this small graph converges fast from anywhere: bench_pagerank measures the saving); from the
+    graph's own ranks, at once. PageRank and TrustRank (seeds) alike."""
+    from imagerank.graph.pagerank import warm_vector
+
+    _, _, graph = _generated_pairs()
+    last, personal = _last_release(graph, seeded)
+    n, pairs = graph.number_of_nodes(), np.array(list(graph.edges()))
+    teleport = np.array([personal[v] / 3 for v in range(n)]) if seeded else np.full(n, 1.0 / n)
+    expected = nx.pagerank(graph, alpha=0.85, tol=1e-12, max_iter=1000, personalization=personal)
+    cold = pagerank_arrays(n, pairs[:, 0], pairs[:, 1], tol=1e-9, teleport=teleport)
+    known = np.array(sorted(set(range(n)) - set(range(100, 110))))
+    start = warm_vector(teleport, known, np.array([last[v] for v in known]))
+    assert start.sum() == pytest.approx(1.0) and (start[100:110] > 0).all() != seeded
+    warm = pagerank_arrays(n, pairs[:, 0], pairs[:, 1], tol=1e-9, teleport=teleport, start=start)
+    assert max(abs(warm[0][v] - expected[v]) for v in graph) < 1e-6
+    assert warm[2] and warm[1] <= cold[1]
+    exact = warm_vector(teleport, np.arange(n), np.array([expected[v] for v in range(n)]))
+    still = pagerank_arrays(n, pairs[:, 0], pairs[:, 1], tol=1e-9, teleport=teleport, start=exact)
+    assert still[2] and still[1] <= 2 < cold[1]
+
+
+@pytest.mark.parametrize("engine", ["driver", "dataframe"])
+def test_the_spark_engines_start_where_they_are_told(spark, engine):
+    """The start as a table (a score for a vertex not in the graph; with the driver, a score NaN and
+    vertices without one): from last release's scores, networkx's ranks of the new graph (driver);
+    from the graph's own ranks, at once (dataframe); graphx and graphframes refuse a start."""
+    ids, edges, graph = _generated(spark)
+    expected = nx.pagerank(graph, alpha=0.85, tol=1e-12, max_iter=1000)
+    if engine == "driver":
+        last = _last_release(graph, False)[0]
+        rows = [(v, s) for v, s in last.items() if not 100 <= v < 110 and v != 7] + [(7, float("nan"))]
+    else:
+        rows = list(expected.items())
+    scores, warm = pagerank(spark, ids, edges, engine=engine, tol=1e-9,
+                            start=spark.createDataFrame(rows + [(10**6, 0.5)], "id long, pagerank double"))
+    got = {r["id"]: r["pagerank"] for r in scores.collect()}
+    assert max(abs(got[v] - expected[v]) for v in graph) < 1e-6
+    new = 11 if engine == "driver" else 0
+    assert warm.warm_start == {"vertices_with_start": 400 - new, "vertices_new": new} and warm.converged
+    if engine == "dataframe":
+        assert warm.iterations <= 2
+    with pytest.raises(ValueError, match="a warm start works with the driver and dataframe engines, not graphx"):
+        pagerank(spark, ids, edges, engine="graphx", start=scores)
 
 
 def test_graphframes_fixed_iterations_and_what_it_reports(spark):
@@ -323,6 +390,31 @@ def test_the_farm_image_loses_to_its_surfer_share(spark, ranked, sample_crawl):
     domains = {r["domain"]: r for r in table(spark, root / "rank", "domain_rank").collect()}
     assert domains["bigfarm-seo.biz"]["harmonic_centrality"] == 0.0
     assert domains["bigfarm-seo.biz"]["pagerank"] == min(d["pagerank"] for d in domains.values())
+
+
+def test_rank_warm_started_from_its_own_output(spark, ranked, tmp_path):
+    """Next month's run into the same folder, started from the run it replaces (the sample's rank
+    output, copied): every level's PageRank and TrustRank at once, the same tables to 1e-6, and
+    the report says how many vertices had a start."""
+    import shutil
+
+    root, report = ranked
+    shutil.copytree(root / "rank", tmp_path / "rank", symlinks=True)
+    warm = run_rank(spark, str(root / "graph"), str(tmp_path / "rank"),
+                    RankOptions(**{**report["options"], "warm_start": str(tmp_path / "rank")}))
+    for name, column in (("page_rank", "url"), ("host_rank", "host"), ("domain_rank", "domain")):
+        runs = [{r[column]: (r["pagerank"], r["trust"]) for r in table(spark, folder, name).collect()}
+                for folder in (root / "rank", tmp_path / "rank")]
+        assert runs[0].keys() == runs[1].keys()
+        assert max(abs(a - b) for key in runs[0] for a, b in zip(runs[0][key], runs[1][key])
+                   if a is not None) < 1e-6
+        for score in ("pagerank", "trust"):
+            cold, hot = report["levels"][name][score], warm["levels"][name][score]
+            assert hot["warm_start"] == {"vertices_with_start": cold["vertices"], "vertices_new": 0}
+            assert hot["iterations"] <= 2 < cold["iterations"]
+    assert warm["options"]["warm_start"] == str(tmp_path / "rank") and warm["run"] != report["run"]
+    with pytest.raises(ValueError, match="--warm-start works with the driver and dataframe engines"):
+        RankOptions(warm_start="x", engine="graphx")
 
 
 def test_rank_refuses_an_unfinished_graph(spark, tmp_path):

@@ -126,6 +126,10 @@ def _rank_arguments(parser: argparse.ArgumentParser) -> None:
                              "trusted_sources.yaml shipped in the package)")
     parser.add_argument("--good-share", type=_fraction, default=defaults.good_share,
                         help="share of all PageRank taken to be held by good vertices, for spam mass")
+    parser.add_argument("--warm-start", default=None, metavar="PREVIOUS_RANK_DIR",
+                        help="start PageRank and TrustRank from a previous rank output's scores (last month's "
+                             "release; may be --output itself): the same fixed point in fewer iterations; "
+                             "engines auto, driver and dataframe")
     _cc_rank_arguments(parser, "the report compares our {level} PageRank and harmonic centrality with them "
                                "(Spearman, top-100 overlap)")
 
@@ -149,6 +153,7 @@ def _rank(spark, args):
         engine=args.engine, driver_max_edges=args.driver_max_edges, harmonic_engine=args.harmonic_engine,
         log2m=args.log2m, checkpoint_dir=args.checkpoint_dir, trusted_sources=args.trusted_sources,
         good_share=args.good_share, cc_domain_ranks=args.cc_domain_ranks, cc_host_ranks=args.cc_host_ranks,
+        warm_start=args.warm_start,
     )
     if options.engine == "graphframes":
         require_graphframes(spark)  # fail before reading anything

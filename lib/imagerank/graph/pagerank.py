@@ -22,6 +22,11 @@ the fixed point is at most ``tol * d / (1 - d)`` when the rule stops the run (5.
 That is the bound of every engine's normalized result: ``graphx`` chooses its fixed iteration
 count to keep it (derived below); for ``graphframes`` it is observed, not proven.
 
+A warm start (``start``: a previous release's scores) changes only where the iteration begins:
+new vertices at their teleport value, the vector scaled to sum to 1. The bound above needs
+nothing else of the start (the step contracts any two probability vectors' L1 distance by d), so
+it holds as it is; the driver and dataframe engines take one.
+
 - ``driver``: the edge list is collected and iterated with scipy's sparse matrix-vector product.
   Exact and fast while the graph fits in the driver's memory (about 16 bytes per edge).
 - ``dataframe``: the iteration as Spark joins and aggregations, for graphs of any size. Each
@@ -92,6 +97,7 @@ from imagerank.graph.graphframes_jar import require_graphframes
 from imagerank.graph.prepare import checkpointer, collect_indexed, delete_path, simple_graph
 
 ENGINES = ("auto", "driver", "dataframe", "graphx", "graphframes")
+WARM_UNSUPPORTED = ("graphx", "graphframes")  # fixed iteration counts or Pregel runs from their own start
 DRIVER_MAX_EDGES = 5_000_000
 # the virtual source of the GraphX and GraphFrames engines' seeded runs: graph ids are non-negative,
 # and a value outside 32 bits travels over py4j as a java.lang.Long, the type of a GraphX VertexId
@@ -108,13 +114,16 @@ class RankInfo:
     last_change: float | None  # None for graphx and graphframes (not computed)
     seconds: float
     seeds: int | None = None  # seed vertices the teleport goes to; None: uniform teleport (PageRank)
+    warm_start: dict | None = None  # vertices_with_start, vertices_new; None: started from the teleport
 
 
 def pagerank_arrays(n: int, src: np.ndarray, dst: np.ndarray, damping: float = 0.85, tol: float = 1e-6,
-                    max_iter: int = 1000, teleport: np.ndarray | None = None) -> tuple[np.ndarray, int, bool, float]:
+                    max_iter: int = 1000, teleport: np.ndarray | None = None,
+                    start: np.ndarray | None = None) -> tuple[np.ndarray, int, bool, float]:
     """PageRank of vertices 0..n-1 over distinct edges src[i] -> dst[i]: (scores, iterations, converged, change).
 
-    ``teleport``: where the surfer jumps (and dangling vertices' score goes), summing to 1; uniform if None."""
+    ``teleport``: where the surfer jumps (and dangling vertices' score goes), summing to 1; uniform if None.
+    ``start``: the vector to start from (a warm start, :func:`warm_vector`), summing to 1; the teleport if None."""
     from scipy import sparse
 
     if n == 0:
@@ -125,7 +134,7 @@ def pagerank_arrays(n: int, src: np.ndarray, dst: np.ndarray, damping: float = 0
     transposed = sparse.csr_array((share[src], (dst, src)), shape=(n, n))
     dangling = out_degree == 0
     jump = np.full(n, 1.0 / n) if teleport is None else teleport
-    x = jump.copy()  # uniform, or the seeds: a vertex no seed reaches stays at exactly 0
+    x = jump.copy() if start is None else start  # cold: a vertex no seed reaches stays at exactly 0
     change, iterations, converged = float("inf"), 0, False
     while iterations < max_iter:
         last = x
@@ -138,16 +147,32 @@ def pagerank_arrays(n: int, src: np.ndarray, dst: np.ndarray, damping: float = 0
     return x / x.sum(), iterations, converged, change
 
 
+def warm_vector(jump: np.ndarray, known: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """A warm start: ``values`` at the positions ``known``, the teleport ``jump`` elsewhere (a
+    vertex new since the scores were computed), scaled to sum to 1 (the stop rule's bound needs a
+    start that sums to 1, as every iterate does); the teleport itself where nothing is left."""
+    start = jump.copy()
+    start[known] = values
+    total = start.sum()
+    return start / total if total > 0 else jump.copy()
+
+
 def _driver(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: float, tol: float,
-            max_iter: int, seeds: DataFrame | None) -> tuple[DataFrame, dict]:
+            max_iter: int, seeds: DataFrame | None, start: DataFrame | None) -> tuple[DataFrame, dict]:
     vertex_ids, src, dst = collect_indexed(ids, edges)
+    n = len(vertex_ids)
     teleport = None
     if seeds is not None:
         seed_ids = seeds.toPandas()["id"].to_numpy(dtype=np.int64)  # as few as the seed sites' vertices
         is_seed = np.isin(vertex_ids, seed_ids)
         teleport = is_seed / is_seed.sum()
-    scores, iterations, converged, change = pagerank_arrays(len(vertex_ids), src, dst, damping, tol, max_iter,
-                                                            teleport)
+    first = None
+    if start is not None and n:
+        known = start.toPandas()
+        positions = pd.Index(vertex_ids).get_indexer(known["id"].to_numpy(dtype=np.int64))
+        first = warm_vector(np.full(n, 1.0 / n) if teleport is None else teleport, positions,
+                            known["pagerank"].to_numpy(dtype=np.float64))
+    scores, iterations, converged, change = pagerank_arrays(n, src, dst, damping, tol, max_iter, teleport, first)
     frame = pd.DataFrame({"id": vertex_ids, "pagerank": scores})
     result = spark.createDataFrame(frame if len(frame) else [], "id long, pagerank double")
     return result, {"iterations": iterations, "converged": converged, "last_change": change}
@@ -163,7 +188,7 @@ def _checkpoint_observed(checkpoint, frame: DataFrame, **sums) -> tuple[DataFram
 
 def _dataframe(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: float, tol: float,
                max_iter: int, checkpoint_dir: str | None, seeds: DataFrame | None, n: int,
-               n_seeds: int | None) -> tuple[DataFrame, dict]:
+               n_seeds: int | None, start: DataFrame | None) -> tuple[DataFrame, dict]:
     if n == 0:
         return spark.createDataFrame([], "id long, pagerank double"), {
             "iterations": 0, "converged": True, "last_change": 0.0}
@@ -178,9 +203,16 @@ def _dataframe(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: f
         with_degrees = with_degrees.join(seeds.select("id", F.lit(True).alias("seed")), on="id", how="left")
         teleport = F.when(F.col("seed"), F.lit(1.0 / n_seeds)).otherwise(F.lit(0.0))
     dangling = F.sum(F.when(F.col("out_degree") == 0, F.col("pagerank")).otherwise(0.0))
-    # starting from the teleport (uniform, or the seeds): a vertex no seed reaches stays at exactly 0
+    # cold, from the teleport (uniform, or the seeds): a vertex no seed reaches stays at exactly 0;
+    # warm, from the scores given, the teleport where a vertex has none, scaled to sum to 1
+    first = teleport
+    if start is not None:
+        with_degrees = with_degrees.join(start.withColumnRenamed("pagerank", "start"), on="id", how="left")
+        first = F.coalesce(F.col("start"), teleport)
+        total = with_degrees.agg(F.sum(first)).first()[0] or 0.0
+        first = first / F.lit(total) if total > 0 else teleport
     ranks, sums = _checkpoint_observed(checkpoint, with_degrees.select(
-        "id", "out_degree", teleport.alias("teleport"), teleport.alias("pagerank")).repartition("id"),
+        "id", "out_degree", teleport.alias("teleport"), first.alias("pagerank")).repartition("id"),
         dangling=dangling, total=F.sum("pagerank"))
     dangling_mass, total = sums["dangling"] or 0.0, sums["total"]
     written = ranks  # the checkpointed table the current ranks are read from
@@ -303,17 +335,27 @@ def _graphframes(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping:
 
 def pagerank(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: float = 0.85, tol: float = 1e-6,
              max_iter: int = 1000, engine: str = "auto", driver_max_edges: int = DRIVER_MAX_EDGES,
-             checkpoint_dir: str | None = None, seeds: DataFrame | None = None) -> tuple[DataFrame, RankInfo]:
+             checkpoint_dir: str | None = None, seeds: DataFrame | None = None,
+             start: DataFrame | None = None) -> tuple[DataFrame, RankInfo]:
     """PageRank of every vertex in ``ids`` (column ``id``) over ``edges`` (``src``, ``dst``).
 
     Edges are made distinct and self-loops dropped first. With ``seeds`` (a column ``id``), the
     teleport goes uniformly to the seeds among ``ids`` (TrustRank); there must be at least one.
+    With ``start`` (``id``, ``pagerank``: a previous release's scores on these ids), the iteration
+    starts from them (a warm start): a vertex without a score (new, or a score that is null,
+    negative or not finite) starts at its teleport value, and the vector is scaled to sum to 1.
+    The fixed point is the same, and so is the stop rule's bound (``tol * d / (1 - d)``, module
+    docstring: it follows from the last change alone, whatever the start); only the iterations to
+    reach it change. The driver and dataframe engines take a start (graphx and graphframes do not).
     Returns (DataFrame ``id``, ``pagerank`` summing to 1, and what ran).
     """
     if engine not in ENGINES:
         raise ValueError(f"unknown PageRank engine {engine!r}; choose one of {ENGINES}")
     if not 0.0 < damping < 1.0:
         raise ValueError(f"damping must lie in (0, 1), got {damping}")
+    if start is not None and engine in WARM_UNSUPPORTED:
+        raise ValueError(f"a warm start works with the driver and dataframe engines, not {engine}; "
+                         f"choose --engine auto, driver or dataframe, or leave out --warm-start")
     if engine == "graphframes":
         require_graphframes(spark)  # before any work: a one-line error naming what to pass
     started = time.time()
@@ -328,20 +370,29 @@ def pagerank(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: flo
         n_seeds = seeds.count()
         if n_seeds == 0:
             raise ValueError("no seed vertex is in the graph: TrustRank's teleport would go nowhere")
+    warm = None
+    if start is not None:
+        finite = F.col("pagerank").isNotNull() & ~F.isnan("pagerank") & (F.col("pagerank") >= 0) \
+            & (F.col("pagerank") < float("inf"))
+        start = (start.select(F.col("id").cast("long"), F.col("pagerank").cast("double"))
+                 .where(finite).dropDuplicates(["id"]).join(ids, on="id", how="left_semi")
+                 .localCheckpoint(eager=True))
+        warm = {"vertices_with_start": start.count()}
+        warm["vertices_new"] = n_vertices - warm["vertices_with_start"]
     chosen = engine if engine != "auto" else ("driver" if n_edges <= driver_max_edges else "dataframe")
     if chosen == "driver":
-        scores, run = _driver(spark, ids, edges, damping, tol, max_iter, seeds)
+        scores, run = _driver(spark, ids, edges, damping, tol, max_iter, seeds, start)
     elif chosen == "graphx":
         scores, run = _graphx(spark, ids, edges, damping, tol, max_iter, checkpoint_dir, seeds)
     elif chosen == "graphframes":
         scores, run = _graphframes(spark, ids, edges, damping, tol, max_iter, seeds, n_vertices)
     else:
         scores, run = _dataframe(spark, ids, edges, damping, tol, max_iter, checkpoint_dir, seeds, n_vertices,
-                                 n_seeds)
+                                 n_seeds, start)
     if run["last_change"] is not None and not math.isfinite(run["last_change"]):
         run["last_change"] = None  # no iteration ran: no change to report (reports are strict JSON)
     info = RankInfo(engine=chosen, vertices=n_vertices, edges=n_edges, seconds=round(time.time() - started, 3),
-                    seeds=n_seeds, **run)
+                    seeds=n_seeds, warm_start=warm, **run)
     return scores, info
 
 

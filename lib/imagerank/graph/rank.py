@@ -17,11 +17,12 @@ from imagerank.graph.cc_webgraph import compare, read_ranks
 from imagerank.graph.harmonic import DRIVER_MAX_WORK, LOG2M, harmonic_centrality
 from imagerank.graph.harmonic import ENGINES as HARMONIC_ENGINES
 from imagerank import fs, progress
-from imagerank.graph.pagerank import DRIVER_MAX_EDGES, ENGINES, info_dict, pagerank
+from imagerank.graph.pagerank import DRIVER_MAX_EDGES, ENGINES, WARM_UNSUPPORTED, info_dict, pagerank
 from imagerank.graph.prepare import delete_path
 from imagerank.graph.trust import GOOD_SHARE, PACKAGE_FILE, load_trusted_sources, seed_domains, seed_vertices, spam_mass
 from imagerank.stage import Stage
 
+NAME_COLUMNS = {"page_rank": "url", "host_rank": "host", "domain_rank": "domain"}  # each level's vertex name
 CHECKPOINT_PREFIX = "imagerank-rank-"  # a rank run's own folder under --checkpoint-dir: prefix, UTC start, random
 LEVELS = (  # table, vertex kind, edge kind, harmonic centrality too
     ("page_rank", "page", "links_to", False),
@@ -45,6 +46,7 @@ class RankOptions:
     good_share: float = GOOD_SHARE  # share of all PageRank held by good vertices, for spam mass
     cc_domain_ranks: str | None = None  # Common Crawl's web-graph domain ranks: compared with ours in the report
     cc_host_ranks: str | None = None  # the same for hosts
+    warm_start: str | None = None  # a previous rank output: PageRank and TrustRank start from its scores
 
     def __post_init__(self):
         if self.engine not in ENGINES:
@@ -58,6 +60,8 @@ class RankOptions:
             raise ValueError(f"tol must be positive (or 0 for exactly max_iter iterations), got {self.tol}")
         if not 0.0 < self.good_share <= 1.0:
             raise ValueError(f"good_share must lie in (0, 1], got {self.good_share}")
+        if self.warm_start and self.engine in WARM_UNSUPPORTED:
+            raise ValueError(f"--warm-start works with the driver and dataframe engines (and auto), not {self.engine}")
         if not 4 <= self.log2m <= 21:  # the range of Spark's HyperLogLog sketches (lgConfigK)
             raise ValueError(f"log2m must lie in 4..21, got {self.log2m}")
 
@@ -108,20 +112,28 @@ def _degrees(ids: DataFrame, edges: DataFrame) -> DataFrame:
 
 
 def rank_level(spark: SparkSession, vertices: DataFrame, edges: DataFrame, kind: str, edge_kind: str,
-               harmonic: bool, options: RankOptions, seeds: list[str] | None = None) -> tuple[DataFrame, dict]:
+               harmonic: bool, options: RankOptions, seeds: list[str] | None = None,
+               previous: DataFrame | None = None) -> tuple[DataFrame, dict]:
     """PageRank, TrustRank seeded by the vertices of the ``seeds`` domains (``trust``: null where
-    none is in the graph) and, where asked, harmonic centrality, of one vertex kind over its edge kind."""
+    none is in the graph) and, where asked, harmonic centrality, of one vertex kind over its edge kind.
+    With ``previous`` (``name``, ``pagerank``, ``trust`` of an earlier release's vertices of this
+    kind), PageRank and TrustRank start from those scores, matched by name (ids differ between graphs)."""
     level_vertices = vertices.where(F.col("kind") == kind)
     ids = level_vertices.select("id")
     level_edges = edges.where(F.col("kind") == edge_kind).select("src", "dst")
     engine = {"damping": options.damping, "tol": options.tol, "max_iter": options.max_iter, "engine": options.engine,
               "driver_max_edges": options.driver_max_edges, "checkpoint_dir": options.checkpoint_dir}
-    scores, info = pagerank(spark, ids, level_edges, **engine)
+    starts = {}
+    if previous is not None:
+        matched = level_vertices.select("id", "name").join(previous, on="name", how="inner")
+        starts = {"pagerank": matched.select("id", "pagerank"),
+                  "trust": matched.select("id", F.col("trust").alias("pagerank"))}
+    scores, info = pagerank(spark, ids, level_edges, start=starts.get("pagerank"), **engine)
     report = {"pagerank": info_dict(info)}
     table = level_vertices.join(scores, on="id", how="inner").join(_degrees(ids, level_edges), on="id", how="inner")
     seed_ids = seed_vertices(spark, level_vertices, seeds or []).localCheckpoint(eager=True)
     if seed_ids.limit(1).count():
-        trust, trust_info = pagerank(spark, ids, level_edges, seeds=seed_ids, **engine)
+        trust, trust_info = pagerank(spark, ids, level_edges, seeds=seed_ids, start=starts.get("trust"), **engine)
         report["trust"] = info_dict(trust_info)
         table = table.join(trust.withColumnRenamed("pagerank", "trust"), on="id", how="inner")
     else:  # no seed domain in this crawl: trust is unknown, not 0
@@ -156,6 +168,13 @@ def run_rank(spark: SparkSession, graph: str, output: str, options: RankOptions 
         # Common Crawl's rank files, read (and counted) before PageRank: a wrong path or format fails now
         cc_ranks = {level: read_ranks(spark, stage.qualify(path), level)
                     for level, path in (("domain", options.cc_domain_ranks), ("host", options.cc_host_ranks)) if path}
+        previous = None
+        if options.warm_start:
+            start_folder = stage.input(options.warm_start, "rank", may_be_output=True,
+                                       tables=tuple(name for name, *_ in LEVELS))
+            previous = {name: spark.read.parquet(fs.join(start_folder, name))
+                        .select(F.col(NAME_COLUMNS[name]).alias("name"), "pagerank", "trust")
+                        for name, *_ in LEVELS}
         folder = stage.input(graph, "build_graph", tables=("vertices", "edges"))
         graph_report = stage.input_report(folder)
         vertices = spark.read.parquet(fs.join(folder, "vertices"))
@@ -167,7 +186,8 @@ def run_rank(spark: SparkSession, graph: str, output: str, options: RankOptions 
                                                  "providers": sources, "domains": seeds}})
         written = {}
         for table_name, kind, edge_kind, harmonic in LEVELS:
-            table, level_report = rank_level(spark, vertices, edges, kind, edge_kind, harmonic, work, seeds)
+            table, level_report = rank_level(spark, vertices, edges, kind, edge_kind, harmonic, work, seeds,
+                                             previous[table_name] if previous else None)
             table = table.select(*columns[table_name])
             if table_name == "domain_rank":
                 table = (table.join(hosts_per_domain, on="domain", how="left")
