@@ -110,14 +110,14 @@ def test_merging_extracts_and_refusing_incomplete_ones(spark, extract_dir, graph
     assert not (tmp_path / "never").exists()
 
 
-def _extract_of(spark, folder, pages, embeds, links):
+def _extract_of(spark, folder, pages, embeds, links, crawl="CC-TEST"):
     """A committed extract run from rows made the way extraction makes them (imagerank.urls.site_of)."""
     from imagerank.crawl.schemas import IMAGE_EMBEDS, PAGE_LINKS, PAGES
     from imagerank.urls import image_key, site_of
 
     def page(url):
         host, domain = site_of(url)
-        return {"url": url, "host": host, "domain": domain, "crawl": "CC-TEST", "fetch_time": None, "status": 200,
+        return {"url": url, "host": host, "domain": domain, "crawl": crawl, "fetch_time": None, "status": 200,
                 "title": None, "n_images": 0, "n_links": 0, "warc_filename": None, "warc_record_offset": None,
                 "warc_record_length": None}
 
@@ -220,3 +220,39 @@ def test_a_host_is_one_vertex_whatever_domain_its_rows_carry(spark, tmp_path):
     # both registered domains stay domain vertices: the domain edges come from each row's own domain
     assert {r["name"] for r in vertices.where("kind = 'domain'").collect()} == {"example.com", "a.example.com",
                                                                                    "b.org"}
+
+
+def _named_edges(spark, folder):
+    vertices = {r["id"]: (r["kind"], r["name"]) for r in table(spark, folder, "vertices").collect()}
+    return {(vertices[r["src"]][1], vertices[r["dst"]][1], r["kind"], r["weight"])
+            for r in table(spark, folder, "edges").collect()}
+
+
+def test_a_later_crawl_replaces_the_pages_it_fetched_again(spark, tmp_path):
+    """Next month: the second crawl fetches page a again (other links, another image), fetches a
+    new page d, and not b. Built as --previous GRAPH --input NEW: a's edges are the second crawl's
+    alone, b keeps the first crawl's, each page vertex names the crawl its links come from;
+    with --max-crawl-age 1, b is no longer a fetched page and its links are gone."""
+    a, b, c, d = (f"https://site{i}.org/" for i in "abcd")
+    img = [f"https://img.org/{i}.jpg" for i in range(4)]
+    old, new = "CC-MAIN-2024-10", "CC-MAIN-2024-18"
+    _extract_of(spark, str(tmp_path / "march"), pages=[a, b], crawl=old,
+                embeds=[(a, img[1], "img_src"), (b, img[2], "img_src")], links=[(a, b), (a, c), (b, a)])
+    _extract_of(spark, str(tmp_path / "april"), pages=[a, d], crawl=new,
+                embeds=[(a, img[3], "img_src"), (d, img[1], "img_src")], links=[(a, d), (d, a)])
+    run_build_graph(spark, [str(tmp_path / "march")], str(tmp_path / "graph"))
+    report = run_build_graph(spark, [str(tmp_path / "april")], str(tmp_path / "graph"), previous=str(tmp_path / "graph"))
+    pages = {(s, t) for s, t, kind, _ in _named_edges(spark, tmp_path / "graph") if kind == "links_to"}
+    images = {(s, t) for s, t, kind, _ in _named_edges(spark, tmp_path / "graph") if kind == "embeds"}
+    assert pages == {(a, d), (d, a), (b, a)} and images == {(a, img[3]), (d, img[1]), (b, img[2])}
+    crawls = {r["name"]: r["crawl"] for r in table(spark, tmp_path / "graph", "vertices").where("kind = 'page'").collect()}
+    assert crawls == {a: new, b: old, d: new}  # c, linked from a's old version alone, is gone with it
+    assert [(e["input"].rsplit("/", 1)[1], e["crawls"]) for e in report["extractions"]] == [("march", [old]),
+                                                                                           ("april", [new])]
+    assert report["pages_superseded"] == 1 and report["crawls"] == [old, new] and report["extractions_expired"] == []
+
+    aged = run_build_graph(spark, [str(tmp_path / "april")], str(tmp_path / "aged"), previous=str(tmp_path / "graph"),
+                           max_crawl_age=1)
+    assert {(s, t) for s, t, kind, _ in _named_edges(spark, tmp_path / "aged") if kind == "links_to"} == {(a, d), (d, a)}
+    assert [e["input"].rsplit("/", 1)[1] for e in aged["extractions_expired"]] == ["march"]
+    assert aged["crawls"] == [new] and aged["pages_superseded"] is None

@@ -354,6 +354,10 @@ def test_rank_job_on_the_sample(spark, ranked):
     assert images.agg(F.sum("authority")).first()[0] == pytest.approx(1.0, abs=1e-9)
     assert images.count() == images.select("image_key").distinct().count() == report["rows"]["image_authority"]
     assert report["crawls"] == ["CC-MAIN-2099-01"]
+    # the crawls behind each image's authority: its pages' fetches
+    assert {tuple(r["crawls"]) for r in images.collect()} == {("CC-MAIN-2099-01",)}
+    fetched = {r["crawl"] for r in tables["page_rank"].where("out_degree > 0").collect()}
+    assert fetched == {"CC-MAIN-2099-01"}
     # the host graph's harmonic centrality is the exact one (networkx over the same host edges)
     graph = table(spark, root / "graph", "edges").where("kind = 'host_links_to'").collect()
     hosts = nx.DiGraph()

@@ -92,12 +92,18 @@ def _graph_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keep-ip-hosts", action="store_true",
                         help="keep hosts named by an IP address in the host and domain graphs (dropped by default, "
                              "as in Common Crawl's host graph)")
+    parser.add_argument("--previous", default=None, metavar="GRAPH_DIR",
+                        help="last month's graph (may be --output itself): its extractions are read with --input's, "
+                             "a page's links and embeds coming from the latest crawl that fetched it")
+    parser.add_argument("--max-crawl-age", type=_positive_int, default=None, metavar="K",
+                        help="keep the extractions of the newest K crawls only (default: all)")
 
 
 def _graph(spark, args):
     from imagerank.graph.build import run_build_graph
 
-    return run_build_graph(spark, args.input, args.output, keep_ip_hosts=args.keep_ip_hosts)
+    return run_build_graph(spark, args.input, args.output, keep_ip_hosts=args.keep_ip_hosts,
+                           previous=args.previous, max_crawl_age=args.max_crawl_age)
 
 
 def _rank_arguments(parser: argparse.ArgumentParser) -> None:
@@ -363,7 +369,7 @@ COMMANDS = {
     "extract": Command("extract", "Extract pages, image embeds and page links from Common Crawl WARC/WAT files.",
                        _extract_arguments, _extract, ("files", "cc_index", "records_read", "rows_written", "skipped")),
     "graph": Command("build_graph", "Build the image -> page -> host -> domain graph from extraction outputs.",
-                     _graph_arguments, _graph, ("vertices_by_kind", "edges_by_kind", "vertex_ids")),
+                     _graph_arguments, _graph, ("vertices_by_kind", "edges_by_kind", "vertex_ids", "crawls")),
     "rank": Command("rank", "PageRank of pages, hosts and domains, harmonic centrality, image authority.",
                     _rank_arguments, _rank, ("levels", "images", "rows")),
     "popularity": Command("popularity", "Provider popularity, standardized per provider and metric as Openverse does.",

@@ -192,13 +192,14 @@ def crawl_images_by_key(keys: DataFrame, images: DataFrame, broadcast: bool = Tr
     identity = F.col("image_key").startswith(IDENTITY_KEY_PREFIXES[0])
     for prefix in IDENTITY_KEY_PREFIXES[1:]:
         identity = identity | F.col("image_key").startswith(prefix)
-    columns = ["image_key", "authority", "trust", "domain_authority"]
+    columns = ["image_key", "authority", "trust", "domain_authority", "crawls"]
     # Wikimedia and Flickr keys are their own match keys: no Python for them
     by_identity = images.where(identity).select(F.col("image_key").alias("key"), *columns)
     file_domains = keys.select(F.col("file_domain").alias("domain")).where(F.col("domain").isNotNull()).distinct()
     by_url = (_in_catalog_domains(images.where(~identity), "image_domain", file_domains, broadcast).select(*columns)
               .mapInPandas(_keyed("image_key", _url_image_match_key),
-                           "key string, image_key string, authority double, trust double, domain_authority double"))
+                           "key string, image_key string, authority double, trust double, domain_authority double, "
+                           "crawls array<string>"))
     return (
         by_identity.unionByName(by_url)
         .withColumn("key_hash", _key_hash("key"))
@@ -207,24 +208,27 @@ def crawl_images_by_key(keys: DataFrame, images: DataFrame, broadcast: bool = Tr
         .agg(F.max("authority").alias("authority_raw"),
              F.max("trust").alias("trust_raw"),
              F.max("domain_authority").alias("image_domain_authority"),
-             F.max_by("image_key", F.struct("authority", "image_key")).alias("crawl_image_key"))
+             F.max_by("image_key", F.struct("authority", "image_key")).alias("crawl_image_key"),
+             F.max_by("crawls", F.struct("authority", "image_key")).alias("image_crawls"))
     )
 
 
 def crawl_pages_by_key(keys: DataFrame, pages: DataFrame, broadcast: bool = True) -> DataFrame:
     """page_rank reduced to the catalog's landing page keys: key_hash, key, landing_page_rank (the
-    largest PageRank among crawl pages sharing the key) and landing_crawl_url (its page)."""
+    largest PageRank among crawl pages sharing the key), landing_crawl_url (its page) and
+    landing_crawl (the crawl that page's fetch came from)."""
     landing_domains = keys.select(F.col("landing_domain").alias("domain")).where(
         F.col("domain").isNotNull()).distinct()
     return (
-        _in_catalog_domains(pages.select("url", "domain", "pagerank"), "domain", landing_domains, broadcast)
-        .select("url", "pagerank")
-        .mapInPandas(_keyed("url", match_key), "key string, url string, pagerank double")
+        _in_catalog_domains(pages.select("url", "domain", "pagerank", "crawl"), "domain", landing_domains, broadcast)
+        .select("url", "pagerank", "crawl")
+        .mapInPandas(_keyed("url", match_key), "key string, url string, pagerank double, crawl string")
         .withColumn("key_hash", _key_hash("key"))
         .join(_wanted(keys, "landing_key"), on=["key_hash", "key"], how="left_semi")
         .groupBy("key_hash", "key")
         .agg(F.max("pagerank").alias("landing_page_rank"),
-             F.max_by("url", F.struct("pagerank", "url")).alias("landing_crawl_url"))
+             F.max_by("url", F.struct("pagerank", "url")).alias("landing_crawl_url"),
+             F.max_by("crawl", F.struct("pagerank", "url")).alias("landing_crawl"))
     )
 
 
@@ -273,8 +277,16 @@ def published_table(catalog: DataFrame, keys: DataFrame, images: DataFrame, page
             F.when(F.col("popularity").isNotNull(), F.lit("observed")).otherwise(F.lit("none"))
             .alias("popularity_source"),
             F.coalesce(F.col("popularity_row"), F.lit(False)).alias("popularity_row"),
+            row_crawls(F.col("image_crawls"), F.col("landing_crawl")).alias("crawls"),
         )
     )
+
+
+def row_crawls(image_crawls: F.Column, landing_crawl: F.Column) -> F.Column:
+    """The crawls a published row's crawl signals come from, sorted: those of the pages showing
+    its matched crawl image, and its landing page's; empty where nothing matched the crawl."""
+    landing = F.when(landing_crawl.isNotNull(), F.array(landing_crawl)).otherwise(F.array().cast("array<string>"))
+    return F.array_sort(F.array_distinct(F.concat(F.coalesce(image_crawls, F.array().cast("array<string>")), landing)))
 
 
 CC_COLUMNS = ("cc_domain_pagerank", "cc_domain_harmonic", "cc_host_pagerank", "cc_host_harmonic")
@@ -315,8 +327,8 @@ def cc_domain_tables(spark: SparkSession, ranks: DataFrame) -> tuple[DataFrame, 
     centrality), so domain authority, the score's site term and provider authority come from
     Common Crawl's web graph."""
     images = spark.createDataFrame([], "image_key string, image_domain string, authority double, "
-                                       "domain_authority double")
-    pages = spark.createDataFrame([], "url string, domain string, pagerank double")
+                                       "domain_authority double, crawls array<string>")
+    pages = spark.createDataFrame([], "url string, domain string, pagerank double, crawl string")
     domains = (ranks.groupBy(F.col("name").alias("domain"))  # a name twice (two releases in one glob): its largest
                .agg(F.max("pagerank").alias("pagerank"), F.max("harmonic").alias("harmonic_centrality")))
     return images, pages, domains
@@ -430,12 +442,14 @@ def content_signals(spark: SparkSession, signals_folder: str | None, visualrank_
         for name, kind in CONTENT_COLUMNS.items()])
 
 
-TRUST_COLUMNS = {"trust": "double", "spam_mass": "double", "harmonic_centrality": "double"}
+# columns rank tables gained after their first release: trust, and the crawls behind a page or image
+LATER_COLUMNS = {"trust": "double", "spam_mass": "double", "harmonic_centrality": "double", "crawl": "string",
+                 "crawls": "array<string>"}
 
 
 def _with_trust(frame: DataFrame) -> DataFrame:
-    """A rank table with the trust columns it lacks as nulls (a rank output written before trust)."""
-    for name, kind in TRUST_COLUMNS.items():
+    """A rank table with the later columns it lacks as nulls (a rank output written before them)."""
+    for name, kind in LATER_COLUMNS.items():
         if name not in frame.columns:
             frame = frame.withColumn(name, F.lit(None).cast(kind))
     return frame
@@ -562,7 +576,7 @@ def run_publish(spark: SparkSession, catalog_path: str, ranks: str, popularity_d
             *[F.col(f"{name}_saturated").alias(name) for name in CC_COLUMNS],
             score(F.col("authority_raw_saturated"), F.col("popularity"),
                   F.col("domain_authority_saturated")).alias("score"),
-            F.array(*[F.lit(c) for c in rank_report.get("crawls", [])]).cast("array<string>").alias("crawls"),
+            "crawls",
             F.to_timestamp(F.lit(computed_at)).alias("computed_at"),
         )
         written = stage.write("authority", table, partition_by=["provider"])

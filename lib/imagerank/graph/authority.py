@@ -8,7 +8,8 @@ chosen in proportion to the images' attention weights (the ``weight`` of the gra
 
 ``authority`` is the same sum with one vote per registered domain: a domain's pages add up to no
 more than its best page's term, so a site cannot manufacture authority by repeating an image on
-many pages. Both are normalized to sum to 1 over images.
+many pages. Both are normalized to sum to 1 over images. ``crawls``: the crawls whose fetches of
+the pages showing the image these come from.
 
 ``trust`` is ``authority`` with page TrustRank in place of page PageRank (the same attention
 weights and the same one vote per domain), normalized to sum to 1; null where page trust is (no
@@ -31,7 +32,7 @@ def image_authority(vertices: DataFrame, edges: DataFrame, page_rank: DataFrame,
         F.col("id").alias("image"), F.col("name").alias("image_key"), F.col("url").alias("image_url"),
         F.col("domain").alias("image_domain"))
     pages = page_rank.select(F.col("id").alias("page"), F.col("url").alias("page_url"), "pagerank", "trust", "host",
-                             "domain")
+                             "domain", "crawl")
     shown = (
         edges.where(F.col("kind").isin(*IMAGE_EDGES))
         .groupBy(F.col("src").alias("page"), F.col("dst").alias("image"))
@@ -66,6 +67,7 @@ def image_authority(vertices: DataFrame, edges: DataFrame, page_rank: DataFrame,
             F.count(F.lit(1)).alias("n_pages"),
             F.max_by("page_url", F.struct("pagerank", "page_url")).alias("best_page"),
             F.max("domain_pagerank").alias("page_domain_rank"),
+            F.sort_array(F.collect_set("crawl")).alias("crawls"),
         )
         .join(domain_votes, on="image", how="inner")
         .join(host_counts, on="image", how="inner")
@@ -93,6 +95,7 @@ def image_authority(vertices: DataFrame, edges: DataFrame, page_rank: DataFrame,
             F.greatest(F.coalesce("page_domain_rank", F.lit(0.0)),
                        F.coalesce("file_domain_rank", F.lit(0.0))).alias("domain_authority"),
             F.col("image_domain").alias("image_domain"),
+            "crawls",
         )
     )
 

@@ -39,7 +39,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from imagerank import fs
-from imagerank.stage import Stage
+from imagerank.stage import Stage, StageError
 
 _POSITION_BITS = 33  # monotonically_increasing_id: partition index above bit 33, row within below
 EXTRACT_TABLES = ("pages", "image_embeds", "page_links")  # what read_extracts reads of each extract run
@@ -66,13 +66,32 @@ def attention(source: F.Column, width: F.Column, height: F.Column) -> F.Column:
     )
 
 
-def read_extracts(spark: SparkSession, folders: list[str]) -> tuple[DataFrame, DataFrame, DataFrame]:
-    """The extraction tables of several committed extract runs, unioned."""
+def read_extracts(spark: SparkSession, folders: list[str],
+                  orders: list[int] | None = None) -> tuple[DataFrame, DataFrame, DataFrame]:
+    """The extraction tables of several committed extract runs, unioned; with ``orders``, each
+    row tagged ``_order`` with its run's (:func:`latest_versions` keeps the highest per page)."""
     def union(table: str) -> DataFrame:
         frames = [spark.read.parquet(fs.join(folder, table)) for folder in folders]
+        if orders is not None:
+            frames = [frame.withColumn("_order", F.lit(order)) for frame, order in zip(frames, orders)]
         return reduce(DataFrame.unionByName, frames)
 
     return union("pages"), union("image_embeds"), union("page_links")
+
+
+def latest_versions(pages: DataFrame, embeds: DataFrame,
+                    links: DataFrame) -> tuple[DataFrame, DataFrame, DataFrame]:
+    """Each fetched page's rows from the latest extraction that fetched it (the highest ``_order``):
+    a page fetched again replaces its older links and embeds, and a page not fetched again keeps
+    its last ones. Rows without ``_order`` come out."""
+    latest = pages.groupBy("url").agg(F.max("_order").alias("_order"))
+    return (
+        pages.join(latest, on=["url", "_order"], how="left_semi").drop("_order"),
+        embeds.join(latest.withColumnRenamed("url", "page_url"), on=["page_url", "_order"], how="left_semi")
+        .drop("_order"),
+        links.join(latest.withColumnRenamed("url", "src_url"), on=["src_url", "_order"], how="left_semi")
+        .drop("_order"),
+    )
 
 
 def _edges(df: DataFrame, src: str, src_kind: str, dst: str, dst_kind: str, kind: F.Column, via: str,
@@ -180,16 +199,18 @@ def build_graph(pages: DataFrame, embeds: DataFrame, links: DataFrame,
     """Vertices named by (kind, name) and edges named by both ends' (kind, name): ids come later."""
     links, embeds = _links(pages, embeds, links)
     followed = links.where(~F.col("nofollow"))
+    no_crawl = F.lit(None).cast("string")
     page_rows = (  # every page as each extraction row names it: fetched, or at either end of a link
-        pages.select(F.col("url").alias("name"), "host", "domain")
+        pages.select(F.col("url").alias("name"), "host", "domain", "crawl")
         .unionByName(links.select(F.col("dst_url").alias("name"), F.col("dst_host").alias("host"),
-                                  F.col("dst_domain").alias("domain")))
+                                  F.col("dst_domain").alias("domain"), no_crawl.alias("crawl")))
         .unionByName(links.select(F.col("src_url").alias("name"), F.col("src_host").alias("host"),
-                                  F.col("src_domain").alias("domain")))
+                                  F.col("src_domain").alias("domain"), no_crawl.alias("crawl")))
     )
     page_vertices = (
-        page_rows.groupBy("name").agg(_most_specific(F.struct("host", "domain")).alias("site"))
-        .select(F.lit("page").alias("kind"), "name", F.col("name").alias("url"), "site.host", "site.domain")
+        page_rows.groupBy("name").agg(_most_specific(F.struct("host", "domain")).alias("site"),
+                                      F.max("crawl").alias("crawl"))
+        .select(F.lit("page").alias("kind"), "name", F.col("name").alias("url"), "site.host", "site.domain", "crawl")
     )
     # host and domain vertices are those of pages (cc-webgraph); image hosts only label images.
     # A host is one vertex, whatever registered domain its rows carry: extractions merged from
@@ -200,11 +221,12 @@ def build_graph(pages: DataFrame, embeds: DataFrame, links: DataFrame,
     no_url = F.lit(None).cast("string")
     vertices = reduce(DataFrame.unionByName, [
         page_vertices,
-        _image_vertices(embeds),
-        hosts.select(F.lit("host").alias("kind"), F.col("host").alias("name"), no_url.alias("url"), "host", "domain"),
+        _image_vertices(embeds).withColumn("crawl", no_crawl),
+        hosts.select(F.lit("host").alias("kind"), F.col("host").alias("name"), no_url.alias("url"), "host", "domain",
+                     no_crawl.alias("crawl")),
         # every domain a page row names (the domain edges' ends), though a host took another one
         site_pairs.select(F.lit("domain").alias("kind"), F.col("domain").alias("name"), no_url.alias("url"),
-                          no_url.alias("host"), "domain").distinct(),
+                          no_url.alias("host"), "domain", no_crawl.alias("crawl")).distinct(),
     ])
 
     site_links = followed.where(public_host(F.col("src_host"), F.col("src_domain"), keep_ip_hosts)
@@ -243,15 +265,73 @@ def number_edges(edges: DataFrame, vertices: DataFrame) -> DataFrame:
     )
 
 
-def run_build_graph(spark: SparkSession, inputs: list[str], output: str, keep_ip_hosts: bool = False) -> dict:
-    """Merge extraction outputs into GRAPH_DIR/vertices and GRAPH_DIR/edges; returns the report."""
+def extraction_plan(spark: SparkSession, stage: Stage, inputs: list[str], previous: str | None,
+                    max_crawl_age: int | None) -> tuple[list[dict], list[dict]]:
+    """The extraction outputs a graph is built from, oldest first, and those left out by age.
+
+    Each is ``{"input": qualified output folder, "run", "crawls", "folder": its committed run}``:
+    ``previous``'s (the graph's report lists them) then ``inputs``, a folder named twice once, at
+    its later place; ordered by their newest crawl id (Common Crawl's ``CC-MAIN-YYYY-WW`` sort by
+    date), then by that place. With ``max_crawl_age`` K, an extraction none of whose crawls is among
+    the K newest of all is left out (a page only it fetched is no longer a fetched page)."""
+    named: list[str] = []
+    if previous is not None:
+        graph_folder = stage.input(previous, "build_graph", may_be_output=True, tables=("vertices", "edges"))
+        recorded = stage.input_report(graph_folder).get("extractions")
+        if recorded is None:
+            raise StageError(f"--previous {previous}: its graph run {graph_folder.rsplit('/', 1)[1]} does not list its "
+                             f"extractions (built before --previous existed); build it once with an --input per crawl")
+        named += [entry["input"] for entry in recorded]
+    named += [stage.qualify(path) for path in inputs]
+    ordered = []
+    for place, path in enumerate(named):
+        if path in named[place + 1:]:
+            continue  # named again later: taken there
+        folder = stage.input(path, "extract", tables=EXTRACT_TABLES)
+        crawls = sorted(r["crawl"] for r in spark.read.parquet(fs.join(folder, "pages")).select("crawl")
+                        .where(F.col("crawl").isNotNull()).distinct().collect())
+        ordered.append({"input": path, "run": folder.rsplit("/", 1)[1], "crawls": crawls, "folder": folder,
+                        "_key": (crawls[-1] if crawls else "", place)})
+    ordered.sort(key=lambda entry: entry.pop("_key"))
+    if max_crawl_age is None:
+        return ordered, []
+    newest = sorted({crawl for entry in ordered for crawl in entry["crawls"]})[-max_crawl_age:]
+    kept = [entry for entry in ordered if set(entry["crawls"]) & set(newest) or not entry["crawls"]]
+    return kept, [entry for entry in ordered if entry not in kept]
+
+
+def run_build_graph(spark: SparkSession, inputs: list[str], output: str, keep_ip_hosts: bool = False,
+                    previous: str | None = None, max_crawl_age: int | None = None) -> dict:
+    """Merge extraction outputs into GRAPH_DIR/vertices and GRAPH_DIR/edges; returns the report.
+
+    Extractions of different crawls merge page by page: a page's links and embeds are those of
+    the latest crawl that fetched it (:func:`latest_versions`); extractions of one crawl (batches)
+    are unioned. ``previous`` (a graph output) adds the extractions it was built from, so next
+    month's graph is ``--previous GRAPH --input NEW_EXTRACT``; ``max_crawl_age`` keeps the
+    extractions of the newest K crawls (:func:`extraction_plan`)."""
+    if max_crawl_age is not None and max_crawl_age < 1:
+        raise ValueError(f"--max-crawl-age must be 1 or more crawls, not {max_crawl_age}")
+    if not inputs and previous is None:
+        raise ValueError("give at least one --input (an extract output), or --previous")
     args = {"input": list(inputs), "keep_ip_hosts": keep_ip_hosts}
+    if previous is not None or max_crawl_age is not None:
+        args.update({"previous": previous, "max_crawl_age": max_crawl_age})
     with Stage(spark, "build_graph", output, args) as stage:
-        folders = [stage.input(path, "extract", tables=EXTRACT_TABLES) for path in inputs]
-        pages, embeds, links = read_extracts(spark, folders)
+        plan, expired = extraction_plan(spark, stage, inputs, previous, max_crawl_age)
+        folders = [entry.pop("folder") for entry in plan]
+        for entry in expired:
+            entry.pop("folder")
+        by_page = len({tuple(entry["crawls"]) for entry in plan}) > 1  # more than one crawl: latest wins
+        pages, embeds, links = read_extracts(spark, folders, list(range(len(folders))) if by_page else None)
+        superseded = None
+        if by_page:
+            fetches = pages.count()
+            pages, embeds, links = latest_versions(pages, embeds, links)
+            superseded = fetches - pages.count()
         named_vertices, named_edges = build_graph(pages, embeds, links, keep_ip_hosts=keep_ip_hosts)
         numbered, sorted_names = assign_ids(named_vertices)
-        written_vertices = stage.write("vertices", numbered.select("id", "name", "kind", "url", "host", "domain"))
+        written_vertices = stage.write("vertices", numbered.select("id", "name", "kind", "url", "host", "domain",
+                                                                   "crawl"))
         sorted_names.unpersist()  # the written table is read back from here on
         written_edges = stage.write("edges", number_edges(named_edges, written_vertices))
         ids = written_vertices.agg(F.count(F.lit(1)).alias("n"), F.min("id").alias("min"),
@@ -265,5 +345,8 @@ def run_build_graph(spark: SparkSession, inputs: list[str], output: str, keep_ip
             "pages_without_public_host": pages.where(F.col("domain").isNull()).count(),
             "crawls": sorted(r["crawl"] for r in pages.select("crawl").where(F.col("crawl").isNotNull())
                              .distinct().collect()),
+            "extractions": plan,
+            "extractions_expired": expired,
+            "pages_superseded": superseded,
         })
     return stage.report

@@ -154,7 +154,7 @@ def run_rank(spark: SparkSession, graph: str, output: str, options: RankOptions 
     mass = spam_mass(F.col("pagerank"), F.col("trust"), options.good_share).alias("spam_mass")
     columns = {
         "page_rank": ["id", F.col("name").alias("url"), "host", "domain", "pagerank", "trust", "in_degree",
-                      "out_degree"],
+                      "out_degree", "crawl"],
         "host_rank": ["id", F.col("name").alias("host"), "domain", "pagerank", "trust", mass, "harmonic_centrality",
                       "in_degree", "out_degree"],
         "domain_rank": ["id", F.col("name").alias("domain"), "pagerank", "trust", mass, "harmonic_centrality",
@@ -178,6 +178,8 @@ def run_rank(spark: SparkSession, graph: str, output: str, options: RankOptions 
         folder = stage.input(graph, "build_graph", tables=("vertices", "edges"))
         graph_report = stage.input_report(folder)
         vertices = spark.read.parquet(fs.join(folder, "vertices"))
+        if "crawl" not in vertices.columns:  # a graph built before pages carried their crawl
+            vertices = vertices.withColumn("crawl", F.lit(None).cast("string"))
         edges = spark.read.parquet(fs.join(folder, "edges"))
         hosts_per_domain = (vertices.where(F.col("kind") == "host")
                             .groupBy("domain").agg(F.count(F.lit(1)).alias("n_hosts")))
