@@ -156,18 +156,16 @@ def test_publish_warns_when_popularity_comes_from_another_catalog(spark, tmp_pat
     assert report_of(tmp_path / "table")["warnings"] == warnings
     err = capsys.readouterr().err
     assert "[publish] warning:" in err and "0 of 24" in err
-    # the same catalog: no warning
-    run_popularity(spark, mine, str(tmp_path / "pop2"))
-    capsys.readouterr()
-    good = run_publish(spark, mine, str(tmp_path / "rank"), str(tmp_path / "pop2"), str(tmp_path / "table2"))
-    assert good["warnings"] == [] and good["matching"]["with_popularity_row"] == 24
-    assert "warning" not in capsys.readouterr().err
-    # a crawl that meets too little of the catalog: warned; the threshold is an option (the same
-    # inputs' figures, judged under a stricter --min-crawl-match-fraction)
+    # popularity of the same catalog (its report naming the catalog publish read, every row with a
+    # popularity row): no warning (a whole publish of matching inputs: test_publish's sample); a
+    # crawl that meets too little of the catalog is warned of, the threshold an option
     from imagerank.catalog.publish import matching_warnings
 
-    strict = matching_warnings(good["matching"], good["catalog"], report_of(tmp_path / "pop2"), 0.01, 0.5)
-    assert [w for w in strict if "crawl" in w and "2 of 24" in w], strict
+    same = {"catalog": {"path": report["catalog"]["path"], "rows_read": report["catalog"]["rows_read"]}}
+    good = dict(matching, with_popularity_row=24, popularity_fraction=1.0)
+    assert matching_warnings(good, report["catalog"], same, 0.01, matching["min_crawl_match_fraction"]) == []
+    strict = matching_warnings(good, report["catalog"], same, 0.01, 0.5)
+    assert [w for w in strict if "crawl" in w and "2 of 24" in w] == strict and strict
 
 
 def test_publish_match_options_on_the_command_line():

@@ -288,11 +288,14 @@ def extraction_plan(spark: SparkSession, stage: Stage, inputs: list[str], previo
         if path in named[place + 1:]:
             continue  # named again later: taken there
         folder = stage.input(path, "extract", tables=EXTRACT_TABLES)
-        crawls = sorted(r["crawl"] for r in spark.read.parquet(fs.join(folder, "pages")).select("crawl")
-                        .where(F.col("crawl").isNotNull()).distinct().collect())
-        ordered.append({"input": path, "run": folder.rsplit("/", 1)[1], "crawls": crawls, "folder": folder,
-                        "_key": (crawls[-1] if crawls else "", place)})
-    ordered.sort(key=lambda entry: entry.pop("_key"))
+        ordered.append({"input": path, "run": folder.rsplit("/", 1)[1], "crawls": [], "folder": folder,
+                        "_place": place})
+    found = reduce(DataFrame.unionByName, [  # every extraction's crawls, in one job
+        spark.read.parquet(fs.join(entry["folder"], "pages")).select("crawl", F.lit(i).alias("_input"))
+        for i, entry in enumerate(ordered)]).where(F.col("crawl").isNotNull()).distinct().collect()
+    for row in sorted(found, key=lambda r: r["crawl"]):
+        ordered[row["_input"]]["crawls"].append(row["crawl"])
+    ordered.sort(key=lambda entry: (entry["crawls"][-1] if entry["crawls"] else "", entry.pop("_place")))
     if max_crawl_age is None:
         return ordered, []
     newest = sorted({crawl for entry in ordered for crawl in entry["crawls"]})[-max_crawl_age:]
@@ -334,17 +337,19 @@ def run_build_graph(spark: SparkSession, inputs: list[str], output: str, keep_ip
                                                                    "crawl"))
         sorted_names.unpersist()  # the written table is read back from here on
         written_edges = stage.write("edges", number_edges(named_edges, written_vertices))
-        ids = written_vertices.agg(F.count(F.lit(1)).alias("n"), F.min("id").alias("min"),
-                                   F.max("id").alias("max")).first()
+        kinds = written_vertices.groupBy("kind").agg(F.count(F.lit(1)).alias("n"), F.min("id").alias("min"),
+                                                     F.max("id").alias("max")).collect()
+        ids = {"n": sum(r["n"] for r in kinds), "min": min((r["min"] for r in kinds), default=None),
+               "max": max((r["max"] for r in kinds), default=None)}
         if ids["n"] and (ids["min"] != 0 or ids["max"] != ids["n"] - 1):
-            raise ValueError(f"vertex ids are not 0..{ids['n'] - 1}: {ids.asDict()}")  # a bug, never data
+            raise ValueError(f"vertex ids are not 0..{ids['n'] - 1}: {ids}")  # a bug, never data
         stage.report.update({
-            "vertices_by_kind": {r["kind"]: r["count"] for r in written_vertices.groupBy("kind").count().collect()},
+            "vertices_by_kind": {r["kind"]: r["n"] for r in kinds},
             "edges_by_kind": {r["kind"]: r["count"] for r in written_edges.groupBy("kind").count().collect()},
             "vertex_ids": {"vertices": ids["n"], "max_id": ids["max"]},
             "pages_without_public_host": pages.where(F.col("domain").isNull()).count(),
-            "crawls": sorted(r["crawl"] for r in pages.select("crawl").where(F.col("crawl").isNotNull())
-                             .distinct().collect()),
+            "crawls": sorted({crawl for entry in plan for crawl in entry["crawls"]}) if not by_page else
+            sorted(r["crawl"] for r in pages.select("crawl").where(F.col("crawl").isNotNull()).distinct().collect()),
             "extractions": plan,
             "extractions_expired": expired,
             "pages_superseded": superseded,
