@@ -164,17 +164,19 @@ def reference(spark, sample_crawl, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def sample_pipeline(spark, sample_crawl, tmp_path_factory):
-    """The sample crawl taken through extract, build_graph and rank once for the whole session."""
+    """The sample crawl taken through extract, build_graph and rank once for the whole session (with
+    defaults but the trusted sources: what test_extract_job and test_build_graph examine too)."""
     from imagerank.crawl.extract import run_extract
     from imagerank.graph.build import run_build_graph
     from imagerank.graph.rank import RankOptions, run_rank
 
     root = tmp_path_factory.mktemp("pipeline")
-    run_extract(spark, sample_crawl["manifest"], str(root / "extract"))
-    run_build_graph(spark, [str(root / "extract")], str(root / "graph"))
+    extracted = run_extract(spark, sample_crawl["manifest"], str(root / "extract"))
+    graph = run_build_graph(spark, [str(root / "extract")], str(root / "graph"))
     report = run_rank(spark, str(root / "graph"), str(root / "rank"),
                       RankOptions(trusted_sources=sample_crawl["trusted_sources"]))
-    return {"root": root, "rank_report": report, "catalog": sample_crawl["catalog"]}
+    return {"root": root, "rank_report": report, "catalog": sample_crawl["catalog"], "extract_report": extracted,
+            "graph_report": graph}
 
 
 @pytest.fixture(scope="session")

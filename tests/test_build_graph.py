@@ -14,17 +14,16 @@ from conftest import shared_file, table, write_committed
 
 
 @pytest.fixture(scope="module")
-def extract_dir(spark, sample_crawl, tmp_path_factory):
-    out = str(tmp_path_factory.mktemp("g") / "extract")
-    run_extract(spark, sample_crawl["manifest"], out)
-    return out
+def extract_dir(sample_pipeline):
+    """The session's extraction of the sample (sample_pipeline's); read here, never written."""
+    return str(sample_pipeline["root"] / "extract")
 
 
 @pytest.fixture(scope="module")
-def graph(spark, extract_dir, tmp_path_factory):
-    out = str(tmp_path_factory.mktemp("g") / "graph")
-    report = run_build_graph(spark, [extract_dir], out)
-    return out, report, table(spark, out, "vertices"), table(spark, out, "edges")
+def graph(spark, sample_pipeline):
+    """The session's graph of the sample (sample_pipeline's: build_graph's defaults)."""
+    out = str(sample_pipeline["root"] / "graph")
+    return out, sample_pipeline["graph_report"], table(spark, out, "vertices"), table(spark, out, "edges")
 
 
 def test_vertices_and_ids(spark, graph, extract_dir):

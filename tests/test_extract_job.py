@@ -18,10 +18,9 @@ from conftest import report_of, run_dir, shared_file, table
 
 
 @pytest.fixture(scope="module")
-def sample_extract(spark, sample_crawl, tmp_path_factory):
-    out = str(tmp_path_factory.mktemp("extract") / "out")
-    report = run_extract(spark, sample_crawl["manifest"], out)
-    return out, report
+def sample_extract(sample_pipeline):
+    """The session's extraction of the sample (sample_pipeline's, with the defaults)."""
+    return str(sample_pipeline["root"] / "extract"), sample_pipeline["extract_report"]
 
 
 def test_sample_tables_and_report(spark, sample_extract):
