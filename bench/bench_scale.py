@@ -23,6 +23,12 @@ one core each, as on a cluster), with the options ``conf/pipeline.yaml`` would g
   - the machine's 1-minute load average when the stage ended: on a shared machine, a load above
     the core count means the stage had less than all of it, and its seconds grow accordingly.
 
+Last, the release estimate: core-hours per stage of one Common Crawl release (docs/scale.md's
+assumptions: 3x10^9 pages, 2.3x10^11 graph input rows, 1.5x10^11 page edges x 60 iterations),
+from the marginal costs between the two largest sizes (extraction: one task's rate on the real
+HTML of ../shared/data, as bench_extract measures it), so the figure in docs/scale.md is this
+program's output.
+
 Printed per stage: N, seconds, peak RSS, and the slope between consecutive sizes, the log-log
 exponent log(t2 / t1) / log(N2 / N1) of wall seconds, stage seconds and peak RSS (1: linear; near
 0 while fixed costs dominate: JVM and executor start, Python worker start, Spark's cost per job
@@ -245,6 +251,8 @@ def run_size(n_pages: int, seed: int) -> list[dict]:
             break
         reports[stage] = commit.read_report(str(out / FOLDERS[stage]))
         row.update(stage_seconds=reports[stage]["seconds"], notes=stage_notes(stage, reports[stage]))
+        if stage == "rank":
+            row["page_pagerank"] = reports[stage]["levels"]["page_rank"]["pagerank"]
         results.append(row)
         print(f"  {stage:<10} {row['wall_seconds']:8.1f} s wall {row['stage_seconds']:8.1f} s in stage  "
               f"peak RSS {row['peak_rss_mb']:6,} MB  {row['peak_rss_split_mb']}  "
@@ -287,6 +295,75 @@ def print_curves(results: list[dict]) -> dict:
     return slopes
 
 
+# One release, as docs/scale.md assumes it ("One release": assumptions, not measured here)
+RELEASE = {"pages": 3e9, "input_rows": 2.3e11, "page_edges": 1.5e11, "iterations": 60, "keyed_rows": 5.5e9}
+CORES = 2  # local-cluster[2,1,...]: two one-core executors busy, so core-seconds are twice the seconds
+
+
+def real_extraction_rate() -> float | None:
+    """Pages per core-second of one extraction task (extraction and Parquet parts) on the real
+    Common Crawl HTML of ../shared/data (bench_extract's corpus, its imagerank_task): synthetic
+    pages are far smaller than real ones. None where that data is absent."""
+    import tempfile
+
+    import bench_extract
+
+    if not (bench_extract.SHARED / "warc").exists():
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "real.warc.gz")
+        bench_extract.build_input(Path(path))
+        bench_extract.imagerank_python(path)  # warm-up: imports, the Public Suffix List
+        pages, seconds = bench_extract.timed(bench_extract.imagerank_task, path, os.path.join(tmp, "task"))
+    return pages / seconds
+
+
+def marginal(rows: list[dict], units) -> float | None:
+    """Core-seconds per unit between the two largest sizes: CORES x (stage seconds difference) /
+    (units difference); ``units(row)`` is what the stage's work grows with."""
+    if len(rows) < 2:
+        return None
+    small, large = rows[-2], rows[-1]
+    grown = units(large) - units(small)
+    return CORES * (large["stage_seconds"] - small["stage_seconds"]) / grown if grown > 0 else None
+
+
+def release_estimate(results: list[dict], extract_rate: float | None) -> dict:
+    """Core-hours of one release (RELEASE) per stage, from the marginal costs measured here, the
+    way docs/scale.md ("One release") computes them; printed as a table."""
+    ok = {stage: [r for r in results if r["stage"] == stage and r["exit_code"] == 0 and "stage_seconds" in r]
+          for stage in STAGES}
+    rows = {}
+    if extract_rate:
+        rows["extract"] = (1.0 / extract_rate, "core-s per real page (bench_extract's corpus, one task)",
+                           RELEASE["pages"])
+    graph = marginal(ok["graph"], lambda r: r["input"]["extract_page_links"] + r["input"]["extract_image_embeds"])
+    if graph:
+        rows["graph"] = (graph, "core-s per input row (page link or embed)", RELEASE["input_rows"])
+    page_level = [r for r in ok["rank"] if r.get("page_pagerank")]
+    if page_level:
+        last = page_level[-1]["page_pagerank"]
+        per_edge = CORES * last["seconds"] / max(last["iterations"] or 1, 1) / max(last["edges"], 1)
+        rows["rank"] = (per_edge, f"core-s per page edge and iteration ({last['engine']} engine at "
+                                  f"{last['edges']:,} edges; host and domain levels not counted)",
+                        RELEASE["page_edges"] * RELEASE["iterations"])
+    publish = marginal(ok["publish"], lambda r: r["input"]["catalog_rows"] + r["input"]["image_authority_rows"])
+    if publish:
+        rows["publish"] = (publish, "core-s per keyed row (catalog and crawl image rows)", RELEASE["keyed_rows"])
+    print(f"\none release ({RELEASE['pages']:.0e} pages, {RELEASE['input_rows']:.1e} graph input rows, "
+          f"{RELEASE['page_edges']:.1e} page edges x {RELEASE['iterations']} iterations, "
+          f"{RELEASE['keyed_rows']:.1e} keyed rows; docs/scale.md's assumptions), from these runs' marginal costs:")
+    estimate, total = {}, 0.0
+    for stage, (unit_cost, unit, units) in rows.items():
+        hours = unit_cost * units / 3600
+        total += hours
+        estimate[stage] = {"core_seconds_per_unit": unit_cost, "unit": unit, "units": units, "core_hours": hours}
+        print(f"  {stage:<8} {unit_cost * 1e6:10.2f} core-us x {units:.2e} = {hours:10,.0f} core-hours  ({unit})")
+    print(f"  {'total':<8} {total:,.0f} core-hours (popularity: below what the runs resolve)")
+    estimate["total_core_hours"] = total
+    return estimate
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default=os.environ.get("BENCH_SCALE_SIZES", "10000,100000,1000000"),
@@ -304,11 +381,13 @@ def main() -> None:
         if results[-1]["exit_code"] != 0:
             break
     slopes = print_curves(results)
+    estimate = release_estimate(results, real_extraction_rate())
     crawls = {n: json.loads((CACHE / str(n) / f"seed{args.seed}" / "generated.json").read_text())
               for n in sizes if (CACHE / str(n) / f"seed{args.seed}" / "generated.json").exists()}
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps({"when": stamp, "master": MASTER, "spark_conf": SPARK_CONF, "cpus": os.cpu_count(),
-                                  "seed": args.seed, "crawls": crawls, "stages": results, "slopes": slopes},
+                                  "seed": args.seed, "crawls": crawls, "stages": results, "slopes": slopes,
+                                  "release_estimate": estimate},
                                  indent=2))
     print(f"\nresults: {target}")
     if any(r["exit_code"] != 0 for r in results):
