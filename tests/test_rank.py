@@ -83,6 +83,36 @@ def test_pagerank_matches_networkx_on_generated_graphs(spark, engine, damping):
     assert info.edges == graph.number_of_edges()
     assert sum(got.values()) == pytest.approx(1.0, abs=1e-12)
     assert max(abs(got[v] - expected[v]) for v in graph) < 1e-6
+    assert info.lumped == (25 if engine == "dataframe" else None)  # 20 dangling, 5 isolated: lumped into one
+
+
+def test_the_dataframe_engine_lumps_link_targets_never_fetched(spark):
+    """A crawl's shape: a third of the pages link out, the rest are link targets only (dangling),
+    one of TrustRank's seeds among them. Iterated with the dangling vertices lumped into one, every
+    vertex's PageRank and TrustRank (the dangling ones rebuilt from their in-links) is networkx's
+    to 1e-6; warm from the exact ranks, at once."""
+    rng = np.random.default_rng(5)
+    n, m = 300, 1500
+    pairs = sorted({(int(a), int(b)) for a, b in zip(rng.integers(0, 100, m), (rng.pareto(1.1, m) * 20).astype(int) % n)
+                    if a != b})
+    graph = nx.DiGraph()
+    graph.add_nodes_from(range(n))
+    graph.add_edges_from(pairs)
+    dangling = sum(1 for v in graph if graph.out_degree(v) == 0)
+    ids = spark.createDataFrame([(i,) for i in range(n)], "id long")
+    edges = spark.createDataFrame(pairs, "src long, dst long")
+    seeds = [3, 50, 250]  # 250 links nowhere
+    assert graph.out_degree(250) == 0 and dangling > 150
+    personal = {v: (1.0 if v in seeds else 0.0) for v in graph}
+    for seed_frame, personalization in ((None, None), (spark.createDataFrame([(v,) for v in seeds], "id long"), personal)):
+        expected = nx.pagerank(graph, alpha=0.85, tol=1e-12, max_iter=1000, personalization=personalization)
+        scores, info = pagerank(spark, ids, edges, engine="dataframe", tol=1e-9, seeds=seed_frame)
+        got = {r["id"]: r["pagerank"] for r in scores.collect()}
+        assert info.lumped == dangling and info.converged and info.vertices == n
+        assert max(abs(got[v] - expected[v]) for v in graph) < 1e-6 and sum(got.values()) == pytest.approx(1.0)
+    _, warm = pagerank(spark, ids, edges, engine="dataframe", tol=1e-9, seeds=seed_frame,
+                       start=spark.createDataFrame(list(expected.items()), "id long, pagerank double"))
+    assert warm.iterations <= 2 and warm.lumped == dangling
 
 
 def test_pagerank_stops_at_max_iter_and_says_so(spark):

@@ -27,6 +27,24 @@ new vertices at their teleport value, the vector scaled to sum to 1. The bound a
 nothing else of the start (the step contracts any two probability vectors' L1 distance by d), so
 it holds as it is; the driver and dataframe engines take one.
 
+Lumping (the ``dataframe`` engine, by default): a dangling vertex passes its score on only
+through the teleport, so all of them can iterate as one (Ipsen and Selee, "PageRank computation,
+with special attention to dangling nodes", 2007). The lumped chain keeps the other vertices, one
+vertex L for the dangling ones, and each vertex's edges into dangling vertices as one edge to L
+weighted by their number (so every share keeps its size: weight / out-degree); the teleport is
+uniform over that chain (TrustRank: over the seeds that are not dangling). Its scores of the
+kept vertices are proportional to the whole graph's: on them both solve x = d A^T x + c t with
+the same A and the same t up to a scalar, c being whatever comes back through the teleport. A
+dangling vertex v's score is then d x (what its in-links bring) + its teleport term, the lumped
+chain's scalar 1 - d + d x(L) spread as that chain spreads it (1/N' each; TrustRank: 1/|S'| to a
+seed), and the whole vector is scaled to sum to 1. At a crawl the dangling vertices are the link
+targets never fetched, about three in four page vertices, and most edges go to them: each
+iteration joins and shuffles that much less. The bound: the rebuilt vector moves at most
+2 max(1 + d, K d) times as far as the lumped one (K: lumped vertices per vertex of the lumped
+chain; TrustRank: dangling seeds per seed kept), so the lumped run stops at tol divided by that
+(:func:`lumped_tol`) and the result keeps tol * d / (1 - d). Fewer than two dangling vertices, or
+every seed dangling: no lumping.
+
 - ``driver``: the edge list is collected and iterated with scipy's sparse matrix-vector product.
   Exact and fast while the graph fits in the driver's memory (about 16 bytes per edge).
 - ``dataframe``: the iteration as Spark joins and aggregations, for graphs of any size. Each
@@ -102,6 +120,7 @@ DRIVER_MAX_EDGES = 5_000_000
 # the virtual source of the GraphX and GraphFrames engines' seeded runs: graph ids are non-negative,
 # and a value outside 32 bits travels over py4j as a java.lang.Long, the type of a GraphX VertexId
 VIRTUAL_SOURCE = -(2 ** 62)
+LUMP_ID = VIRTUAL_SOURCE + 1  # the one vertex the dataframe engine lumps the dangling vertices into
 
 
 @dataclass
@@ -115,6 +134,7 @@ class RankInfo:
     seconds: float
     seeds: int | None = None  # seed vertices the teleport goes to; None: uniform teleport (PageRank)
     warm_start: dict | None = None  # vertices_with_start, vertices_new; None: started from the teleport
+    lumped: int | None = None  # dangling vertices lumped into one (dataframe engine); None: none were
 
 
 def pagerank_arrays(n: int, src: np.ndarray, dst: np.ndarray, damping: float = 0.85, tol: float = 1e-6,
@@ -186,34 +206,14 @@ def _checkpoint_observed(checkpoint, frame: DataFrame, **sums) -> tuple[DataFram
     return written, observation.get
 
 
-def _dataframe(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: float, tol: float,
-               max_iter: int, checkpoint_dir: str | None, seeds: DataFrame | None, n: int,
-               n_seeds: int | None, start: DataFrame | None) -> tuple[DataFrame, dict]:
-    if n == 0:
-        return spark.createDataFrame([], "id long, pagerank double"), {
-            "iterations": 0, "converged": True, "last_change": 0.0}
-    checkpoint = checkpointer(spark, checkpoint_dir)
-    edges = checkpoint(edges.select("src", "dst").repartition("src"))
-    out_degrees = edges.groupBy("src").agg(F.count(F.lit(1)).alias("out_degree"))
-    with_degrees = (ids.join(out_degrees.withColumnRenamed("src", "id"), on="id", how="left")
-                    .select("id", F.coalesce(F.col("out_degree"), F.lit(0)).alias("out_degree")))
-    if seeds is None:
-        teleport = F.lit(1.0 / n)
-    else:
-        with_degrees = with_degrees.join(seeds.select("id", F.lit(True).alias("seed")), on="id", how="left")
-        teleport = F.when(F.col("seed"), F.lit(1.0 / n_seeds)).otherwise(F.lit(0.0))
+def _iterate(checkpoint, frame: DataFrame, edges: DataFrame, damping: float, tol: float,
+             max_iter: int) -> tuple[DataFrame, dict, float]:
+    """The power iteration over ``frame`` (``id``, ``out_degree``: the sum of the vertex's edge
+    weights, ``teleport``, ``pagerank``: the start) and weighted ``edges`` (``src``, ``dst``,
+    ``weight``). Returns the last ranks (checkpointed; ``frame``'s columns), what ran, and their sum."""
     dangling = F.sum(F.when(F.col("out_degree") == 0, F.col("pagerank")).otherwise(0.0))
-    # cold, from the teleport (uniform, or the seeds): a vertex no seed reaches stays at exactly 0;
-    # warm, from the scores given, the teleport where a vertex has none, scaled to sum to 1
-    first = teleport
-    if start is not None:
-        with_degrees = with_degrees.join(start.withColumnRenamed("pagerank", "start"), on="id", how="left")
-        first = F.coalesce(F.col("start"), teleport)
-        total = with_degrees.agg(F.sum(first)).first()[0] or 0.0
-        first = first / F.lit(total) if total > 0 else teleport
-    ranks, sums = _checkpoint_observed(checkpoint, with_degrees.select(
-        "id", "out_degree", teleport.alias("teleport"), first.alias("pagerank")).repartition("id"),
-        dangling=dangling, total=F.sum("pagerank"))
+    ranks, sums = _checkpoint_observed(checkpoint, frame.repartition("id"), dangling=dangling,
+                                       total=F.sum("pagerank"))
     dangling_mass, total = sums["dangling"] or 0.0, sums["total"]
     written = ranks  # the checkpointed table the current ranks are read from
     change, iterations, converged = float("inf"), 0, False
@@ -223,7 +223,7 @@ def _dataframe(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: f
         received = (
             edges.join(shares, on="src", how="inner")
             .groupBy(F.col("dst").alias("id"))
-            .agg(F.sum("share").alias("received"))
+            .agg(F.sum(F.col("share") * F.col("weight")).alias("received"))
         )
         updated, sums = _checkpoint_observed(
             checkpoint,
@@ -240,8 +240,119 @@ def _dataframe(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: f
         if change < tol:
             converged = True
             break
-    result = ranks.select("id", (F.col("pagerank") / F.lit(total)).alias("pagerank"))
-    return result, {"iterations": iterations, "converged": converged, "last_change": change}
+    return ranks, {"iterations": iterations, "converged": converged, "last_change": change}, total
+
+
+def _start_column(frame: DataFrame, start: DataFrame | None, teleport: F.Column) -> tuple[DataFrame, F.Column]:
+    """``frame`` with the start column, and the start: cold, the teleport (uniform, or the seeds: a
+    vertex no seed reaches stays at exactly 0); warm, the scores given, the teleport where a vertex
+    has none, scaled to sum to 1."""
+    if start is None:
+        return frame, teleport
+    frame = frame.join(start.withColumnRenamed("pagerank", "start"), on="id", how="left")
+    first = F.coalesce(F.col("start"), teleport)
+    total = frame.agg(F.sum(first)).first()[0] or 0.0
+    return frame, (first / F.lit(total) if total > 0 else teleport)
+
+
+def _dataframe(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: float, tol: float,
+               max_iter: int, checkpoint_dir: str | None, seeds: DataFrame | None, n: int,
+               n_seeds: int | None, start: DataFrame | None, lump: bool = True) -> tuple[DataFrame, dict]:
+    if n == 0:
+        return spark.createDataFrame([], "id long, pagerank double"), {
+            "iterations": 0, "converged": True, "last_change": 0.0}
+    checkpoint = checkpointer(spark, checkpoint_dir)
+    edges = checkpoint(edges.select("src", "dst").repartition("src"))
+    out_degrees = edges.groupBy("src").agg(F.count(F.lit(1)).alias("out_degree"))
+    with_degrees = (ids.join(out_degrees.withColumnRenamed("src", "id"), on="id", how="left")
+                    .select("id", F.coalesce(F.col("out_degree"), F.lit(0)).cast("double").alias("out_degree")))
+    if seeds is None:
+        with_degrees = with_degrees.withColumn("seed", F.lit(False))
+        teleport = F.lit(1.0 / n)
+    else:
+        with_degrees = with_degrees.join(seeds.select("id", F.lit(True).alias("seed")), on="id", how="left") \
+            .withColumn("seed", F.coalesce(F.col("seed"), F.lit(False)))
+        teleport = F.when(F.col("seed"), F.lit(1.0 / n_seeds)).otherwise(F.lit(0.0))
+    if lump:
+        lumped = _lumped(checkpoint, with_degrees, edges, damping, tol, max_iter, seeds is not None, start, teleport)
+        if lumped is not None:
+            return lumped
+    frame, first = _start_column(with_degrees, start, teleport)
+    ranks, run, total = _iterate(checkpoint, frame.select("id", "out_degree", teleport.alias("teleport"),
+                                                          first.alias("pagerank")),
+                                 edges.withColumn("weight", F.lit(1.0)), damping, tol, max_iter)
+    return ranks.select("id", (F.col("pagerank") / F.lit(total)).alias("pagerank")), run
+
+
+def lumped_tol(tol: float, damping: float, lumped_share: float) -> float:
+    """The stop rule's tol for a run with its dangling vertices lumped into one, such that the
+    scores rebuilt for every vertex keep the bound tol * d / (1 - d) (module docstring, "lumping").
+    ``lumped_share``: K, the lumped vertices per vertex of the folded chain (seeded: lumped seeds per
+    seed kept)."""
+    return tol / (2.0 * max(1.0 + damping, lumped_share * damping))
+
+
+def _lumped(checkpoint, with_degrees: DataFrame, edges: DataFrame, damping: float, tol: float, max_iter: int,
+            seeded: bool, start: DataFrame | None, whole_teleport: F.Column) -> tuple[DataFrame, dict] | None:
+    """PageRank with every dangling vertex (no out-edge: at a crawl, mostly link targets never
+    fetched) lumped into one (module docstring, "lumping"); None where that does not pay or cannot
+    run (fewer than two dangling vertices, every seed dangling, an id equal to LUMP_ID)."""
+    counts = with_degrees.agg(
+        F.count(F.lit(1)).alias("n"),
+        F.sum(F.when(F.col("out_degree") == 0, 1).otherwise(0)).alias("dangling"),
+        F.sum(F.when(F.col("seed"), 1).otherwise(0)).alias("seeds"),
+        F.sum(F.when(F.col("seed") & (F.col("out_degree") == 0), 1).otherwise(0)).alias("dangling_seeds"),
+        F.sum(F.when(F.col("id") == LUMP_ID, 1).otherwise(0)).alias("taken")).first()
+    n_dangling, kept_seeds = counts["dangling"] or 0, (counts["seeds"] or 0) - (counts["dangling_seeds"] or 0)
+    if n_dangling < 2 or counts["taken"] or (seeded and kept_seeds == 0):
+        return None
+    n_folded = counts["n"] - n_dangling + 1
+    share = (counts["dangling_seeds"] / kept_seeds) if seeded else n_dangling / n_folded
+    lumped_ids = with_degrees.where(F.col("out_degree") == 0).select("id", "seed")
+    folded_edges = checkpoint(
+        edges.join(lumped_ids.select(F.col("id").alias("dst"), F.lit(True).alias("_lumped")), on="dst", how="left")
+        .select("src", F.when(F.col("_lumped"), F.lit(LUMP_ID)).otherwise(F.col("dst")).alias("dst"))
+        .groupBy("src", "dst").agg(F.count(F.lit(1)).cast("double").alias("weight"))
+        .repartition("src"))
+    teleport = (F.when(F.col("seed") & (F.col("id") != LUMP_ID), F.lit(1.0 / kept_seeds)).otherwise(F.lit(0.0))
+                if seeded else F.lit(1.0 / n_folded))
+    sink = with_degrees.sparkSession.createDataFrame([(LUMP_ID, 0.0, False)], "id long, out_degree double, seed boolean")
+    folded = with_degrees.where(F.col("out_degree") > 0).select("id", "out_degree", "seed").unionByName(sink)
+    first = teleport
+    if start is not None:
+        # the whole graph's start (_start_column), mapped onto the lumped chain as its fixed point
+        # maps: the kept vertices' scores divided by c = s r + d S (s = 1 - d + d x the dangling
+        # vertices' sum, S the kept ones' sum, r = N'/N, or kept seeds / seeds), the lump 1 - S / c
+        whole, whole_first = _start_column(with_degrees, start, whole_teleport)
+        whole = whole.select("id", "out_degree", whole_first.alias("first"))
+        dangling_start = whole.agg(F.sum(F.when(F.col("out_degree") == 0, F.col("first")).otherwise(0.0))).first()[0]
+        kept_start = 1.0 - dangling_start
+        ratio = kept_seeds / counts["seeds"] if seeded else n_folded / counts["n"]
+        c = ((1.0 - damping) + damping * dangling_start) * ratio + damping * kept_start
+        folded = folded.join(whole.select("id", (F.col("first") / F.lit(c)).alias("first")), on="id", how="left")
+        first = F.when(F.col("id") == LUMP_ID, F.lit(max(1.0 - kept_start / c, 0.0))).otherwise(F.col("first"))
+    ranks, run, total = _iterate(checkpoint, folded.select("id", "out_degree", teleport.alias("teleport"),
+                                                           first.alias("pagerank")),
+                                 folded_edges, damping, lumped_tol(tol, damping, share), max_iter)
+    scores = ranks.select("id", "out_degree", (F.col("pagerank") / F.lit(total)).alias("pagerank"))
+    sink_score = scores.where(F.col("id") == LUMP_ID).first()["pagerank"]
+    # every lumped vertex: d x (what its in-links bring) + its teleport term, from the folded
+    # chain's scalar (1 - d + d x lump's score) spread as that chain spreads it
+    spread = (1.0 - damping) + damping * sink_score
+    term = (F.when(F.col("seed"), F.lit(spread / kept_seeds)).otherwise(F.lit(0.0)) if seeded
+            else F.lit(spread / n_folded))
+    shares = scores.where(F.col("id") != LUMP_ID).select(F.col("id").alias("src"),
+                                                         (F.col("pagerank") / F.col("out_degree")).alias("share"))
+    inflow = (edges.join(lumped_ids.select(F.col("id").alias("dst")), on="dst", how="left_semi")
+              .join(shares, on="src", how="inner")
+              .groupBy(F.col("dst").alias("id")).agg(F.sum("share").alias("inflow")))
+    rebuilt = checkpoint(
+        scores.where(F.col("id") != LUMP_ID).select("id", "pagerank")
+        .unionByName(lumped_ids.join(inflow, on="id", how="left")
+                     .select("id", (F.lit(damping) * F.coalesce(F.col("inflow"), F.lit(0.0)) + term).alias("pagerank"))))
+    whole = rebuilt.agg(F.sum("pagerank")).first()[0]
+    run["lumped"] = n_dangling
+    return rebuilt.select("id", (F.col("pagerank") / F.lit(whole)).alias("pagerank")), run
 
 
 def _scratch_dir(spark: SparkSession, checkpoint_dir: str | None) -> str:
@@ -336,7 +447,7 @@ def _graphframes(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping:
 def pagerank(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: float = 0.85, tol: float = 1e-6,
              max_iter: int = 1000, engine: str = "auto", driver_max_edges: int = DRIVER_MAX_EDGES,
              checkpoint_dir: str | None = None, seeds: DataFrame | None = None,
-             start: DataFrame | None = None) -> tuple[DataFrame, RankInfo]:
+             start: DataFrame | None = None, lump_dangling: bool = True) -> tuple[DataFrame, RankInfo]:
     """PageRank of every vertex in ``ids`` (column ``id``) over ``edges`` (``src``, ``dst``).
 
     Edges are made distinct and self-loops dropped first. With ``seeds`` (a column ``id``), the
@@ -347,6 +458,8 @@ def pagerank(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: flo
     The fixed point is the same, and so is the stop rule's bound (``tol * d / (1 - d)``, module
     docstring: it follows from the last change alone, whatever the start); only the iterations to
     reach it change. The driver and dataframe engines take a start (graphx and graphframes do not).
+    ``lump_dangling`` (dataframe engine): iterate with the dangling vertices lumped into one, their
+    scores rebuilt after (module docstring); the same scores within the same bound.
     Returns (DataFrame ``id``, ``pagerank`` summing to 1, and what ran).
     """
     if engine not in ENGINES:
@@ -388,7 +501,7 @@ def pagerank(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: flo
         scores, run = _graphframes(spark, ids, edges, damping, tol, max_iter, seeds, n_vertices)
     else:
         scores, run = _dataframe(spark, ids, edges, damping, tol, max_iter, checkpoint_dir, seeds, n_vertices,
-                                 n_seeds, start)
+                                 n_seeds, start, lump_dangling)
     if run["last_change"] is not None and not math.isfinite(run["last_change"]):
         run["last_change"] = None  # no iteration ran: no change to report (reports are strict JSON)
     info = RankInfo(engine=chosen, vertices=n_vertices, edges=n_edges, seconds=round(time.time() - started, 3),
