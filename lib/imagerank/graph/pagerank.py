@@ -274,6 +274,7 @@ def _dataframe(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: f
             .withColumn("seed", F.coalesce(F.col("seed"), F.lit(False)))
         teleport = F.when(F.col("seed"), F.lit(1.0 / n_seeds)).otherwise(F.lit(0.0))
     if lump:
+        with_degrees = checkpoint(with_degrees)  # read by several jobs below, not recomputed by each
         lumped = _lumped(checkpoint, with_degrees, edges, damping, tol, max_iter, seeds is not None, start, teleport)
         if lumped is not None:
             return lumped
