@@ -351,9 +351,9 @@ def _lumped(checkpoint, with_degrees: DataFrame, edges: DataFrame, damping: floa
         scores.where(F.col("id") != LUMP_ID).select("id", "pagerank")
         .unionByName(lumped_ids.join(inflow, on="id", how="left")
                      .select("id", (F.lit(damping) * F.coalesce(F.col("inflow"), F.lit(0.0)) + term).alias("pagerank"))))
-    whole = rebuilt.agg(F.sum("pagerank")).first()[0]
+    rebuilt_sum = rebuilt.agg(F.sum("pagerank")).first()[0]
     run["lumped"] = n_dangling
-    return rebuilt.select("id", (F.col("pagerank") / F.lit(whole)).alias("pagerank")), run
+    return rebuilt.select("id", (F.col("pagerank") / F.lit(rebuilt_sum)).alias("pagerank")), run
 
 
 def _scratch_dir(spark: SparkSession, checkpoint_dir: str | None) -> str:
