@@ -83,7 +83,8 @@ def test_pagerank_matches_networkx_on_generated_graphs(spark, engine, damping):
     assert info.edges == graph.number_of_edges()
     assert sum(got.values()) == pytest.approx(1.0, abs=1e-12)
     assert max(abs(got[v] - expected[v]) for v in graph) < 1e-6
-    assert info.lumped == (25 if engine == "dataframe" else None)  # 20 dangling, 5 isolated: lumped into one
+    dangling = sum(1 for v in graph if graph.out_degree(v) == 0)  # the last 20, 5 of them isolated
+    assert info.lumped == (dangling if engine == "dataframe" else None) and dangling == 20
 
 
 def test_the_dataframe_engine_lumps_link_targets_never_fetched(spark):
@@ -518,8 +519,9 @@ def test_rank_deletes_its_own_checkpoints_when_it_ends(spark, tmp_path, checkpoi
     [(own, written)] = deleted
     assert own.parent == folder and own.name.startswith(CHECKPOINT_PREFIX)
     # 3 levels' PageRank and TrustRank and 2 levels' HyperANF, 8 runs of 5 or more checkpoints each:
-    # at the end each holds two (its edges and its last iteration's), the others deleted on the way
-    assert 8 <= len(written) <= 16, written
+    # at the end each holds two (its edges and its last iteration's) or, where it lumped its
+    # dangling vertices, three (and the rebuilt scores), the others deleted on the way
+    assert 8 <= len(written) <= 22, written
     assert sorted(p.name for p in folder.iterdir()) == ["imagerank-rank-another-run", "theirs.txt"]
     assert spark.sparkContext.getCheckpointDir() == before  # not left pointing into the deleted folder
 

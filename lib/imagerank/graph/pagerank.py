@@ -274,7 +274,6 @@ def _dataframe(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: f
             .withColumn("seed", F.coalesce(F.col("seed"), F.lit(False)))
         teleport = F.when(F.col("seed"), F.lit(1.0 / n_seeds)).otherwise(F.lit(0.0))
     if lump:
-        with_degrees = checkpoint(with_degrees)  # read by several jobs below, not recomputed by each
         lumped = _lumped(checkpoint, with_degrees, edges, damping, tol, max_iter, seeds is not None, start, teleport)
         if lumped is not None:
             return lumped
@@ -307,6 +306,7 @@ def _lumped(checkpoint, with_degrees: DataFrame, edges: DataFrame, damping: floa
     n_dangling, kept_seeds = counts["dangling"] or 0, (counts["seeds"] or 0) - (counts["dangling_seeds"] or 0)
     if n_dangling < 2 or counts["taken"] or (seeded and kept_seeds == 0):
         return None
+    with_degrees = checkpoint(with_degrees)  # read by several jobs below, not recomputed by each
     n_folded = counts["n"] - n_dangling + 1
     share = (counts["dangling_seeds"] / kept_seeds) if seeded else n_dangling / n_folded
     lumped_ids = with_degrees.where(F.col("out_degree") == 0).select("id", "seed")
@@ -351,6 +351,8 @@ def _lumped(checkpoint, with_degrees: DataFrame, edges: DataFrame, damping: floa
         scores.where(F.col("id") != LUMP_ID).select("id", "pagerank")
         .unionByName(lumped_ids.join(inflow, on="id", how="left")
                      .select("id", (F.lit(damping) * F.coalesce(F.col("inflow"), F.lit(0.0)) + term).alias("pagerank"))))
+    for table in (with_degrees, folded_edges):  # the rebuilt scores are written: nothing reads these now
+        checkpoint.drop(table)
     rebuilt_sum = rebuilt.agg(F.sum("pagerank")).first()[0]
     run["lumped"] = n_dangling
     return rebuilt.select("id", (F.col("pagerank") / F.lit(rebuilt_sum)).alias("pagerank")), run
