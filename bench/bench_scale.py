@@ -341,7 +341,12 @@ def release_estimate(results: list[dict], extract_rate: float | None) -> dict:
     if graph:
         rows["graph"] = (graph, "core-s per input row (page link or embed)", RELEASE["input_rows"])
     page_level = [r for r in ok["rank"] if r.get("page_pagerank")]
-    if page_level:
+    skipped = None
+    if page_level and page_level[-1]["page_pagerank"]["engine"] == "driver":
+        skipped = (f"rank: left out: the page level ran on the driver engine at {page_level[-1]['n']:,} pages "
+                   f"(its seconds are collection, not iterations); the release runs the dataframe engine, "
+                   f"which auto picks above 5M edges: run 10^6 pages")
+    elif page_level:
         last = page_level[-1]["page_pagerank"]
         per_edge = CORES * last["seconds"] / max(last["iterations"] or 1, 1) / max(last["edges"], 1)
         rows["rank"] = (per_edge, f"core-s per page edge and iteration ({last['engine']} engine at "
@@ -359,8 +364,12 @@ def release_estimate(results: list[dict], extract_rate: float | None) -> dict:
         total += hours
         estimate[stage] = {"core_seconds_per_unit": unit_cost, "unit": unit, "units": units, "core_hours": hours}
         print(f"  {stage:<8} {unit_cost * 1e6:10.2f} core-us x {units:.2e} = {hours:10,.0f} core-hours  ({unit})")
-    print(f"  {'total':<8} {total:,.0f} core-hours (popularity: below what the runs resolve)")
+    if skipped:
+        print(f"  {skipped}")
+    print(f"  {'total':<8} {total:,.0f} core-hours{' without rank' if skipped else ''} "
+          f"(popularity: below what the runs resolve)")
     estimate["total_core_hours"] = total
+    estimate["rank_left_out"] = skipped
     return estimate
 
 
