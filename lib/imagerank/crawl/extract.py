@@ -367,14 +367,16 @@ def run_extract(
             done, retried, beyond = resume_plan(file_outcomes(spark, folder), paths)
             drop_parts(folder, beyond)
         todo = [(part, path) for part, path in enumerate(paths) if part not in done]
-        with FileProgress(spark, "extract", len(paths), done=len(done)) as progress:
-            accumulators = (progress.files, progress.pages)
-            if todo:
-                (work_items(spark, todo, selection)
-                 .mapPartitions(lambda part: extract_files(part, folder, options, settings, accumulators))
-                 .count())
-        if selection is not None:
-            selection.release()
+        try:
+            with FileProgress(spark, "extract", len(paths), done=len(done)) as progress:
+                accumulators = (progress.files, progress.pages)
+                if todo:
+                    (work_items(spark, todo, selection)
+                     .mapPartitions(lambda part: extract_files(part, folder, options, settings, accumulators))
+                     .count())
+        finally:
+            if selection is not None:
+                selection.release()  # the grouped selection, persisted for the tasks: also where they failed
         report = build_report(summed_counters(spark, folder), len(paths))
         if selection is not None:
             index = report.pop("index", {})

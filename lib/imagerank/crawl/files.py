@@ -217,9 +217,7 @@ class _FileExtractor:
         for record in iter_records(io.BytesIO(chunk), self.counters, self.options.max_page_bytes, len(chunk)):
             found = True
             self.counters["records:" + record.record_type] += 1
-            record.offset += offset
-            if record.length is not None and record.offset == offset and record.length == len(chunk):
-                record.length = length
+            record.offset += offset  # its length, within the range's bytes, is the range's own
             yield from self._record_rows(record, "warc")
         return None if found else f"no WARC record at byte {offset} (length {length}) of {self.path}"
 

@@ -67,13 +67,14 @@ def attention(source: F.Column, width: F.Column, height: F.Column) -> F.Column:
 
 
 def read_extracts(spark: SparkSession, folders: list[str],
-                  orders: list[int] | None = None) -> tuple[DataFrame, DataFrame, DataFrame]:
-    """The extraction tables of several committed extract runs, unioned; with ``orders``, each
-    row tagged ``_order`` with its run's (:func:`latest_versions` keeps the highest per page)."""
+                  ordered: bool = False) -> tuple[DataFrame, DataFrame, DataFrame]:
+    """The extraction tables of several committed extract runs, unioned; where ``ordered``, each
+    row tagged ``_order``, its run's place in ``folders`` (:func:`latest_versions` keeps the
+    highest per page)."""
     def union(table: str) -> DataFrame:
         frames = [spark.read.parquet(fs.join(folder, table)) for folder in folders]
-        if orders is not None:
-            frames = [frame.withColumn("_order", F.lit(order)) for frame, order in zip(frames, orders)]
+        if ordered:
+            frames = [frame.withColumn("_order", F.lit(place)) for place, frame in enumerate(frames)]
         return reduce(DataFrame.unionByName, frames)
 
     return union("pages"), union("image_embeds"), union("page_links")
@@ -283,19 +284,18 @@ def extraction_plan(spark: SparkSession, stage: Stage, inputs: list[str], previo
                              f"extractions (built before --previous existed); build it once with an --input per crawl")
         named += [entry["input"] for entry in recorded]
     named += [stage.qualify(path) for path in inputs]
-    ordered = []
+    ordered = []  # in the order named (a folder at its last place), then sorted by newest crawl
     for place, path in enumerate(named):
         if path in named[place + 1:]:
             continue  # named again later: taken there
         folder = stage.input(path, "extract", tables=EXTRACT_TABLES)
-        ordered.append({"input": path, "run": folder.rsplit("/", 1)[1], "crawls": [], "folder": folder,
-                        "_place": place})
+        ordered.append({"input": path, "run": folder.rsplit("/", 1)[1], "crawls": [], "folder": folder})
     found = reduce(DataFrame.unionByName, [  # every extraction's crawls, in one job
         spark.read.parquet(fs.join(entry["folder"], "pages")).select("crawl", F.lit(i).alias("_input"))
         for i, entry in enumerate(ordered)]).where(F.col("crawl").isNotNull()).distinct().collect()
     for row in sorted(found, key=lambda r: r["crawl"]):
         ordered[row["_input"]]["crawls"].append(row["crawl"])
-    ordered.sort(key=lambda entry: (entry["crawls"][-1] if entry["crawls"] else "", entry.pop("_place")))
+    ordered.sort(key=lambda entry: entry["crawls"][-1] if entry["crawls"] else "")  # stable: ties keep their place
     if max_crawl_age is None:
         return ordered, []
     newest = sorted({crawl for entry in ordered for crawl in entry["crawls"]})[-max_crawl_age:]
@@ -325,7 +325,7 @@ def run_build_graph(spark: SparkSession, inputs: list[str], output: str, keep_ip
         for entry in expired:
             entry.pop("folder")
         by_page = len({tuple(entry["crawls"]) for entry in plan}) > 1  # more than one crawl: latest wins
-        pages, embeds, links = read_extracts(spark, folders, list(range(len(folders))) if by_page else None)
+        pages, embeds, links = read_extracts(spark, folders, ordered=by_page)
         superseded = None
         if by_page:
             fetches = pages.count()
