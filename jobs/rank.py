@@ -1,7 +1,7 @@
 """PageRank of pages, hosts and domains, harmonic centrality of hosts and domains, image authority.
 
     python jobs/rank.py --graph GRAPH_DIR --output RANK_DIR [--damping 0.85] [--tol 1e-9 | --max-iter N]
-        [--engine auto|driver|dataframe|graphx|graphframes]
+        [--engine auto|driver|dataframe|block|graphx|graphframes]
 
 Options: ``--help``; the library call is imagerank.commands ("rank").
 """

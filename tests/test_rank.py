@@ -49,7 +49,10 @@ def _generated(spark, n=400, m=2400, seed=3):
     return ids, edges, graph
 
 
-@pytest.mark.parametrize("engine", ["driver", "dataframe", "graphx", "graphframes"])
+# the block engine's run here is in the slow batch: its iterations cost about 0.5 s each on a tiny
+# graph (two Python tasks a block), and test_the_block_engine_over_two_blocks checks it in make test
+@pytest.mark.parametrize("engine", ["driver", "dataframe", pytest.param("block", marks=pytest.mark.slow),
+                                    "graphx", "graphframes"])
 def test_pagerank_matches_networkx_on_the_published_example(spark, engine):
     if engine == "graphframes":
         requires_graphframes(spark)
@@ -64,11 +67,12 @@ def test_pagerank_matches_networkx_on_the_published_example(spark, engine):
     assert got[0] > got[1] > got[3] > got[2] == pytest.approx(got[4])  # the hub, then who it links to
 
 
-# the Spark engines on the published example run in make test, and here one of them at d = 0.5; the
-# other Spark engine runs of this graph are in the slow batch (make test-slow)
+# the Spark engines on the published example run in make test, and the dataframe engine's lumping
+# test and the block engine's own test run generated graphs; the Spark engine runs of this graph
+# are in the slow batch (make test-slow)
 @pytest.mark.parametrize("engine,damping", [("driver", 0.85), ("driver", 0.5),
                                             pytest.param("dataframe", 0.85, marks=pytest.mark.slow),
-                                            ("dataframe", 0.5),
+                                            pytest.param("dataframe", 0.5, marks=pytest.mark.slow),
                                             pytest.param("graphx", 0.5, marks=pytest.mark.slow),
                                             pytest.param("graphframes", 0.85, marks=pytest.mark.slow),
                                             pytest.param("graphframes", 0.5, marks=pytest.mark.slow)])
@@ -116,13 +120,41 @@ def test_the_dataframe_engine_lumps_link_targets_never_fetched(spark):
     assert warm.iterations <= 2 and warm.lumped == dangling
 
 
+def test_the_block_engine_over_two_blocks(spark, tmp_path):
+    """Cut into 2 blocks of 200 vertices: PageRank (dense ids) and TrustRank (a dangling
+    seed among the seeds; ids with gaps, numbered first) are networkx's to 1e-6; max_iter stops
+    it and says so; its reliable checkpoints under checkpoint_dir are gone when it ends (its warm
+    start: test_the_spark_engines_start_where_they_are_told)."""
+    n, pairs, graph = _generated_pairs()
+    seeds = [3, 17, 399]  # 399 links nowhere
+    personal = {v: (1.0 if v in seeds else 0.0) for v in graph}
+    for spread, seeded in ((1, False), (3, True)):  # 3: ids 5, 8, 11, ...: not dense, so the engine numbers them
+        ids = spark.createDataFrame([(5 + spread * i,) for i in range(n)], "id long")
+        edges = spark.createDataFrame([(5 + spread * a, 5 + spread * b) for a, b in pairs], "src long, dst long")
+        seed_frame = spark.createDataFrame([(5 + spread * v,) for v in seeds], "id long")
+        expected = nx.pagerank(graph, alpha=0.85, tol=1e-12, max_iter=1000,
+                               personalization=personal if seeded else None)
+        scores, info = pagerank(spark, ids, edges, engine="block", tol=1e-8, block_vertices=200,
+                                seeds=seed_frame if seeded else None)
+        got = {(r["id"] - 5) // spread: r["pagerank"] for r in scores.collect()}
+        assert info.engine == "block" and info.blocks == 2 and info.converged and info.edges == len(pairs)
+        assert len(got) == n and sum(got.values()) == pytest.approx(1.0, abs=1e-12)
+        assert max(abs(got[v] - expected[v]) for v in graph) < 1e-6
+    checkpoints = tmp_path / "checkpoints"
+    capped, stopped = pagerank(spark, ids, edges, engine="block", tol=0.0, max_iter=3, block_vertices=200,
+                               checkpoint_dir=str(checkpoints))
+    assert stopped.iterations == 3 and not stopped.converged
+    assert capped.agg(F.sum("pagerank")).first()[0] == pytest.approx(1.0)
+    assert not checkpoints.exists() or not any(checkpoints.iterdir())  # each deleted once nothing reads it
+
+
 def test_pagerank_stops_at_max_iter_and_says_so(spark):
     ids, edges, graph = _generated(spark)
     scores, info = pagerank(spark, ids, edges, engine="dataframe", tol=0.0, max_iter=3)
     assert info.iterations == 3 and not info.converged
     assert scores.agg(F.sum("pagerank")).first()[0] == pytest.approx(1.0)
-    auto_scores, auto = pagerank(spark, ids, edges, engine="auto", driver_max_edges=10)
-    assert auto.engine == "dataframe" and auto.converged
+    _, auto = pagerank(spark, ids, edges, engine="auto", driver_max_edges=10, tol=0.0, max_iter=1)
+    assert auto.engine == "block" and auto.iterations == 1
     with pytest.raises(ValueError, match="engine"):
         pagerank(spark, ids, edges, engine="graphframe")
     _, fixed = pagerank(spark, ids, edges, engine="graphx", tol=0.0, max_iter=4)
@@ -166,7 +198,7 @@ def test_a_warm_start_reaches_the_same_fixed_point(seeded):
     assert still[2] and still[1] <= 2 < cold[1]
 
 
-@pytest.mark.parametrize("engine", ["driver", "dataframe"])
+@pytest.mark.parametrize("engine", ["driver", "dataframe", "block"])
 def test_the_spark_engines_start_where_they_are_told(spark, engine):
     """The start as a table (a score for a vertex not in the graph; with the driver, a score NaN and
     vertices without one): from last release's scores, networkx's ranks of the new graph (driver);
@@ -184,9 +216,9 @@ def test_the_spark_engines_start_where_they_are_told(spark, engine):
     assert max(abs(got[v] - expected[v]) for v in graph) < 1e-6
     new = 11 if engine == "driver" else 0
     assert warm.warm_start == {"vertices_with_start": 400 - new, "vertices_new": new} and warm.converged
-    if engine == "dataframe":
+    if engine != "driver":
         assert warm.iterations <= 2
-    with pytest.raises(ValueError, match="a warm start works with the driver and dataframe engines, not graphx"):
+    with pytest.raises(ValueError, match="a warm start works with the driver, dataframe and block engines, not graphx"):
         pagerank(spark, ids, edges, engine="graphx", start=scores)
 
 
@@ -448,7 +480,15 @@ def test_rank_warm_started_from_its_own_output(spark, ranked, tmp_path):
             assert hot["warm_start"] == {"vertices_with_start": cold["vertices"], "vertices_new": 0}
             assert hot["iterations"] <= 2 < cold["iterations"]
     assert warm["options"]["warm_start"] == str(tmp_path / "rank") and warm["run"] != report["run"]
-    with pytest.raises(ValueError, match="--warm-start works with the driver and dataframe engines"):
+    # a rank output from before TrustRank (no trust column): PageRank warm, TrustRank from its teleport
+    old = {name: table(spark, root / "rank", name).drop("trust") for name in ("page_rank", "host_rank", "domain_rank")}
+    write_committed(spark, tmp_path / "old", "rank", old, {})
+    older = run_rank(spark, str(root / "graph"), str(tmp_path / "older"),
+                     RankOptions(**{**report["options"], "warm_start": str(tmp_path / "old")}))
+    for name in ("page_rank", "host_rank", "domain_rank"):
+        level = older["levels"][name]
+        assert level["pagerank"]["iterations"] <= 2 and level["trust"]["warm_start"]["vertices_with_start"] == 0
+    with pytest.raises(ValueError, match="--warm-start works with the driver, dataframe and block engines"):
         RankOptions(warm_start="x", engine="graphx")
 
 

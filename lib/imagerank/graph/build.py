@@ -106,9 +106,11 @@ def _edges(df: DataFrame, src: str, src_kind: str, dst: str, dst_kind: str, kind
     )
 
 
-def assign_ids(names: DataFrame) -> tuple[DataFrame, DataFrame]:
-    """``names`` (distinct on kind, name) with ``id``: the row's position in (kind, name) order;
-    and the persisted sort it reads, to unpersist once the numbered rows are written.
+def assign_ids(names: DataFrame, order: tuple[str, ...] = ("kind", "name"),
+               column: str = "id") -> tuple[DataFrame, DataFrame]:
+    """``names`` (distinct on ``order``) with ``column``: the row's position 0..N-1 in ``order``
+    (kind, name: the graph's ids); and the persisted sort it reads, to unpersist once the
+    numbered rows are written.
 
     A range-partitioned sort puts every partition in order; ``monotonically_increasing_id`` numbers
     the rows within each partition; the per-partition row counts (one small row per partition)
@@ -117,8 +119,8 @@ def assign_ids(names: DataFrame) -> tuple[DataFrame, DataFrame]:
     """
     mask = (1 << _POSITION_BITS) - 1
     ordered = (
-        names.repartitionByRange("kind", "name")
-        .sortWithinPartitions("kind", "name")
+        names.repartitionByRange(*order)
+        .sortWithinPartitions(*order)
         .withColumn("_position", F.monotonically_increasing_id())
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
@@ -136,7 +138,7 @@ def assign_ids(names: DataFrame) -> tuple[DataFrame, DataFrame]:
     numbered = (
         ordered.withColumn("_part", F.shiftright(F.col("_position"), _POSITION_BITS))
         .join(F.broadcast(offset_frame), on="_part", how="inner")
-        .withColumn("id", F.col("_offset") + F.col("_position").bitwiseAND(F.lit(mask)))
+        .withColumn(column, F.col("_offset") + F.col("_position").bitwiseAND(F.lit(mask)))
         .drop("_part", "_offset", "_position")
     )
     return numbered, ordered

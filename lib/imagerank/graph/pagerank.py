@@ -25,7 +25,7 @@ count to keep it (derived below); for ``graphframes`` it is observed, not proven
 A warm start (``start``: a previous release's scores) changes only where the iteration begins:
 new vertices at their teleport value, the vector scaled to sum to 1. The bound above needs
 nothing else of the start (the step contracts any two probability vectors' L1 distance by d), so
-it holds as it is; the driver and dataframe engines take one.
+it holds as it is; the driver, dataframe and block engines take one.
 
 Lumping (the ``dataframe`` engine, by default): a dangling vertex passes its score on only
 through the teleport, so all of them can iterate as one (Ipsen and Selee, "PageRank computation,
@@ -95,7 +95,12 @@ every seed dangling: no lumping.
   ``parallelPersonalizedPageRank``, which is wrong for the reason above); a seeded run's ranks sum
   to 1, not N, so its tol is divided by N to keep the same threshold.
 
-``engine="auto"`` chooses ``driver`` up to ``driver_max_edges`` edges, else ``dataframe``.
+- ``block``: the vertices cut into blocks, each block's edges stored once as numpy arrays, score
+  vectors shipped between blocks (:mod:`imagerank.graph.block_pagerank`). The fastest engine per
+  edge and iteration beyond one machine (bench_pagerank), for graphs of any size; checkpoints as
+  ``dataframe`` does; no lumping (a dangling vertex costs it one float, not a join).
+
+``engine="auto"`` chooses ``driver`` up to ``driver_max_edges`` edges, else ``block``.
 """
 
 from __future__ import annotations
@@ -111,10 +116,11 @@ import pandas as pd
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
+from imagerank.graph.block_pagerank import BLOCK_VERTICES, block_pagerank
 from imagerank.graph.graphframes_jar import require_graphframes
 from imagerank.graph.prepare import checkpointer, collect_indexed, delete_path, simple_graph
 
-ENGINES = ("auto", "driver", "dataframe", "graphx", "graphframes")
+ENGINES = ("auto", "driver", "dataframe", "block", "graphx", "graphframes")
 WARM_UNSUPPORTED = ("graphx", "graphframes")  # fixed iteration counts or Pregel runs from their own start
 DRIVER_MAX_EDGES = 5_000_000
 # the virtual source of the GraphX and GraphFrames engines' seeded runs: graph ids are non-negative,
@@ -135,6 +141,7 @@ class RankInfo:
     seeds: int | None = None  # seed vertices the teleport goes to; None: uniform teleport (PageRank)
     warm_start: dict | None = None  # vertices_with_start, vertices_new; None: started from the teleport
     lumped: int | None = None  # dangling vertices lumped into one (dataframe engine); None: none were
+    blocks: int | None = None  # vertex blocks the block engine cut the graph into; None: another engine
 
 
 def pagerank_arrays(n: int, src: np.ndarray, dst: np.ndarray, damping: float = 0.85, tol: float = 1e-6,
@@ -450,7 +457,8 @@ def _graphframes(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping:
 def pagerank(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: float = 0.85, tol: float = 1e-6,
              max_iter: int = 1000, engine: str = "auto", driver_max_edges: int = DRIVER_MAX_EDGES,
              checkpoint_dir: str | None = None, seeds: DataFrame | None = None,
-             start: DataFrame | None = None, lump_dangling: bool = True) -> tuple[DataFrame, RankInfo]:
+             start: DataFrame | None = None, lump_dangling: bool = True,
+             block_vertices: int = BLOCK_VERTICES) -> tuple[DataFrame, RankInfo]:
     """PageRank of every vertex in ``ids`` (column ``id``) over ``edges`` (``src``, ``dst``).
 
     Edges are made distinct and self-loops dropped first. With ``seeds`` (a column ``id``), the
@@ -460,7 +468,7 @@ def pagerank(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: flo
     negative or not finite) starts at its teleport value, and the vector is scaled to sum to 1.
     The fixed point is the same, and so is the stop rule's bound (``tol * d / (1 - d)``, module
     docstring: it follows from the last change alone, whatever the start); only the iterations to
-    reach it change. The driver and dataframe engines take a start (graphx and graphframes do not).
+    reach it change. The driver, dataframe and block engines take a start (graphx and graphframes do not).
     ``lump_dangling`` (dataframe engine): iterate with the dangling vertices lumped into one, their
     scores rebuilt after (module docstring); the same scores within the same bound.
     Returns (DataFrame ``id``, ``pagerank`` summing to 1, and what ran).
@@ -470,8 +478,8 @@ def pagerank(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: flo
     if not 0.0 < damping < 1.0:
         raise ValueError(f"damping must lie in (0, 1), got {damping}")
     if start is not None and engine in WARM_UNSUPPORTED:
-        raise ValueError(f"a warm start works with the driver and dataframe engines, not {engine}; "
-                         f"choose --engine auto, driver or dataframe, or leave out --warm-start")
+        raise ValueError(f"a warm start works with the driver, dataframe and block engines, not {engine}; "
+                         f"choose --engine auto, driver, dataframe or block, or leave out --warm-start")
     if engine == "graphframes":
         require_graphframes(spark)  # before any work: a one-line error naming what to pass
     started = time.time()
@@ -495,13 +503,16 @@ def pagerank(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: flo
                  .localCheckpoint(eager=True))
         warm = {"vertices_with_start": start.count()}
         warm["vertices_new"] = n_vertices - warm["vertices_with_start"]
-    chosen = engine if engine != "auto" else ("driver" if n_edges <= driver_max_edges else "dataframe")
+    chosen = engine if engine != "auto" else ("driver" if n_edges <= driver_max_edges else "block")
     if chosen == "driver":
         scores, run = _driver(spark, ids, edges, damping, tol, max_iter, seeds, start)
     elif chosen == "graphx":
         scores, run = _graphx(spark, ids, edges, damping, tol, max_iter, checkpoint_dir, seeds)
     elif chosen == "graphframes":
         scores, run = _graphframes(spark, ids, edges, damping, tol, max_iter, seeds, n_vertices)
+    elif chosen == "block":
+        scores, run = block_pagerank(spark, ids, edges, damping, tol, max_iter, checkpoint_dir, seeds, n_vertices,
+                                     n_seeds, start, block_vertices)
     else:
         scores, run = _dataframe(spark, ids, edges, damping, tol, max_iter, checkpoint_dir, seeds, n_vertices,
                                  n_seeds, start, lump_dangling)

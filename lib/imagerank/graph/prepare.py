@@ -12,6 +12,7 @@ import uuid
 
 import numpy as np
 import pandas as pd
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -60,18 +61,35 @@ class Checkpointer:
         self.folder = folder.rstrip("/") if folder else None
         self._folders: dict[int, tuple[DataFrame, str]] = {}  # id(checkpointed) -> (it, its folder)
 
+    def _new_folder(self) -> str:
+        """A folder of its own under ``folder`` for the next reliable checkpoint, set as the SparkContext's."""
+        folder = f"{self.folder}/{uuid.uuid4().hex[:12]}"
+        self.spark.sparkContext.setCheckpointDir(folder)
+        return folder
+
     def __call__(self, df: DataFrame) -> DataFrame:
         if self.folder is None:
             return df.localCheckpoint(eager=True)
-        folder = f"{self.folder}/{uuid.uuid4().hex[:12]}"
-        self.spark.sparkContext.setCheckpointDir(folder)
+        folder = self._new_folder()
         checkpointed = df.checkpoint(eager=True)  # written now, under the folder set just before
         self._folders[id(checkpointed)] = (checkpointed, folder)
         return checkpointed
 
-    def drop(self, df: DataFrame) -> None:
-        """Delete the reliable checkpoint ``df`` (as returned by this checkpointer) is read from: no
-        later step may read ``df``."""
+    def mark(self, rdd):
+        """``rdd`` persisted and marked to be checkpointed by the next job that computes it (an
+        RDD's checkpoint is not eager; persisting it spares the reliable one a second computation):
+        locally, or reliably in a folder of its own that ``drop(rdd)`` deletes."""
+        rdd.persist(StorageLevel.MEMORY_AND_DISK)
+        if self.folder is None:
+            rdd.localCheckpoint()
+            return rdd
+        self._folders[id(rdd)] = (rdd, self._new_folder())
+        rdd.checkpoint()
+        return rdd
+
+    def drop(self, df) -> None:
+        """Delete the reliable checkpoint ``df`` (a DataFrame or RDD as returned by this
+        checkpointer) is read from: no later step may read ``df``."""
         entry = self._folders.pop(id(df), None)
         if entry is not None:
             delete_path(self.spark, entry[1])

@@ -61,7 +61,7 @@ class RankOptions:
         if not 0.0 < self.good_share <= 1.0:
             raise ValueError(f"good_share must lie in (0, 1], got {self.good_share}")
         if self.warm_start and self.engine in WARM_UNSUPPORTED:
-            raise ValueError(f"--warm-start works with the driver and dataframe engines (and auto), not {self.engine}")
+            raise ValueError(f"--warm-start works with the driver, dataframe and block engines (and auto), not {self.engine}")
         if not 4 <= self.log2m <= 21:  # the range of Spark's HyperLogLog sketches (lgConfigK)
             raise ValueError(f"log2m must lie in 4..21, got {self.log2m}")
 
@@ -109,6 +109,17 @@ def _degrees(ids: DataFrame, edges: DataFrame) -> DataFrame:
         .select("id", F.coalesce("in_degree", F.lit(0)).alias("in_degree"),
                 F.coalesce("out_degree", F.lit(0)).alias("out_degree"))
     )
+
+
+def _previous_scores(table: DataFrame, name: str, folder: str) -> DataFrame:
+    """``name``, ``pagerank``, ``trust`` of a previous rank output's table, for a warm start; a table
+    written before TrustRank existed has no ``trust``: TrustRank then starts from its teleport."""
+    missing = [column for column in (NAME_COLUMNS[name], "pagerank") if column not in table.columns]
+    if missing:
+        raise ValueError(f"--warm-start {folder}: its {name} table has no {', '.join(missing)} column; "
+                         f"pass a folder jobs/rank.py wrote (its --output)")
+    trust = F.col("trust") if "trust" in table.columns else F.lit(None).cast("double")
+    return table.select(F.col(NAME_COLUMNS[name]).alias("name"), "pagerank", trust.alias("trust"))
 
 
 def rank_level(spark: SparkSession, vertices: DataFrame, edges: DataFrame, kind: str, edge_kind: str,
@@ -172,8 +183,7 @@ def run_rank(spark: SparkSession, graph: str, output: str, options: RankOptions 
         if options.warm_start:
             start_folder = stage.input(options.warm_start, "rank", may_be_output=True,
                                        tables=tuple(name for name, *_ in LEVELS))
-            previous = {name: spark.read.parquet(fs.join(start_folder, name))
-                        .select(F.col(NAME_COLUMNS[name]).alias("name"), "pagerank", "trust")
+            previous = {name: _previous_scores(spark.read.parquet(fs.join(start_folder, name)), name, start_folder)
                         for name, *_ in LEVELS}
         folder = stage.input(graph, "build_graph", tables=("vertices", "edges"))
         graph_report = stage.input_report(folder)

@@ -1,0 +1,292 @@
+"""PageRank's ``block`` engine: the vertices cut into blocks, each block's out-edges stored once as
+numpy arrays, and each iteration shipping score vectors between blocks instead of a row per edge.
+
+The iteration is :mod:`imagerank.graph.pagerank`'s (same teleport, seeds, dangling rule, warm
+start, stop rule and bound); only where the work happens differs. Vertex positions 0..N-1 (the
+graph stage's ids, which are dense, minus their least; any other ids are numbered first) are cut
+into B blocks of S consecutive positions, B at least the session's default parallelism, S at
+most ``block_vertices``. The graph stage numbers pages in URL order, so a host's pages, and most
+of its links, fall in one block.
+
+Set-up, once: the edges are grouped by source block, one Spark partition and one element per
+block (``_pack``: Arrow batches to numpy, no row through Python). Block i keeps two elements, each
+in a persisted RDD (memory, then disk) for the whole run: what the shares read (the sources as
+positions in i, int32, sorted by destination; where each destination's run of edges starts; the
+destinations cut by destination block; 1 / out-degree) and what the step reads (the dangling
+vertices, the seeds' teleport, a warm start's scores). Every RDD here holds one element per
+partition and is serialized one element per batch (``_one_per_batch``), so each ``zip`` is the
+JVM's alone, not a Python pass re-pickling both sides.
+
+Each iteration is one Spark job: block i's scores, zipped with its edges (same partition: no
+shuffle), give each edge its share, each run of them summed with ``np.add.reduceat``; the sums go
+out as one (positions, values) pair per destination block j, the only shuffle; block j adds its
+pairs into its received vector and takes the step ``x' = d (received + dangling mass x
+teleport) + (1 - d) teleport``. The step's L1 change, dangling mass and total come back with
+the job (one small tuple per block). The new scores are checkpointed (local, or reliable under
+``checkpoint_dir`` through :class:`~imagerank.graph.prepare.Checkpointer`, the previous
+iteration's deleted) so the lineage never grows. The shuffle
+carries 12 bytes per distinct (source block, destination) pair, at most one per edge and far
+fewer where links stay within a block; the DataFrame engine shuffles a row per edge and joins the
+ranks to the edges every iteration.
+
+Memory: a task's Python worker holds one block's edges (about 16 bytes an edge while it works:
+the int32 sources, as read and unpickled, and each edge's share) and a few score vectors of S float64 (8 MB at the
+default S): about 200 MB at a crawl's 10 edges per vertex, outside the JVM's heap (on YARN, count
+it in ``spark.executor.memoryOverhead``, once per core). The results come back as one row per block,
+turned into ``id, pagerank`` rows by Arrow.
+"""
+
+from __future__ import annotations
+
+import math
+import pickle
+
+import numpy as np
+import pyarrow as pa
+from pyspark import StorageLevel
+from pyspark.serializers import BatchedSerializer, CPickleSerializer
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+BLOCK_VERTICES = 1 << 20  # vertices per block at most: a score vector of 8 MB, about 10^7 edges
+# what the set-up packs per block, in one pass: edges (position, position), seeds, warm-start scores
+_EDGE, _SEED, _START = 0, 1, 2
+_PACKED = "block long, payload binary"
+
+
+def _identity(key: int) -> int:
+    return key
+
+
+def blocks_for(n: int, parallelism: int, block_vertices: int = BLOCK_VERTICES) -> tuple[int, int]:
+    """(B, S): B blocks of S consecutive positions (the last may be shorter) covering 0..n-1, at
+    least ``parallelism`` of them (so every core has one) where there are as many vertices, and no
+    block over ``block_vertices``."""
+    wanted = max(1, math.ceil(n / block_vertices), min(parallelism, n))
+    size = max(1, math.ceil(n / wanted))
+    return max(1, math.ceil(n / size)), size
+
+
+def _positions(ids: DataFrame, n: int) -> tuple[int | None, DataFrame | None, DataFrame | None]:
+    """How ids become positions 0..n-1: (least id, None, None) where the ids are dense (the graph
+    stage's), else (None, ``id, pos`` numbered in id order, the persisted sort to release after)."""
+    least, most = ids.agg(F.min("id"), F.max("id")).first()
+    if most - least + 1 == n:
+        return least, None, None
+    from imagerank.graph.build import assign_ids
+
+    numbered, ordered = assign_ids(ids, order=("id",), column="pos")
+    return None, numbered.select("id", "pos"), ordered
+
+
+def _to_positions(frame: DataFrame, columns: tuple[str, ...], least: int | None,
+                  numbered: DataFrame | None) -> DataFrame:
+    """``frame`` with each id column in ``columns`` replaced by its position."""
+    for column in columns:
+        if numbered is None:
+            frame = frame.withColumn(column, F.col(column) - F.lit(least))
+        else:
+            frame = (frame.join(numbered.withColumnRenamed("id", column), on=column, how="inner")
+                     .drop(column).withColumnRenamed("pos", column))
+    return frame
+
+
+def _pack(rows: DataFrame, n_blocks: int):
+    """``rows`` (``block``, ``kind``, ``a``, ``b``, ``value``) as an RDD of ``n_blocks``
+    partitions, partition i holding exactly one element (i, {kind: (a, b, value) arrays}): Arrow
+    batches are grouped into numpy arrays per block inside each task, and one row per (task,
+    block) crosses to the partition of its block."""
+
+    def pack(batches):
+        parts = [batch for batch in batches if batch.num_rows]
+        if not parts:
+            return
+        table = pa.Table.from_batches(parts)
+        block = table.column("block").to_numpy()
+        order = np.argsort(block, kind="stable")
+        block = block[order]
+        arrays = [table.column(name).to_numpy()[order] for name in ("kind", "a", "b", "value")]
+        cuts = np.flatnonzero(np.diff(block)) + 1
+        for start, end in zip(np.r_[0, cuts], np.r_[cuts, len(block)]):
+            payload = pickle.dumps(tuple(array[start:end] for array in arrays), protocol=5)
+            yield pa.RecordBatch.from_arrays([pa.array([int(block[start])], pa.int64()),
+                                              pa.array([payload], pa.binary())], names=["block", "payload"])
+
+    def merge(index, items):
+        pieces = [pickle.loads(payload) for _, payload in items]
+        kind, a, b, value = (np.concatenate([piece[k] for piece in pieces]) if pieces else
+                             np.zeros(0, dtype) for k, dtype in
+                             enumerate((np.int8, np.int64, np.int64, np.float64)))
+        yield index, {k: (a[kind == k], b[kind == k], value[kind == k]) for k in (_EDGE, _SEED, _START)}
+
+    packed = rows.repartition(n_blocks, "block").mapInArrow(pack, _PACKED)
+    return (packed.rdd.map(lambda row: (row[0], bytes(row[1])))
+            .partitionBy(n_blocks, _identity)
+            .mapPartitionsWithIndex(merge, preservesPartitioning=True))
+
+
+def _block_element(index: int, packed: dict, size: int, length: int, n_seeds: int | None) -> tuple[dict, dict]:
+    """Block ``index``'s arrays (module docstring), as two parts: what each iteration's shares read
+    (its out-edges' sources sorted by destination, where each distinct destination's run starts,
+    the destinations cut by block, each vertex's 1 / out-degree) and what its step reads
+    (which vertices are dangling, the teleport: None for uniform 1/n, warm-start scores)."""
+    first = index * size
+    src, dst, _ = packed[_EDGE]
+    order = np.argsort(dst, kind="stable")
+    dst = dst[order]
+    src_local = (src[order] - first).astype(np.int32)
+    runs = np.flatnonzero(np.r_[True, dst[1:] != dst[:-1]]) if len(dst) else np.zeros(0, np.int64)
+    targets = dst[runs]
+    target_block = targets // size
+    cuts = np.flatnonzero(np.diff(target_block)) + 1
+    splits = [(int(target_block[start]), int(start), int(end))
+              for start, end in zip(np.r_[0, cuts], np.r_[cuts, len(targets)])] if len(targets) else []
+    out_degree = np.bincount(src_local, minlength=length).astype(np.float64)
+    teleport = None
+    if n_seeds is not None:
+        teleport = np.zeros(length)
+        teleport[packed[_SEED][0] - first] = 1.0 / n_seeds
+    start_at, _, start_values = packed[_START]
+    edges = {"src": src_local, "runs": runs, "targets": (targets - target_block * size).astype(np.int32),
+             "splits": splits, "share": np.divide(1.0, out_degree, out=np.zeros(length), where=out_degree > 0)}
+    vertices = {"index": index, "dangling": out_degree == 0, "teleport": teleport,
+                "start": (start_at - first, start_values) if len(start_at) else None}
+    return edges, vertices
+
+
+def _one_per_batch(rdd):
+    """``rdd`` serialized one element per batch. PySpark's ``zip`` re-serializes both sides in a
+    Python pass of their own unless their batch sizes are equal and fixed; the engine's RDDs (one
+    element a partition) all use this one, so each zip is the JVM's alone."""
+    return rdd._reserialize(BatchedSerializer(CPickleSerializer(), 1))
+
+
+def block_pagerank(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: float, tol: float,
+                   max_iter: int, checkpoint_dir: str | None, seeds: DataFrame | None, n: int,
+                   n_seeds: int | None, start: DataFrame | None,
+                   block_vertices: int = BLOCK_VERTICES) -> tuple[DataFrame, dict]:
+    """PageRank (``pagerank``'s contract: simple graph, seeds restricted to ``ids``, a start already
+    filtered to usable scores) by blocks; returns (``id, pagerank`` summing to 1, what ran)."""
+    from imagerank.graph.prepare import checkpointer
+
+    if n == 0:
+        return spark.createDataFrame([], "id long, pagerank double"), {
+            "iterations": 0, "converged": True, "last_change": 0.0, "blocks": 0}
+    n_blocks, size = blocks_for(n, spark.sparkContext.defaultParallelism, block_vertices)
+    least, numbered, ordered = _positions(ids, n)
+    lengths = [min(size, n - i * size) for i in range(n_blocks)]
+
+    def rows(frame: DataFrame, kind: int, a: str, b: str | None, value: str | None) -> DataFrame:
+        return frame.select(
+            (F.col(a) / F.lit(size)).cast("long").alias("block"), F.lit(kind).cast("byte").alias("kind"),
+            F.col(a).cast("long").alias("a"), (F.col(b) if b else F.lit(0)).cast("long").alias("b"),
+            (F.col(value) if value else F.lit(0.0)).cast("double").alias("value"))
+
+    parts = [rows(_to_positions(edges.select("src", "dst"), ("src", "dst"), least, numbered), _EDGE, "src", "dst", None)]
+    if seeds is not None:
+        parts.append(rows(_to_positions(seeds.select("id"), ("id",), least, numbered), _SEED, "id", None, None))
+    if start is not None:
+        parts.append(rows(_to_positions(start.select("id", "pagerank"), ("id",), least, numbered),
+                          _START, "id", None, "pagerank"))
+    packed = parts[0]
+    for part in parts[1:]:
+        packed = packed.unionByName(part)
+
+    checkpoint = checkpointer(spark, checkpoint_dir)
+
+    both = _pack(packed, n_blocks).map(
+        lambda item: _block_element(item[0], item[1], size, lengths[item[0]], n_seeds),
+        preservesPartitioning=True).persist(StorageLevel.MEMORY_AND_DISK)
+    static_edges = _one_per_batch(both.map(lambda item: item[0], preservesPartitioning=True)).persist(
+        StorageLevel.MEMORY_AND_DISK)
+    static = _one_per_batch(both.map(lambda item: item[1], preservesPartitioning=True)).persist(
+        StorageLevel.MEMORY_AND_DISK)
+
+    def first_scores(element: dict):
+        length = lengths[element["index"]]
+        x = np.full(length, 1.0 / n) if element["teleport"] is None else element["teleport"].copy()
+        if element["start"] is not None:
+            at, values = element["start"]
+            x[at] = values
+        return element["index"], x, (0.0, float(x[element["dangling"]].sum()), float(x.sum()))
+
+    try:
+        state = checkpoint.mark(_one_per_batch(static.map(first_scores, preservesPartitioning=True)))
+        stats = state.map(lambda item: item[2]).collect()
+        static_edges.count()
+        both.unpersist()
+        if ordered is not None:
+            ordered.unpersist()
+        total = sum(s[2] for s in stats)
+        scale = 1.0 / total if start is not None and total > 0 else 1.0
+        dangling_mass = sum(s[1] for s in stats) * scale
+        change, iterations, converged = float("inf"), 0, False
+
+        def received(index, items):
+            vector = np.zeros(lengths[index])
+            for _, (at, values) in items:
+                vector[at] += values
+            yield index, vector
+
+        while iterations < max_iter:
+            factor = scale  # the warm start's scaling, folded into the first step
+
+            def shares(pair, factor=factor):
+                element, (_, x, _) = pair
+                if not len(element["src"]):
+                    return
+                sums = np.add.reduceat((x * (element["share"] * factor))[element["src"]], element["runs"])
+                for target, begin, end in element["splits"]:
+                    yield target, (element["targets"][begin:end], sums[begin:end])
+
+            def step(pair, mass=dangling_mass, factor=factor):
+                (element, (_, x, _)), (_, inflow) = pair
+                if element["teleport"] is None:
+                    new = damping * inflow + (damping * mass + 1.0 - damping) / n
+                else:
+                    new = damping * (inflow + mass * element["teleport"]) + (1.0 - damping) * element["teleport"]
+                return element["index"], new, (float(np.abs(new - x * factor).sum()),
+                                                float(new[element["dangling"]].sum()), float(new.sum()))
+
+            inflows = _one_per_batch(static_edges.zip(state).flatMap(shares)
+                                     .partitionBy(n_blocks, _identity)
+                                     .mapPartitionsWithIndex(received, preservesPartitioning=True))
+            updated = checkpoint.mark(_one_per_batch(static.zip(state).zip(inflows).map(step)))
+            stats = updated.map(lambda item: item[2]).collect()
+            state.unpersist()
+            checkpoint.drop(state)  # the previous iteration's: nothing reads it any more
+            state, scale, iterations = updated, 1.0, iterations + 1
+            change, dangling_mass = sum(s[0] for s in stats), sum(s[1] for s in stats)
+            total = sum(s[2] for s in stats)
+            if change < tol:
+                converged = True
+                break
+
+        norm = total if total > 0 else 1.0  # the last scores' sum (the unscaled start where none ran)
+
+        def as_rows(batches):
+            for batch in batches:
+                blocks, payloads = batch.column(0).to_pylist(), batch.column(1).to_pylist()
+                for index, payload in zip(blocks, payloads):
+                    vector = np.frombuffer(payload, dtype=np.float64)
+                    positions = index * size + np.arange(len(vector), dtype=np.int64)
+                    yield pa.RecordBatch.from_arrays([pa.array(positions), pa.array(vector / norm)],
+                                                     names=["pos", "pagerank"])
+
+        vectors = state.map(lambda item: (item[0], item[1].astype(np.float64).tobytes()))
+        result = spark.createDataFrame(vectors, _PACKED).mapInArrow(as_rows, "pos long, pagerank double")
+        if numbered is None:
+            result = result.select((F.col("pos") + F.lit(least)).alias("id"), "pagerank")
+        else:
+            result = result.join(numbered, on="pos", how="inner").select("id", "pagerank")
+        result = result.localCheckpoint(eager=True)  # read before the blocks and checkpoints go
+        state.unpersist()
+        checkpoint.drop(state)
+        return result, {"iterations": iterations, "converged": converged, "last_change": change,
+                        "blocks": n_blocks}
+    finally:
+        both.unpersist()
+        static_edges.unpersist()
+        static.unpersist()
+        if ordered is not None:
+            ordered.unpersist()
