@@ -6,6 +6,7 @@ fresh process so that its peak memory is its own:
   - driver: imagerank's scipy power iteration (what the rank job runs on a small graph);
   - networkx: networkx.pagerank (the reference; skipped at 10^7 edges, where it needs tens of GB);
   - dataframe: imagerank's Spark DataFrame iteration, local[2], checkpointing each iteration;
+  - block: imagerank's block engine (numpy per vertex block, score vectors shipped), local[2];
   - graphx: Spark GraphX's static PageRank over py4j, local[2] (what GraphFrames' PageRank wraps).
   - graphframes: GraphFrames' PageRank (fixed iteration count), local[2]; its JVM classes from the
     jar imagerank.graph.graphframes_jar.find_graphframes_jar finds (else it fails in one line).
@@ -210,7 +211,7 @@ def run_one(engine: str, n_edges: int, iterations: int) -> dict:
                 pass  # tol=0 never converges: this runs exactly k iterations
 
         times, iterations = _best_times(once, iterations)
-    elif engine in ("dataframe", "graphx", "graphframes"):
+    elif engine in ("dataframe", "block", "graphx", "graphframes"):
         from imagerank.graph.pagerank import pagerank
 
         if engine in ("graphx", "graphframes"):
@@ -246,7 +247,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default=os.environ.get("BENCH_PAGERANK_SIZES", "100000,1000000,10000000"))
     parser.add_argument("--iterations", type=int, default=10)
-    parser.add_argument("--engines", default="driver,networkx,dataframe,graphx,graphframes")
+    parser.add_argument("--engines", default="driver,networkx,dataframe,block,graphx,graphframes")
     parser.add_argument("--one", nargs=2, metavar=("ENGINE", "EDGES"), help=argparse.SUPPRESS)
     parser.add_argument("--lumping-edges", type=int, default=int(os.environ.get("BENCH_LUMPING_EDGES", "1000000")))
     parser.add_argument("--lumping", action="store_true", help=argparse.SUPPRESS)
@@ -280,6 +281,14 @@ def main() -> None:
             print(f"{n_edges:>11,} edges  {r['engine']:<11} {r['seconds_per_iteration']:9.4f} s/iteration "
                   f"({r['seconds_per_iteration'] / fastest:6.1f}x the fastest)  set-up+1: "
                   f"{r['setup_and_one_iteration']:7.2f} s  peak RSS {r['peak_rss_mb']:8.0f} MB")
+        driver_here = next((r for r in at_size if r["engine"] == "driver"), None)
+        for r in at_size:
+            if r["engine"] in ("driver", "networkx"):
+                continue
+            core_us = r["seconds_per_iteration"] * 2 / r["edges"] * 1e6  # local[2]: two cores
+            against = (f", {r['seconds_per_iteration'] / driver_here['seconds_per_iteration']:.1f}x scipy's "
+                       f"sparse power iteration (driver) in this run") if driver_here else ""
+            print(f"{n_edges:>11,} edges  {r['engine']:<11} {core_us:.3f} core-us per edge and iteration{against}")
     warm_sizes = [n for n in sizes if n <= 10_000_000]
     for n_edges, shared in [(n, share) for n in warm_sizes for share in (0.8, 0.95, 0.99)]:
         saving = warm_start_saving(n_edges, shared)
@@ -301,7 +310,7 @@ def main() -> None:
         print(f"lumping: failed: {done.stderr.strip().splitlines()[-1:]}")
     driver = [r for r in results if r["engine"] == "driver"]
     spark_engines = [max((r for r in results if r["engine"] == e), key=lambda r: r["edges"], default=None)
-                     for e in ("dataframe", "graphx", "graphframes")]
+                     for e in ("dataframe", "block", "graphx", "graphframes")]
     spark_engines = [r for r in spark_engines if r is not None]
     if not spark_engines or not driver:
         return
