@@ -10,11 +10,13 @@ recorded as test properties (--junitxml).
 from __future__ import annotations
 
 import collections
+import fcntl
 import json
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -153,9 +155,13 @@ def packed_env(tmp_path_factory):
     gateway = tmp_path_factory.mktemp("gateway")
     line = "3.5" if pyspark.__version__.startswith("3.") else "4"
     started = time.monotonic()
-    done = subprocess.run(["make", "-s", "dist", f"SPARK={line}", f"DIST={gateway / 'dist'}",
-                           f"DIST_BUILD={gateway / 'build'}", f"PYTHON={sys.executable}"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=900)
+    # make dist removes and rebuilds build/ and lib/imagerank.egg-info in the checkout: one at a time
+    # where two test processes (both Spark lines, as .ci/run runs them) pack at once
+    with open(Path(tempfile.gettempdir()) / "imagerank-make-dist.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = subprocess.run(["make", "-s", "dist", f"SPARK={line}", f"DIST={gateway / 'dist'}",
+                               f"DIST_BUILD={gateway / 'build'}", f"PYTHON={sys.executable}"],
+                              cwd=ROOT, capture_output=True, text=True, timeout=900)
     if done.returncode != 0:
         output = done.stdout + done.stderr
         if any(text in output for text in ("Could not find a version", "No matching distribution",
