@@ -1,4 +1,4 @@
-"""The pipeline's cost curve (make bench): seconds and peak memory of each stage against crawl size.
+"""The pipeline's cost curve (make bench): seconds, peak memory and shuffle bytes of each stage against crawl size.
 
 For each size N (pages; default 10^4, 10^5, 10^6; BENCH_SCALE_SIZES or --sizes overrides), a
 synthetic crawl of N pages and its catalog (bench/synthetic_crawl.py: gzipped WARC files of 5,000
@@ -20,6 +20,8 @@ one core each, as on a cluster), with the options ``conf/pipeline.yaml`` would g
     parent's pages and is not counted;
   - the stage's input size: pages, links and embeds (extract, graph), vertices and edges (rank),
     catalog rows (popularity, publish);
+  - what Spark counted for the stage's jobs (the report's ``spark``: bytes shuffled, written and
+    spilled, executor time, tasks; the graph stage's shuffle bytes per input row);
   - the machine's 1-minute load average when the stage ended: on a shared machine, a load above
     the core count means the stage had less than all of it, and its seconds grow accordingly.
 
@@ -250,13 +252,22 @@ def run_size(n_pages: int, seed: int) -> list[dict]:
             results.append(row)
             break
         reports[stage] = commit.read_report(str(out / FOLDERS[stage]))
-        row.update(stage_seconds=reports[stage]["seconds"], notes=stage_notes(stage, reports[stage]))
+        row.update(stage_seconds=reports[stage]["seconds"], notes=stage_notes(stage, reports[stage]),
+                   spark=reports[stage].get("spark", {}))
         if stage == "rank":
             row["page_pagerank"] = reports[stage]["levels"]["page_rank"]["pagerank"]
         results.append(row)
         print(f"  {stage:<10} {row['wall_seconds']:8.1f} s wall {row['stage_seconds']:8.1f} s in stage  "
               f"peak RSS {row['peak_rss_mb']:6,} MB  {row['peak_rss_split_mb']}  "
               f"load {row['load_average_1min']:.1f}", flush=True)
+        counted = row["spark"]
+        if counted:
+            per_row = counted.get("shuffle_write_bytes_per_input_row")
+            print(f"    spark: shuffle written {counted['shuffle_write_bytes'] / 1e6:,.1f} MB"
+                  f"{f' ({per_row:,} bytes per input row)' if per_row is not None else ''}, "
+                  f"read {counted['shuffle_read_bytes'] / 1e6:,.1f} MB, spilled {counted['spilled_disk_bytes'] / 1e6:,.1f} MB; "
+                  f"executor time {counted['executor_run_seconds']:,.1f} s ({counted['executor_cpu_seconds']:,.1f} s CPU) "
+                  f"in {counted['tasks']:,} tasks of {counted['jobs']:,} jobs", flush=True)
         for level, note in row["notes"].items():
             print(f"    {level}: " + "; ".join(f"{what} {how}" for what, how in note.items()))
     return results
@@ -277,7 +288,7 @@ def print_curves(results: list[dict]) -> dict:
         if not rows:
             continue
         print(f"\n{stage}: input {', '.join(f'{k}' for k in rows[0]['input'])}")
-        print(f"{'pages':>11} {'wall s':>8} {'stage s':>8} {'peak RSS MB':>11} {'slope wall':>10} "
+        print(f"{'pages':>11} {'wall s':>8} {'stage s':>8} {'peak RSS MB':>11} {'shuffle MB':>10} {'slope wall':>10} "
               f"{'slope stage':>11} {'slope RSS':>9}  input")
         slopes[stage] = []
         for before, row in zip([None] + rows[:-1], rows):
@@ -289,8 +300,10 @@ def print_curves(results: list[dict]) -> dict:
                 slopes[stage].append({"from": before["n"], "to": row["n"], "wall_seconds": s_wall,
                                       "stage_seconds": s_time, "peak_rss": s_rss})
             shown = lambda v: "" if v is None else f"{v:.2f}"  # noqa: E731
+            shuffled = row.get("spark", {}).get("shuffle_write_bytes")
             print(f"{row['n']:>11,} {row['wall_seconds']:>8.1f} {row['stage_seconds']:>8.1f} "
-                  f"{row['peak_rss_mb']:>11,} {shown(s_wall):>10} {shown(s_time):>11} {shown(s_rss):>9}  "
+                  f"{row['peak_rss_mb']:>11,} {'' if shuffled is None else f'{shuffled / 1e6:,.1f}':>10} "
+                  f"{shown(s_wall):>10} {shown(s_time):>11} {shown(s_rss):>9}  "
                   + ", ".join(f"{v:,}" for v in row["input"].values()))
     return slopes
 
@@ -339,7 +352,9 @@ def release_estimate(results: list[dict], extract_rate: float | None) -> dict:
                            RELEASE["pages"])
     graph = marginal(ok["graph"], lambda r: r["input"]["extract_page_links"] + r["input"]["extract_image_embeds"])
     if graph:
-        rows["graph"] = (graph, "core-s per input row (page link or embed)", RELEASE["input_rows"])
+        per_row = ok["graph"][-1].get("spark", {}).get("shuffle_write_bytes_per_input_row")
+        shuffled = f"; {per_row:,} shuffle bytes per input row at {ok['graph'][-1]['n']:,} pages" if per_row else ""
+        rows["graph"] = (graph, f"core-s per input row (page link or embed){shuffled}", RELEASE["input_rows"])
     page_level = [r for r in ok["rank"] if r.get("page_pagerank")]
     skipped = None
     if page_level and page_level[-1]["page_pagerank"]["engine"] == "driver":

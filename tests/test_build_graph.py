@@ -43,6 +43,39 @@ def test_vertices_and_ids(spark, graph, extract_dir):
         "openmuseum.org", "photo-forum.net", "citynews.co.uk", "example.com", "travelnotes.io", "bigfarm-seo.biz"}
 
 
+def test_the_report_says_what_spark_shuffled_per_input_row(spark, graph, sample_pipeline):
+    """The graph stage's report: the rows it read (what its extraction wrote) and what Spark
+    counted for its own jobs alone (a job run after it, or before it, is not its)."""
+    from imagerank.spark_metrics import SparkAccounting
+
+    _, report, _, edges = graph
+    written = sample_pipeline["extract_report"]["rows_written"]
+    assert report["input_rows"] == written["pages"] + written["image_embeds"] + written["page_links"] > 0
+    counted = report["spark"]
+    assert counted["jobs"] > 3 and counted["stage_attempts"] > counted["jobs"] // 2
+    assert counted["stages_not_retained"] == 0 and counted["failed_tasks"] == 0
+    assert counted["shuffle_write_bytes"] > 0 and counted["shuffle_read_bytes"] > 0
+    assert counted["shuffle_write_bytes_per_input_row"] == round(counted["shuffle_write_bytes"] / report["input_rows"], 1)
+    assert counted["output_bytes"] > 0 and counted["executor_run_seconds"] > 0
+    # the accounting on its own: one shuffle after entry, inside a group the thread already had
+    spark.sparkContext.setJobGroup("outer", "a caller's group")
+    try:
+        edges.groupBy("kind").count().collect()  # before entry: not counted
+        accounting = SparkAccounting(spark, "probe")
+        assert accounting.group == "outer"
+        edges.repartition(3).groupBy("src").count().collect()
+        totals = accounting.totals()
+        accounting.close()
+        assert spark.sparkContext.getLocalProperty("spark.jobGroup.id") == "outer"
+    finally:
+        spark.sparkContext.setLocalProperty("spark.jobGroup.id", None)
+    assert totals["jobs"] >= 1 and totals["shuffle_write_records"] >= edges.count()
+    fresh = SparkAccounting(spark, "probe")
+    assert fresh.group.startswith("imagerank-probe-") and fresh.totals()["jobs"] == 0
+    fresh.close()
+    assert spark.sparkContext.getLocalProperty("spark.jobGroup.id") is None
+
+
 def test_edges_collapse_and_drop_self_loops(graph):
     _, report, vertices, edges = graph
     assert edges.filter("src = dst").count() == 0

@@ -9,7 +9,7 @@
 It qualifies paths once on the driver (:mod:`imagerank.fs`), refuses inputs that are not committed
 outputs of the stage expected, writes tables into a fresh run folder, and on success writes the
 report inside an envelope (job, run, master, Spark version, inputs and their runs, arguments,
-start, end, seconds) and commits the run (:mod:`imagerank.commit`). On an exception nothing is
+start, end, seconds, and what Spark counted for the run's jobs: :mod:`imagerank.spark_metrics`) and commits the run (:mod:`imagerank.commit`). On an exception nothing is
 committed: the previous output, if there was one, stays current (:func:`kept_run` names it from the
 exception, for the job's last line).
 
@@ -33,6 +33,7 @@ from typing import Callable
 from pyspark.sql import DataFrame, SparkSession
 
 from imagerank import commit, fs, iceberg
+from imagerank.spark_metrics import SparkAccounting
 
 RETENTION_SETTING = "spark.imagerank.commit.retention"
 HEARTBEAT_SETTING = "spark.imagerank.commit.heartbeat"
@@ -84,6 +85,7 @@ class Stage:
         self.every = duration(spark, HEARTBEAT_SETTING, commit.HEARTBEAT_EVERY)
         self.tables: dict[str, list[str] | None] = {}  # written tables and their partition columns
         self.published: list[tuple[str, Callable[[dict], object], Callable[[], None]]] = []  # after_commit's
+        self.accounting: SparkAccounting | None = None
 
     @property
     def folder(self) -> str:
@@ -160,6 +162,7 @@ class Stage:
         commit.check_owned(self.output, self.name)
         iceberg.destination(self.spark)  # a bad setting fails now, not after the work
         self.base = commit.Base.of(self.output)  # the commit this run replaces
+        self.accounting = SparkAccounting(self.spark, self.name)  # last: __exit__ closes it
         return self
 
     def envelope(self) -> dict:
@@ -197,8 +200,19 @@ class Stage:
                 except AttributeError:
                     pass  # an exception type that takes no attributes: the message just omits it
         finally:
+            if self.accounting is not None:
+                self.accounting.close()
             if self.heartbeat is not None:
                 self.heartbeat.stop()  # a failed run's folder is left for --resume; removed after the retention
+
+    def spark_totals(self) -> dict:
+        """What Spark counted for this run's jobs (:mod:`imagerank.spark_metrics`); with the shuffle
+        bytes per input row where the stage put its ``input_rows`` in the report."""
+        totals = self.accounting.totals() if self.accounting is not None else {}
+        rows = self.report.get("input_rows")
+        if totals and isinstance(rows, int) and rows > 0:
+            totals["shuffle_write_bytes_per_input_row"] = round(totals["shuffle_write_bytes"] / rows, 1)
+        return totals
 
     def _commit(self) -> None:
         self._start_run()  # a stage that wrote no table still commits its report
@@ -206,7 +220,7 @@ class Stage:
             raise commit.CommitConflict(f"{self.output}: run {self.run} was taken over by another process; "
                                         f"this attempt commits nothing")
         published = iceberg.identifiers(self.spark, self.output, [t for t in self.tables if not t.startswith("_")])
-        report = {**self.envelope(), **self.report, "finished_at": commit.now_iso(),
+        report = {**self.envelope(), **self.report, "spark": self.spark_totals(), "finished_at": commit.now_iso(),
                   "seconds": round(time.time() - self.started, 3)}
         if published:
             report["iceberg_tables"] = {name: ident.replace("`", "") for name, ident in published.items()}

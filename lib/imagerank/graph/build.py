@@ -328,6 +328,9 @@ def run_build_graph(spark: SparkSession, inputs: list[str], output: str, keep_ip
             entry.pop("folder")
         by_page = len({tuple(entry["crawls"]) for entry in plan}) > 1  # more than one crawl: latest wins
         pages, embeds, links = read_extracts(spark, folders, ordered=by_page)
+        written = [stage.input_report(folder).get("rows_written") or {} for folder in folders]
+        if all(set(EXTRACT_TABLES) <= set(rows) for rows in written):  # every extraction says what it wrote
+            stage.report["input_rows"] = sum(rows[name] for rows in written for name in EXTRACT_TABLES)
         superseded = None
         if by_page:
             fetches = pages.count()
