@@ -84,6 +84,7 @@ bench: $(STAMP) postgres
 	$(PY) bench/bench_pagerank.py
 	$(PY) bench/bench_content.py
 	$(PY) bench/bench_postgres.py
+	$(PY) bench/bench_graph.py
 	$(PY) bench/bench_increment.py
 	$(PY) bench/bench_scale.py
 

@@ -95,15 +95,30 @@ def latest_versions(pages: DataFrame, embeds: DataFrame,
     )
 
 
-def _edges(df: DataFrame, src: str, src_kind: str, dst: str, dst_kind: str, kind: F.Column, via: str,
+def _edges(df: DataFrame, src: str, src_kind: str, dst: str, dst_kind: str, kind: F.Column, via: str | None,
            weight: F.Column | None = None) -> DataFrame:
-    """Edge candidates named by (kind, name) at both ends, with the page that gives each."""
+    """Edge candidates named by (kind, name) at both ends, with the page that gives each where the
+    edge's weight counts pages (``via``; null for the page-level edges, whose weight is the
+    attention)."""
     return df.select(
         F.col(src).alias("src_name"), F.col(dst).alias("dst_name"),
         F.lit(src_kind).alias("src_kind"), F.lit(dst_kind).alias("dst_kind"),
-        kind.alias("kind"), F.col(via).alias("via"),
+        kind.alias("kind"), (F.col(via) if via else F.lit(None).cast("string")).alias("via"),
         (F.lit(1.0) if weight is None else weight).cast("double").alias("attention"),
     )
+
+
+def vertex_key(kind: F.Column, name: F.Column) -> F.Column:
+    """The 64-bit key of a vertex named (kind, name): xxhash64, Spark's built-in. Keys of two
+    vertices can be equal (about 3 pairs among 10^10 vertices); :func:`number_edges` finds and
+    separates them, so no edge is ever given to the wrong vertex. ``KEY_BITS`` narrows the key
+    (the tests force collisions so)."""
+    key = F.xxhash64(kind, name)
+    return key if KEY_BITS >= 64 else key.bitwiseAND(F.lit((1 << KEY_BITS) - 1))
+
+
+KEY_BITS = 64
+SITE_EDGES = ("host_links_to", "domain_links_to")  # weighted by distinct linking pages; the others by attention
 
 
 def assign_ids(names: DataFrame, order: tuple[str, ...] = ("kind", "name"),
@@ -198,8 +213,11 @@ def _most_specific(value: F.Column) -> F.Column:
 
 
 def build_graph(pages: DataFrame, embeds: DataFrame, links: DataFrame,
-                keep_ip_hosts: bool = False) -> tuple[DataFrame, DataFrame]:
-    """Vertices named by (kind, name) and edges named by both ends' (kind, name): ids come later."""
+                keep_ip_hosts: bool = False) -> tuple[DataFrame, dict[str, DataFrame]]:
+    """Vertices named by (kind, name), and the edge candidates (a row per link or embed, named by
+    both ends' (kind, name), with ``via`` and ``attention``): ``page``-level ones (links_to,
+    embeds, links_to_image) and ``site``-level ones (host_links_to, domain_links_to). Ids, and
+    the candidates' collapse into edges, come later (:func:`assign_ids`, :func:`number_edges`)."""
     links, embeds = _links(pages, embeds, links)
     followed = links.where(~F.col("nofollow"))
     no_crawl = F.lit(None).cast("string")
@@ -236,36 +254,74 @@ def build_graph(pages: DataFrame, embeds: DataFrame, links: DataFrame,
                                 & public_host(F.col("dst_host"), F.col("dst_domain"), keep_ip_hosts))
     image_kind = F.when(F.col("source") == "link_href", "links_to_image").otherwise("embeds")
     image_attention = attention(F.col("source"), F.col("width"), F.col("height"))
-    parts = [
-        _edges(followed, "src_url", "page", "dst_url", "page", F.lit("links_to"), "src_url"),
-        _edges(embeds, "page_url", "page", "image_key", "image", image_kind, "page_url", image_attention),
-        _edges(site_links, "src_host", "host", "dst_host", "host", F.lit("host_links_to"), "src_url"),
-        _edges(site_links, "src_domain", "domain", "dst_domain", "domain", F.lit("domain_links_to"), "src_url"),
-    ]
+    page_level = _edges(followed, "src_url", "page", "dst_url", "page", F.lit("links_to"), None).unionByName(
+        _edges(embeds, "page_url", "page", "image_key", "image", image_kind, None, image_attention))
+    site_level = _edges(site_links, "src_host", "host", "dst_host", "host", F.lit(SITE_EDGES[0]), "src_url").unionByName(
+        _edges(site_links, "src_domain", "domain", "dst_domain", "domain", F.lit(SITE_EDGES[1]), "src_url"))
+    return vertices, {"page": page_level, "site": site_level}
+
+
+def number_edges(candidates: dict[str, DataFrame], vertices: DataFrame,
+                 broadcast_max: int = 1_000_000) -> tuple[DataFrame, int, DataFrame]:
+    """The edge candidates (:func:`build_graph`) collapsed into edges ``src``, ``dst``, ``kind``,
+    ``weight`` between the numbered ``vertices`` (``id``, ``kind``, ``name``); with the number of
+    vertices whose key another shares, and the persisted table of them to unpersist once the
+    edges are written.
+
+    The collapse and both id joins shuffle 64-bit keys (:func:`vertex_key`), not names: each end
+    is (key, sub), sub 0, except for the vertices whose key another vertex shares, found first
+    (one shuffle of the vertices' keys) and given sub = id + 1, so (key, sub) names exactly one
+    vertex. Duplicate candidates collapse into one edge; self-loops drop. A page-level edge
+    (``links_to``, ``embeds``, ``links_to_image``) weighs its largest attention, a host or domain
+    edge the distinct pages behind it (their (key, sub) counted). The candidates' names are
+    hashed where they are read and never shuffled; the (kind, name) rows of the colliding
+    vertices (a handful at a crawl's size) are broadcast where there are at most
+    ``broadcast_max``."""
+    keyed = vertices.select("id", "kind", "name", vertex_key(F.col("kind"), F.col("name")).alias("key"))
+    shared = keyed.groupBy("key").agg(F.count(F.lit(1)).alias("n")).where(F.col("n") > 1).select("key")
+    collided = (keyed.join(shared, on="key", how="left_semi")
+                .select("kind", "name", (F.col("id") + 1).alias("sub"))
+                .persist(StorageLevel.MEMORY_AND_DISK))
+    n_collided = collided.count()
+    small = F.broadcast(collided) if n_collided <= broadcast_max else collided
+
+    def keyed_end(frame: DataFrame, prefix: str, kind: F.Column) -> DataFrame:
+        """``frame`` with ``<prefix>_key`` and ``<prefix>_sub`` for the end named ``<prefix>_name``."""
+        name = F.col(f"{prefix}_name")
+        frame = frame.withColumn(f"{prefix}_key", vertex_key(kind, name))
+        if not n_collided:
+            return frame.withColumn(f"{prefix}_sub", F.lit(0).cast("long"))
+        end = small.select(F.col("kind").alias("_end_kind"), F.col("name").alias(f"{prefix}_name"),
+                           F.col("sub").alias(f"{prefix}_sub"))
+        return (frame.withColumn("_end_kind", kind)
+                .join(end, on=["_end_kind", f"{prefix}_name"], how="left").drop("_end_kind")
+                .withColumn(f"{prefix}_sub", F.coalesce(F.col(f"{prefix}_sub"), F.lit(0).cast("long"))))
+
+    def keyed_rows(frame: DataFrame, via: bool) -> DataFrame:
+        frame = keyed_end(keyed_end(frame, "src", F.col("src_kind")), "dst", F.col("dst_kind"))
+        if via:
+            frame = keyed_end(frame.withColumnRenamed("via", "via_name"), "via", F.lit("page"))
+        return frame.where(~((F.col("src_key") == F.col("dst_key")) & (F.col("src_sub") == F.col("dst_sub"))))
+
+    ends = ["src_key", "src_sub", "dst_key", "dst_sub", "kind"]
+    page_level = keyed_rows(candidates["page"], via=False).groupBy(*ends).agg(F.max("attention").alias("weight"))
+    site_level = (keyed_rows(candidates["site"], via=True).select(*ends, "via_key", "via_sub").distinct()
+                  .groupBy(*ends).agg(F.count(F.lit(1)).cast("double").alias("weight")))
+    sub = F.lit(0).cast("long")
+    numbered = keyed.select("key", "id", "kind", "name")
+    if n_collided:
+        numbered = numbered.join(small.withColumnRenamed("sub", "_sub"), on=["kind", "name"], how="left")
+        sub = F.coalesce(F.col("_sub"), sub)
+    numbered = numbered.select("key", sub.alias("sub"), "id")
+    src = numbered.select(F.col("key").alias("src_key"), F.col("sub").alias("src_sub"), F.col("id").alias("src"))
+    dst = numbered.select(F.col("key").alias("dst_key"), F.col("sub").alias("dst_sub"), F.col("id").alias("dst"))
     edges = (
-        reduce(DataFrame.unionByName, parts)
-        .where(~((F.col("src_kind") == F.col("dst_kind")) & (F.col("src_name") == F.col("dst_name"))))
-        .groupBy("src_kind", "src_name", "dst_kind", "dst_name", "kind")
-        .agg(F.countDistinct("via").cast("double").alias("pages"), F.max("attention").alias("attention"))
-        .select(
-            "src_kind", "src_name", "dst_kind", "dst_name", "kind",
-            F.when(F.col("kind").isin("host_links_to", "domain_links_to"), F.col("pages"))
-            .otherwise(F.col("attention")).alias("weight"),
-        )
-    )
-    return vertices, edges
-
-
-def number_edges(edges: DataFrame, vertices: DataFrame) -> DataFrame:
-    """Edges named by (kind, name) at both ends, as ``src``, ``dst`` ids of the numbered vertices."""
-    ids = vertices.select("kind", "name", "id")
-    src = ids.select(F.col("kind").alias("src_kind"), F.col("name").alias("src_name"), F.col("id").alias("src"))
-    dst = ids.select(F.col("kind").alias("dst_kind"), F.col("name").alias("dst_name"), F.col("id").alias("dst"))
-    return (
-        edges.join(src, on=["src_kind", "src_name"], how="inner")
-        .join(dst, on=["dst_kind", "dst_name"], how="inner")
+        page_level.unionByName(site_level)
+        .join(src, on=["src_key", "src_sub"], how="inner")
+        .join(dst, on=["dst_key", "dst_sub"], how="inner")
         .select("src", "dst", "kind", "weight")
     )
+    return edges, n_collided, collided
 
 
 def extraction_plan(spark: SparkSession, stage: Stage, inputs: list[str], previous: str | None,
@@ -336,12 +392,14 @@ def run_build_graph(spark: SparkSession, inputs: list[str], output: str, keep_ip
             fetches = pages.count()
             pages, embeds, links = latest_versions(pages, embeds, links)
             superseded = fetches - pages.count()
-        named_vertices, named_edges = build_graph(pages, embeds, links, keep_ip_hosts=keep_ip_hosts)
+        named_vertices, candidates = build_graph(pages, embeds, links, keep_ip_hosts=keep_ip_hosts)
         numbered, sorted_names = assign_ids(named_vertices)
         written_vertices = stage.write("vertices", numbered.select("id", "name", "kind", "url", "host", "domain",
                                                                    "crawl"))
         sorted_names.unpersist()  # the written table is read back from here on
-        written_edges = stage.write("edges", number_edges(named_edges, written_vertices))
+        keyed_edges, collisions, collided = number_edges(candidates, written_vertices)
+        written_edges = stage.write("edges", keyed_edges)
+        collided.unpersist()
         kinds = written_vertices.groupBy("kind").agg(F.count(F.lit(1)).alias("n"), F.min("id").alias("min"),
                                                      F.max("id").alias("max")).collect()
         ids = {"n": sum(r["n"] for r in kinds), "min": min((r["min"] for r in kinds), default=None),
@@ -352,6 +410,7 @@ def run_build_graph(spark: SparkSession, inputs: list[str], output: str, keep_ip
             "vertices_by_kind": {r["kind"]: r["n"] for r in kinds},
             "edges_by_kind": {r["kind"]: r["count"] for r in written_edges.groupBy("kind").count().collect()},
             "vertex_ids": {"vertices": ids["n"], "max_id": ids["max"]},
+            "key_collisions": collisions,
             "pages_without_public_host": pages.where(F.col("domain").isNull()).count(),
             "crawls": sorted({crawl for entry in plan for crawl in entry["crawls"]}) if not by_page else
             sorted(r["crawl"] for r in pages.select("crawl").where(F.col("crawl").isNotNull()).distinct().collect()),
