@@ -12,7 +12,7 @@ PINS35 := requirements/spark35.txt
 SAMPLE := data/sample
 DEMO := data/demo
 
-.PHONY: install test test-slow test-all test-spark35 test-spark35-all demo bench dist clean browser postgres
+.PHONY: install test test-slow test-all test-yarn test-spark35 test-spark35-fast test-spark35-yarn test-spark35-all demo bench dist clean browser postgres
 
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -45,26 +45,40 @@ postgres:
 	  echo "no PostgreSQL server: the database tests will skip"
 
 # make test: every test but the slow batch (marked slow in pytest.ini: spark-submit end to end in
-# local-cluster, on YARN and HDFS, to S3 and Iceberg); make test-slow: that batch alone; make test-all: both.
+# local-cluster, on YARN and HDFS, to S3 and Iceberg); make test-slow: that batch alone; make test-all: both;
+# make test-yarn: the slow batch's tests on real Hadoop daemons alone (YARN and HDFS: one shared cluster).
+# PYTEST_ARGS goes to each pytest run (.ci/run runs the rest of the slow batch with
+# PYTEST_ARGS="$(HADOOP_FILES:%=--ignore=%)").
 # One file: .venv/bin/python -m pytest tests/test_rank.py (add -m "not slow" to leave its slow cases out).
+PYTEST_ARGS ?=
+HADOOP_FILES := tests/test_yarn.py tests/test_commit.py
+
 test: $(STAMP) browser postgres
-	$(PY) -m pytest -q --durations=15 -m "not slow" tests
+	$(PY) -m pytest -q --durations=15 -m "not slow" $(PYTEST_ARGS) tests
 
 test-slow: $(STAMP) postgres
-	$(PY) -m pytest -q --durations=15 -m slow tests
+	$(PY) -m pytest -q --durations=15 -m slow $(PYTEST_ARGS) tests
 
 test-all: $(STAMP) browser postgres
-	$(PY) -m pytest -q --durations=15 tests
+	$(PY) -m pytest -q --durations=15 $(PYTEST_ARGS) tests
 
-# Spark 3.5: the suite without the slow batch, then the YARN tests (EMR 7 and Dataproc 2.2/2.3 run 3.5 on
-# YARN, against Hadoop 3.3.4's daemons); test-spark35-all: everything
-test-spark35: $(STAMP35) postgres
+test-yarn: $(STAMP)
+	$(PY) -m pytest -q --durations=15 -m slow $(PYTEST_ARGS) $(HADOOP_FILES)
+
+# Spark 3.5: the suite without the slow batch (test-spark35-fast), then the tests on YARN and HDFS
+# (test-spark35-yarn: EMR 7 and Dataproc 2.2/2.3 run 3.5 on YARN, against Hadoop 3.3.4's daemons);
+# test-spark35-all: everything
+test-spark35: test-spark35-fast test-spark35-yarn
+
+test-spark35-fast: $(STAMP35) postgres
 	$(PY35) -c "import pyspark; print('pyspark', pyspark.__version__)"
-	$(PY35) -m pytest -q --durations=15 -m "not slow" tests
-	$(PY35) -m pytest -q --durations=15 tests/test_yarn.py
+	$(PY35) -m pytest -q --durations=15 -m "not slow" $(PYTEST_ARGS) tests
+
+test-spark35-yarn: $(STAMP35)
+	$(PY35) -m pytest -q --durations=15 -m slow $(PYTEST_ARGS) $(HADOOP_FILES)
 
 test-spark35-all: $(STAMP35) postgres
-	$(PY35) -m pytest -q --durations=15 tests
+	$(PY35) -m pytest -q --durations=15 $(PYTEST_ARGS) tests
 
 # the sample writes its crawl, catalog and trusted_sources.yaml, the last file: one target for all
 $(SAMPLE)/trusted_sources.yaml: lib/imagerank/sample.py | $(STAMP)
