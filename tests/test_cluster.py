@@ -1,5 +1,6 @@
 """The jobs as users run them, through pyspark's own spark-submit: the pipeline in local-cluster mode
-(a master, two workers and their executors in separate processes, as on a cluster) writing to an
+(the driver, and an executor in a process of its own with two task slots, so two Python workers, as on
+a cluster; one executor, not two: each executor JVM starts and warms up on its own) writing to an
 S3-compatible server on loopback; and the helpers the YARN tests share (tests/test_yarn.py: the
 pipeline through conf/submit-yarn.sh, an executor killed mid-extraction, a killed and resumed run).
 
@@ -25,7 +26,7 @@ from conftest import table, write_config
 pytestmark = pytest.mark.slow  # spark-submit end to end: the slow batch (make test-slow)
 
 ROOT = Path(__file__).resolve().parents[1]
-MASTER = "local-cluster[2,1,1024]"
+MASTER = "local-cluster[1,2,1024]"
 TABLES = {"extract": ("pages", "image_embeds", "page_links"), "graph": ("vertices", "edges"),
           "rank": ("page_rank", "host_rank", "domain_rank", "image_authority"),
           "popularity": ("provider_constants", "popularity"), "table": ("authority", "coverage")}

@@ -57,7 +57,10 @@ def test_pagerank_matches_networkx_on_the_published_example(spark, engine):
     if engine == "graphframes":
         requires_graphframes(spark)
     vertices, edges, graph = _example(spark)
-    scores, info = pagerank(spark, vertices, edges, engine=engine, tol=1e-9)
+    # the iterating Spark engines at 1e-7, an L1 error of at most 5.7e-7 (tol d / (1 - d)) against the 1e-6
+    # asserted: 28 iterations fewer than 1e-9's, each a Spark job (and a checkpoint)
+    scores, info = pagerank(spark, vertices, edges, engine=engine,
+                            tol=1e-7 if engine in ("dataframe", "block") else 1e-9)
     expected = nx.pagerank(graph, alpha=0.85, tol=1e-12, max_iter=1000)
     got = {r["id"]: r["pagerank"] for r in scores.collect()}
     assert info.engine == engine and info.converged and info.vertices == 5 and info.edges == 6
@@ -134,7 +137,7 @@ def test_the_block_engine_over_two_blocks(spark, tmp_path):
         seed_frame = spark.createDataFrame([(5 + spread * v,) for v in seeds], "id long")
         expected = nx.pagerank(graph, alpha=0.85, tol=1e-12, max_iter=1000,
                                personalization=personal if seeded else None)
-        scores, info = pagerank(spark, ids, edges, engine="block", tol=1e-8, block_vertices=200,
+        scores, info = pagerank(spark, ids, edges, engine="block", tol=1e-7, block_vertices=200,  # 5.7e-7 in L1
                                 seeds=seed_frame if seeded else None)
         got = {(r["id"] - 5) // spread: r["pagerank"] for r in scores.collect()}
         assert info.engine == "block" and info.blocks == 2 and info.converged and info.edges == len(pairs)
