@@ -12,7 +12,7 @@ PINS35 := requirements/spark35.txt
 SAMPLE := data/sample
 DEMO := data/demo
 
-.PHONY: install test test-slow test-all test-yarn test-spark35 test-spark35-fast test-spark35-yarn test-spark35-all demo bench dist clean browser postgres
+.PHONY: install test test-slow test-slow-nohadoop test-all test-yarn test-spark35 test-spark35-fast test-spark35-yarn test-spark35-all demo bench dist clean browser postgres
 
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -46,9 +46,9 @@ postgres:
 
 # make test: every test but the slow batch (marked slow in pytest.ini: spark-submit end to end in
 # local-cluster, on YARN and HDFS, to S3 and Iceberg); make test-slow: that batch alone; make test-all: both;
-# make test-yarn: the slow batch's tests on real Hadoop daemons alone (YARN and HDFS: one shared cluster).
-# PYTEST_ARGS goes to each pytest run (.ci/run runs the rest of the slow batch with
-# PYTEST_ARGS="$(HADOOP_FILES:%=--ignore=%)").
+# make test-yarn: the slow batch's tests on real Hadoop daemons alone (YARN and HDFS: one shared cluster);
+# make test-slow-nohadoop: the rest of the slow batch (.ci/run runs the two in different lanes).
+# PYTEST_ARGS goes to each pytest run.
 # One file: .venv/bin/python -m pytest tests/test_rank.py (add -m "not slow" to leave its slow cases out).
 PYTEST_ARGS ?=
 HADOOP_FILES := tests/test_yarn.py tests/test_commit.py
@@ -64,6 +64,9 @@ test-all: $(STAMP) browser postgres
 
 test-yarn: $(STAMP)
 	$(PY) -m pytest -q --durations=15 -m slow $(PYTEST_ARGS) $(HADOOP_FILES)
+
+test-slow-nohadoop: $(STAMP) postgres
+	$(PY) -m pytest -q --durations=15 -m slow $(HADOOP_FILES:%=--ignore=%) $(PYTEST_ARGS) tests
 
 # Spark 3.5: the suite without the slow batch (test-spark35-fast), then the tests on YARN and HDFS
 # (test-spark35-yarn: EMR 7 and Dataproc 2.2/2.3 run 3.5 on YARN, against Hadoop 3.3.4's daemons);

@@ -58,7 +58,7 @@ def test_pagerank_matches_networkx_on_the_published_example(spark, engine):
         requires_graphframes(spark)
     vertices, edges, graph = _example(spark)
     # the iterating Spark engines at 1e-7, an L1 error of at most 5.7e-7 (tol d / (1 - d)) against the 1e-6
-    # asserted: 28 iterations fewer than 1e-9's, each a Spark job (and a checkpoint)
+    # asserted: about 28 iterations fewer than 1e-9's, each a Spark job (and a checkpoint)
     scores, info = pagerank(spark, vertices, edges, engine=engine,
                             tol=1e-7 if engine in ("dataframe", "block") else 1e-9)
     expected = nx.pagerank(graph, alpha=0.85, tol=1e-12, max_iter=1000)
