@@ -35,7 +35,7 @@ from imagerank import fs
 from imagerank.catalog.provider_authority import provider_authority, showing
 from imagerank import postgres
 from imagerank.catalog.read import DEFAULT_TABLE, PUBLISH_COLUMNS, read_catalog
-from imagerank.catalog.saturation import saturable, saturate
+from imagerank.catalog.saturation import saturable, saturate_columns
 from imagerank.graph.cc_webgraph import read_ranks
 from imagerank.commit import now_iso
 from imagerank.postgres import PublishTarget, is_postgres
@@ -547,10 +547,7 @@ def run_publish(spark: SparkSession, catalog_path: str, ranks: str, popularity_d
                             f"from run {ranked_from[0]}: pages and domains showing a provider may not match")
         for warning in warnings:
             say("publish", f"warning: {warning}")
-        with_authority, authority_constant = saturate(base, "authority_raw", percentile)
-        with_trust, trust_constant = saturate(with_authority, "trust_raw", percentile)
-        with_site, site_constant = saturate(with_trust, "domain_authority", percentile)
-        with_cc, cc_report = with_cc_ranks(with_site, cc_ranks)
+        with_cc, cc_report = with_cc_ranks(base, cc_ranks)
         for level, counts in cc_report.items():
             if counts["catalog_rows_with_name"] and counts["matched"] / counts["catalog_rows_with_name"] < \
                     max(min_crawl_match_fraction, 0.01):
@@ -558,12 +555,15 @@ def run_publish(spark: SparkSession, catalog_path: str, ranks: str, popularity_d
                            f"landing page's {level} in --cc-{level}-ranks: a file of another level, or cut short?")
                 warnings.append(warning)
                 say("publish", f"warning: {warning}")
-        cc_constants = {}
+        # every saturated column's constant from one pass over the table; a Common Crawl column whose
+        # file is not given stays null and has no constant in the report
+        cc_given = [name for name in CC_COLUMNS if name.split("_")[1] in cc_report]
+        with_cc, constants_found = saturate_columns(
+            with_cc, ["authority_raw", "trust_raw", "domain_authority", *cc_given], percentile)
         for name in CC_COLUMNS:
-            if name.split("_")[1] in cc_report:
-                with_cc, cc_constants[name] = saturate(with_cc, name, percentile)
-            else:
+            if name not in cc_given:
                 with_cc = with_cc.withColumn(f"{name}_saturated", F.lit(None).cast("double"))
+        cc_constants = {name: constants_found[name] for name in cc_given}
         computed_at = now_iso()
         content = content_signals(spark, signals_folder, visualrank_folder)
         with_content = with_cc.join(content, on="identifier", how="left")
@@ -602,7 +602,8 @@ def run_publish(spark: SparkSession, catalog_path: str, ranks: str, popularity_d
             "computed_at": computed_at,
             "rows_written": rows_written,
             "unparseable_urls": {"url": bad["url"] or 0, "foreign_landing_url": bad["landing"] or 0},
-            "saturation": {"authority": authority_constant, "trust": trust_constant, "domain_authority": site_constant,
+            "saturation": {"authority": constants_found["authority_raw"], "trust": constants_found["trust_raw"],
+                           "domain_authority": constants_found["domain_authority"],
                            "provider_boost": boost_constant, **cc_constants},
             **({"cc_webgraph": cc_report} if cc_report else {}),
             "coverage": [r.asDict() for r in coverage_table.orderBy("provider").collect()],

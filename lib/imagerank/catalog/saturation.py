@@ -126,11 +126,25 @@ def saturable(value: F.Column) -> F.Column:
 def saturate(frame: DataFrame, column: str, percentile: float) -> tuple[DataFrame, dict | None]:
     """``column`` mapped to x / (x + C) with Openverse's constant over the whole column; nulls, and
     values that are NaN, infinite or negative, take no part in C and map to null."""
-    values = frame.select(F.lit("all").alias("provider"), F.lit(column).alias("metric"),
-                          F.lit(percentile).alias("percentile"),
-                          F.when(saturable(F.col(column)), F.col(column)).alias("raw"))
-    row = constants(percentile_values(values)).first()
-    if row is None:
-        return frame.withColumn(f"{column}_saturated", F.lit(None).cast("double")), None
-    saturated = F.when(saturable(F.col(column)), F.col(column) / (F.col(column) + F.lit(row["constant"])))
-    return frame.withColumn(f"{column}_saturated", saturated), row.asDict()
+    saturated, found = saturate_columns(frame, [column], percentile)
+    return saturated, found[column]
+
+
+def saturate_columns(frame: DataFrame, columns: list[str], percentile: float) -> tuple[DataFrame, dict]:
+    """Each of ``columns`` saturated as :func:`saturate` does (``<column>_saturated``, its own
+    constant), the constants found in one pass over ``frame``: each row gives one (column, value)
+    row per column, and the columns are the groups of one exact percentile computation. Returns the
+    frame and column -> its constant's row (None where the column has no value to saturate)."""
+    pairs = F.explode(F.array(*[
+        F.struct(F.lit(column).alias("metric"),
+                 F.when(saturable(F.col(column)), F.col(column)).cast("double").alias("raw"))
+        for column in columns])).alias("pair")
+    values = frame.select(pairs).select(F.lit("all").alias("provider"), "pair.metric",
+                                        F.lit(percentile).alias("percentile"), "pair.raw")
+    found = {row["metric"]: row.asDict() for row in constants(percentile_values(values)).collect()}
+    for column in columns:
+        row = found.setdefault(column, None)
+        saturated = (F.when(saturable(F.col(column)), F.col(column) / (F.col(column) + F.lit(row["constant"])))
+                     if row else F.lit(None).cast("double"))
+        frame = frame.withColumn(f"{column}_saturated", saturated)
+    return frame, found
