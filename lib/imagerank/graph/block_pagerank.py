@@ -9,25 +9,28 @@ most ``block_vertices``. The graph stage numbers pages in URL order, so a host's
 of its links, fall in one block.
 
 Set-up, once: the edges are grouped by source block, one Spark partition and one element per
-block (``_pack``: Arrow batches to numpy, no row through Python). Block i keeps two elements, each
-in a persisted RDD (memory, then disk) for the whole run: what the shares read (the sources as
-positions in i, int32, sorted by destination; where each destination's run of edges starts; the
-destinations cut by destination block; 1 / out-degree) and what the step reads (the dangling
-vertices, the seeds' teleport, a warm start's scores). Every RDD here holds one element per
-partition and is serialized one element per batch (``_one_per_batch``), so each ``zip`` is the
-JVM's alone, not a Python pass re-pickling both sides.
+block (``_pack``: Arrow batches to numpy, no row through Python). Block i's element, persisted
+(memory, then disk) for the whole run, holds what its shares read (the sources as positions in
+i, int32, sorted by destination; where each destination's run of edges starts; the destinations
+cut by destination block; 1 / out-degree) and what its step reads (which vertices are dangling,
+the seeds' teleport, a warm start's scores). Every RDD here holds one element per partition and
+is serialized one element per batch (``_one_per_batch``), so the ``zip`` is the JVM's alone, not
+a Python pass re-pickling both sides.
 
-Each iteration is one Spark job: block i's scores, zipped with its edges (same partition: no
-shuffle), give each edge its share, each run of them summed with ``np.add.reduceat``; the sums go
-out as one (positions, values) pair per destination block j, the only shuffle; block j adds its
-pairs into its received vector and takes the step ``x' = d (received + dangling mass x
-teleport) + (1 - d) teleport``. The step's L1 change, dangling mass and total come back with
-the job (one small tuple per block). The new scores are checkpointed (local, or reliable under
-``checkpoint_dir`` through :class:`~imagerank.graph.prepare.Checkpointer`, the previous
-iteration's deleted) so the lineage never grows. The shuffle
-carries 12 bytes per distinct (source block, destination) pair, at most one per edge and far
-fewer where links stay within a block; the DataFrame engine shuffles a row per edge and joins the
-ranks to the edges every iteration.
+Each iteration is one Spark job of two stages, one Python pass each. Block i's scores, zipped
+with its element (same partition: no shuffle), give each edge its share, each run of them summed
+with ``np.add.reduceat``; the sums go out as one (positions, values) pair per destination block j,
+and block i's own scores, dangling flags and teleport go to its own partition beside them: the
+only shuffle. Block j adds its pairs into its received vector and takes the step ``x' = d
+(received + dangling mass x teleport) + (1 - d) teleport``, with nothing else to read. The step's
+L1 change, dangling mass and total come back through an accumulator, one small tuple per block
+keyed by block (a task run twice counts once), and the job is the JVM's count of the new scores'
+serialized batches, so no Python pass reads them again. The new scores are checkpointed (local,
+or reliable under ``checkpoint_dir`` through :class:`~imagerank.graph.prepare.Checkpointer`, the
+previous iteration's deleted) so the lineage never grows. The shuffle carries 12 bytes per
+distinct (source block, destination) pair, at most one per edge and far fewer where links stay
+within a block, plus 9 bytes per vertex (17 with seeds) for the blocks' own scores; the DataFrame
+engine shuffles a row per edge and joins the ranks to the edges every iteration.
 
 Memory: a task's Python worker holds one block's edges (about 16 bytes an edge while it works:
 the int32 sources, as read and unpickled, and each edge's share) and a few score vectors of S float64 (8 MB at the
@@ -44,6 +47,7 @@ import pickle
 import numpy as np
 import pyarrow as pa
 from pyspark import StorageLevel
+from pyspark.accumulators import AccumulatorParam
 from pyspark.serializers import BatchedSerializer, CPickleSerializer
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -161,6 +165,25 @@ def _one_per_batch(rdd):
     return rdd._reserialize(BatchedSerializer(CPickleSerializer(), 1))
 
 
+class _PerBlock(AccumulatorParam):
+    """An accumulator of block -> the sums of its step (or start): a block's entry replaces any earlier
+    one, so a task run twice (retried, speculated, recomputed) counts once."""
+
+    def zero(self, value: dict) -> dict:
+        return {}
+
+    def addInPlace(self, value1: dict, value2: dict) -> dict:
+        value1.update(value2)
+        return value1
+
+
+def _computed(rdd):
+    """``rdd`` (persisted and marked for its checkpoint) computed now, by a job of the JVM's alone:
+    it counts the serialized batches, so no Python pass beyond the one that computes it."""
+    rdd._jrdd.count()
+    return rdd
+
+
 def block_pagerank(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: float, tol: float,
                    max_iter: int, checkpoint_dir: str | None, seeds: DataFrame | None, n: int,
                    n_seeds: int | None, start: DataFrame | None,
@@ -194,70 +217,67 @@ def block_pagerank(spark: SparkSession, ids: DataFrame, edges: DataFrame, dampin
 
     checkpoint = checkpointer(spark, checkpoint_dir)
 
-    both = _pack(packed, n_blocks).map(
+    blocks = _one_per_batch(_pack(packed, n_blocks).map(
         lambda item: _block_element(item[0], item[1], size, lengths[item[0]], n_seeds),
-        preservesPartitioning=True).persist(StorageLevel.MEMORY_AND_DISK)
-    static_edges = _one_per_batch(both.map(lambda item: item[0], preservesPartitioning=True)).persist(
-        StorageLevel.MEMORY_AND_DISK)
-    static = _one_per_batch(both.map(lambda item: item[1], preservesPartitioning=True)).persist(
-        StorageLevel.MEMORY_AND_DISK)
+        preservesPartitioning=True)).persist(StorageLevel.MEMORY_AND_DISK)
 
-    def first_scores(element: dict):
+    stats = spark.sparkContext.accumulator({}, _PerBlock())  # block -> the sums of its start
+
+    def first_scores(pair, stats=stats) -> tuple[int, np.ndarray]:
+        _, element = pair
         length = lengths[element["index"]]
         x = np.full(length, 1.0 / n) if element["teleport"] is None else element["teleport"].copy()
         if element["start"] is not None:
             at, values = element["start"]
             x[at] = values
-        return element["index"], x, (0.0, float(x[element["dangling"]].sum()), float(x.sum()))
+        stats.add({element["index"]: (0.0, float(x[element["dangling"]].sum()), float(x.sum()))})
+        return element["index"], x
 
     try:
-        state = checkpoint.mark(_one_per_batch(static.map(first_scores, preservesPartitioning=True)))
-        stats = state.map(lambda item: item[2]).collect()
-        static_edges.count()
-        both.unpersist()
+        state = _computed(checkpoint.mark(_one_per_batch(blocks.map(first_scores, preservesPartitioning=True))))
         if ordered is not None:
             ordered.unpersist()
-        total = sum(s[2] for s in stats)
+        total = sum(s[2] for s in stats.value.values())
         scale = 1.0 / total if start is not None and total > 0 else 1.0
-        dangling_mass = sum(s[1] for s in stats) * scale
+        dangling_mass = sum(s[1] for s in stats.value.values()) * scale
         change, iterations, converged = float("inf"), 0, False
 
-        def received(index, items):
-            vector = np.zeros(lengths[index])
-            for _, (at, values) in items:
-                vector[at] += values
-            yield index, vector
-
         while iterations < max_iter:
-            factor = scale  # the warm start's scaling, folded into the first step
+            stats = spark.sparkContext.accumulator({}, _PerBlock())  # this iteration's: block -> its sums
 
-            def shares(pair, factor=factor):
-                element, (_, x, _) = pair
-                if not len(element["src"]):
+            def shares(pair, factor=scale):
+                (edges, vertices), (index, x) = pair
+                # the block's own scores and what its step reads go to its own partition with the sums
+                yield index, (None, (x * factor, vertices["dangling"], vertices["teleport"]))
+                if not len(edges["src"]):
                     return
-                sums = np.add.reduceat((x * (element["share"] * factor))[element["src"]], element["runs"])
-                for target, begin, end in element["splits"]:
-                    yield target, (element["targets"][begin:end], sums[begin:end])
+                sums = np.add.reduceat((x * (edges["share"] * factor))[edges["src"]], edges["runs"])
+                for target, begin, end in edges["splits"]:
+                    yield target, (edges["targets"][begin:end], sums[begin:end])
 
-            def step(pair, mass=dangling_mass, factor=factor):
-                (element, (_, x, _)), (_, inflow) = pair
-                if element["teleport"] is None:
+            def step(index, items, mass=dangling_mass, stats=stats):
+                inflow = np.zeros(lengths[index])
+                for _, (at, values) in items:
+                    if at is None:
+                        x, dangling, teleport = values
+                    else:
+                        inflow[at] += values
+                if teleport is None:
                     new = damping * inflow + (damping * mass + 1.0 - damping) / n
                 else:
-                    new = damping * (inflow + mass * element["teleport"]) + (1.0 - damping) * element["teleport"]
-                return element["index"], new, (float(np.abs(new - x * factor).sum()),
-                                                float(new[element["dangling"]].sum()), float(new.sum()))
+                    new = damping * (inflow + mass * teleport) + (1.0 - damping) * teleport
+                stats.add({index: (float(np.abs(new - x).sum()), float(new[dangling].sum()), float(new.sum()))})
+                yield index, new
 
-            inflows = _one_per_batch(static_edges.zip(state).flatMap(shares)
-                                     .partitionBy(n_blocks, _identity)
-                                     .mapPartitionsWithIndex(received, preservesPartitioning=True))
-            updated = checkpoint.mark(_one_per_batch(static.zip(state).zip(inflows).map(step)))
-            stats = updated.map(lambda item: item[2]).collect()
+            updated = _computed(checkpoint.mark(_one_per_batch(
+                blocks.zip(state).flatMap(shares).partitionBy(n_blocks, _identity)
+                .mapPartitionsWithIndex(step, preservesPartitioning=True))))
             state.unpersist()
             checkpoint.drop(state)  # the previous iteration's: nothing reads it any more
             state, scale, iterations = updated, 1.0, iterations + 1
-            change, dangling_mass = sum(s[0] for s in stats), sum(s[1] for s in stats)
-            total = sum(s[2] for s in stats)
+            sums = list(stats.value.values())
+            change, dangling_mass = sum(s[0] for s in sums), sum(s[1] for s in sums)
+            total = sum(s[2] for s in sums)
             if change < tol:
                 converged = True
                 break
@@ -266,8 +286,8 @@ def block_pagerank(spark: SparkSession, ids: DataFrame, edges: DataFrame, dampin
 
         def as_rows(batches):
             for batch in batches:
-                blocks, payloads = batch.column(0).to_pylist(), batch.column(1).to_pylist()
-                for index, payload in zip(blocks, payloads):
+                indexes, payloads = batch.column(0).to_pylist(), batch.column(1).to_pylist()
+                for index, payload in zip(indexes, payloads):
                     vector = np.frombuffer(payload, dtype=np.float64)
                     positions = index * size + np.arange(len(vector), dtype=np.int64)
                     yield pa.RecordBatch.from_arrays([pa.array(positions), pa.array(vector / norm)],
@@ -285,8 +305,6 @@ def block_pagerank(spark: SparkSession, ids: DataFrame, edges: DataFrame, dampin
         return result, {"iterations": iterations, "converged": converged, "last_change": change,
                         "blocks": n_blocks}
     finally:
-        both.unpersist()
-        static_edges.unpersist()
-        static.unpersist()
+        blocks.unpersist()
         if ordered is not None:
             ordered.unpersist()
