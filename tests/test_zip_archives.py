@@ -36,9 +36,9 @@ def test_spark_archives_keep_their_directory_and_others_are_read_again(tmp_path)
 
 def test_a_python_worker_keeps_it_once_it_ran_imagerank_code(spark):
     def probe(_):
-        from imagerank import zip_archives  # noqa: F401 - the import installs it
+        import imagerank  # importing the package installs it
 
-        return getattr(zipimport.zipimporter.invalidate_caches, "_imagerank", False)
+        return imagerank.__name__ == "imagerank" and getattr(zipimport.zipimporter.invalidate_caches, "_imagerank", False)
 
     got = spark.sparkContext.parallelize(range(2), 2).map(probe).collect()
     assert got == [EAGER, EAGER]
