@@ -12,7 +12,7 @@ PINS35 := requirements/spark35.txt
 SAMPLE := data/sample
 DEMO := data/demo
 
-.PHONY: install test test-slow test-slow-nohadoop test-all test-yarn test-spark35 test-spark35-fast test-spark35-yarn test-spark35-all demo bench dist clean browser postgres
+.PHONY: install test test-slow test-slow-nohadoop test-all test-yarn test-spark35 test-spark35-fast test-spark35-yarn test-spark35-slow-nohadoop test-spark35-all demo bench dist clean browser postgres
 
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -70,7 +70,7 @@ test-slow-nohadoop: $(STAMP) postgres
 
 # Spark 3.5: the suite without the slow batch (test-spark35-fast), then the tests on YARN and HDFS
 # (test-spark35-yarn: EMR 7 and Dataproc 2.2/2.3 run 3.5 on YARN, against Hadoop 3.3.4's daemons);
-# test-spark35-all: everything
+# test-spark35-slow-nohadoop: the rest of the slow batch on 3.5; test-spark35-all: everything
 test-spark35: test-spark35-fast test-spark35-yarn
 
 test-spark35-fast: $(STAMP35) postgres
@@ -79,6 +79,9 @@ test-spark35-fast: $(STAMP35) postgres
 
 test-spark35-yarn: $(STAMP35)
 	$(PY35) -m pytest -q --durations=15 -m slow $(PYTEST_ARGS) $(HADOOP_FILES)
+
+test-spark35-slow-nohadoop: $(STAMP35) postgres
+	$(PY35) -m pytest -q --durations=15 -m slow $(HADOOP_FILES:%=--ignore=%) $(PYTEST_ARGS) tests
 
 test-spark35-all: $(STAMP35) postgres
 	$(PY35) -m pytest -q --durations=15 $(PYTEST_ARGS) tests
