@@ -177,6 +177,15 @@ class _PerBlock(AccumulatorParam):
         return value1
 
 
+def _block_sums(stats, n_blocks: int) -> tuple[float, float, float]:
+    """(L1 change, dangling mass, total) summed over every block's entry in the accumulator ``stats``."""
+    per_block = stats.value
+    if len(per_block) != n_blocks:
+        raise RuntimeError(f"block PageRank: sums came back from {len(per_block)} of {n_blocks} blocks")
+    change, dangling, total = (sum(column) for column in zip(*per_block.values()))
+    return change, dangling, total
+
+
 def _computed(rdd):
     """``rdd`` (persisted and marked for its checkpoint) computed now, by a job of the JVM's alone:
     it counts the serialized batches, so no Python pass beyond the one that computes it."""
@@ -237,9 +246,9 @@ def block_pagerank(spark: SparkSession, ids: DataFrame, edges: DataFrame, dampin
         state = _computed(checkpoint.mark(_one_per_batch(blocks.map(first_scores, preservesPartitioning=True))))
         if ordered is not None:
             ordered.unpersist()
-        total = sum(s[2] for s in stats.value.values())
+        _, dangling_mass, total = _block_sums(stats, n_blocks)
         scale = 1.0 / total if start is not None and total > 0 else 1.0
-        dangling_mass = sum(s[1] for s in stats.value.values()) * scale
+        dangling_mass *= scale
         change, iterations, converged = float("inf"), 0, False
 
         while iterations < max_iter:
@@ -275,9 +284,7 @@ def block_pagerank(spark: SparkSession, ids: DataFrame, edges: DataFrame, dampin
             state.unpersist()
             checkpoint.drop(state)  # the previous iteration's: nothing reads it any more
             state, scale, iterations = updated, 1.0, iterations + 1
-            sums = list(stats.value.values())
-            change, dangling_mass = sum(s[0] for s in sums), sum(s[1] for s in sums)
-            total = sum(s[2] for s in sums)
+            change, dangling_mass, total = _block_sums(stats, n_blocks)
             if change < tol:
                 converged = True
                 break
