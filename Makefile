@@ -52,6 +52,7 @@ postgres:
 # One file: .venv/bin/python -m pytest tests/test_rank.py (add -m "not slow" to leave its slow cases out).
 PYTEST_ARGS ?=
 HADOOP_FILES := tests/test_yarn.py tests/test_commit.py
+SLOW_NOHADOOP := -m slow $(HADOOP_FILES:%=--ignore=%)
 
 test: $(STAMP) browser postgres
 	$(PY) -m pytest -q --durations=15 -m "not slow" $(PYTEST_ARGS) tests
@@ -66,7 +67,7 @@ test-yarn: $(STAMP)
 	$(PY) -m pytest -q --durations=15 -m slow $(PYTEST_ARGS) $(HADOOP_FILES)
 
 test-slow-nohadoop: $(STAMP) postgres
-	$(PY) -m pytest -q --durations=15 -m slow $(HADOOP_FILES:%=--ignore=%) $(PYTEST_ARGS) tests
+	$(PY) -m pytest -q --durations=15 $(SLOW_NOHADOOP) $(PYTEST_ARGS) tests
 
 # Spark 3.5: the suite without the slow batch (test-spark35-fast), then the tests on YARN and HDFS
 # (test-spark35-yarn: EMR 7 and Dataproc 2.2/2.3 run 3.5 on YARN, against Hadoop 3.3.4's daemons);
@@ -81,7 +82,7 @@ test-spark35-yarn: $(STAMP35)
 	$(PY35) -m pytest -q --durations=15 -m slow $(PYTEST_ARGS) $(HADOOP_FILES)
 
 test-spark35-slow-nohadoop: $(STAMP35) postgres
-	$(PY35) -m pytest -q --durations=15 -m slow $(HADOOP_FILES:%=--ignore=%) $(PYTEST_ARGS) tests
+	$(PY35) -m pytest -q --durations=15 $(SLOW_NOHADOOP) $(PYTEST_ARGS) tests
 
 test-spark35-all: $(STAMP35) postgres
 	$(PY35) -m pytest -q --durations=15 $(PYTEST_ARGS) tests
