@@ -47,6 +47,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import SHORT_JVM_OPTIONS
+
 ROOT = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent / "minicluster"
 SOURCE = HERE / "MiniClusters.java"
@@ -71,7 +73,7 @@ JAVA_OPENS = [f"--add-opens=java.base/{package}=ALL-UNNAMED" for package in (
 
 # for the driver, application master and executor JVMs: C1 only and the serial collector halve a small
 # application's time under spark-submit on a machine of 2 cores (measured: 85-93 s to 39-53 s in client mode)
-SPARK_JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+SPARK_JVM_OPTIONS = SHORT_JVM_OPTIONS
 
 LOG4J = """\
 log4j.rootLogger={level}, stderr

@@ -316,9 +316,9 @@ def _plain(job: str, args: list[str]):
     import subprocess
     import sys
 
-    from conftest import ROOT
+    from conftest import ROOT, short_jvm_env
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYSPARK", "SPARK_"))}
+    env = short_jvm_env({k: v for k, v in os.environ.items() if not k.startswith(("PYSPARK", "SPARK_"))})
     return subprocess.run([sys.executable, str(ROOT / "jobs" / job), *args], capture_output=True, text=True,
                           env=env, timeout=600)
 

@@ -5,13 +5,14 @@ each left-out provider scored, on a sample that says it is generated."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
 import pytest
 import yaml
 
-from conftest import ROOT, table
+from conftest import ROOT, short_jvm_env, table
 
 pytestmark = pytest.mark.slow  # the whole demo end to end: the slow batch (make test-slow)
 
@@ -24,7 +25,8 @@ def test_the_demo_summarises_first_and_its_report_holds_the_model_and_the_baseli
         "output_root": str(root), "extract": {"input": [sample_crawl["manifest"]]}, "graph": {},
         "rank": {"trusted_sources": sample_crawl["trusted_sources"]},
         "popularity": {"catalog": sample_crawl["demo_catalog"]}, "publish": {}}))
-    run = subprocess.run([sys.executable, "-m", "imagerank.demo", "--config", str(config)], cwd=ROOT,
+    env = short_jvm_env(dict(os.environ))
+    run = subprocess.run([sys.executable, "-m", "imagerank.demo", "--config", str(config)], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stderr[-3000:]
     lines = run.stdout.strip().splitlines()
@@ -51,6 +53,6 @@ def test_the_demo_summarises_first_and_its_report_holds_the_model_and_the_baseli
     assert ("flickr", "observed") in sources and not any(p == "brooklynmuseum" and s == "observed" for p, s in sources)
     # publish's own folder stays publish's: the pipeline resumed skips every stage
     resumed = subprocess.run([sys.executable, str(ROOT / "jobs" / "pipeline.py"), "--config", str(config), "--resume"],
-                             cwd=ROOT, capture_output=True, text=True, timeout=600)
+                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert resumed.stderr.count("skipped: ") == 5, resumed.stderr[-3000:]

@@ -21,7 +21,7 @@ from imagerank import postgres
 from imagerank.catalog.read import read_catalog
 from imagerank.postgres import PostgresError, PublishTarget
 
-from conftest import ROOT, report_of, sql_conf, table
+from conftest import ROOT, report_of, short_jvm_env, sql_conf, table
 from postgres_server import PASSWORD, USER, PostgresServer, binaries
 
 pytest.importorskip("pg8000", reason="pg8000 (PostgreSQL's pure-Python client, a dependency of imagerank) is missing")
@@ -302,7 +302,7 @@ def test_a_publish_killed_mid_load_leaves_the_old_table_and_the_cli_names_bad_lo
         spark, server, catalog_db, sample_pipeline, sample_published, tmp_path):
     root = sample_pipeline["root"]
     url = catalog_db["url"]
-    env = {**os.environ, "PGUSER": USER, "PGPASSWORD": PASSWORD, "PYTHONPATH": str(ROOT / "lib")}
+    env = short_jvm_env({**os.environ, "PGUSER": USER, "PGPASSWORD": PASSWORD, "PYTHONPATH": str(ROOT / "lib")})
     args = [sys.executable, str(ROOT / "jobs" / "publish.py"), "--catalog", url, "--ranks", str(root / "rank"),
             "--popularity", str(tmp_path / "popularity"), "--output", str(tmp_path / "table"), "--to-postgres", url,
             "--postgres-table", "killed_authority", "--postgres-constants-table", "none"]
