@@ -336,9 +336,10 @@ def test_a_publish_killed_mid_load_leaves_the_old_table_and_the_cli_names_bad_lo
     figures = [run_evaluate(spark, str(folder), str(tmp_path / name), holdout=False)["authority_vs_popularity"]
                for folder, name in ((tmp_path / "table", "from_db"), (sample_published["root"] / "table", "from_csv"))]
     assert figures[0] == figures[1] and figures[0]
-    # a wrong password from the command line: exit 2, one line naming user and host, never the password
+    # a wrong password from the command line: exit 2, one line naming user and host, never the password;
+    # found before the Spark session started (no JVM said it picked up the tests' Java options)
     wrong = subprocess.run(args, env={**env, "PGPASSWORD": "not-this-one"}, capture_output=True, text=True)
-    assert wrong.returncode == 2 and wrong.stdout == ""
+    assert wrong.returncode == 2 and wrong.stdout == "" and "JDK_JAVA_OPTIONS" not in wrong.stderr, wrong.stderr
     last = wrong.stderr.strip().splitlines()[-1]
     assert last.startswith(f"publish: error: PostgreSQL {USER}@127.0.0.1:{server.port}/openverse: password "
                            f"authentication failed") and "not-this-one" not in wrong.stderr

@@ -465,15 +465,20 @@ def run_job(name: str, call: Callable[[], dict], verbose: bool = False) -> int:
 
 def main(name: str, argv: list[str] | None = None) -> int:
     """A stage's job: parse its command line, run it in the session spark-submit gave (or a local one)."""
-    from imagerank.spark import get_spark
+    from imagerank.spark import get_spark, launched_by_spark
 
-    from imagerank.postgres import packages_for
+    from imagerank.postgres import check_logins, packages_for
 
     args = parser_for(name).parse_args(argv)
-    packages = packages_for([v for v in vars(args).values() if isinstance(v, str)])
-    return run_job(name, lambda: summary(name, COMMANDS[name].call(get_spark(f"imagerank-{name}", packages=packages),
-                                                                   args)),
-                   verbose=args.verbose)
+    texts = [v for v in vars(args).values() if isinstance(v, str)]
+    packages = packages_for(texts)
+
+    def call() -> dict:
+        if not launched_by_spark():  # a local session to start: its databases' logins first
+            check_logins(texts)
+        return summary(name, COMMANDS[name].call(get_spark(f"imagerank-{name}", packages=packages), args))
+
+    return run_job(name, call, verbose=args.verbose)
 
 
 if __name__ == "__main__":

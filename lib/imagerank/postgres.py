@@ -82,6 +82,21 @@ def packages_for(texts: list[str]) -> tuple[str, ...]:
     return (DRIVER_PACKAGE,) if any(SCHEME in text.lower() for text in texts) else ()
 
 
+def check_logins(texts: list[str]) -> None:
+    """Log in once to each database these arguments name, before a local session starts, so a wrong
+    password or an unreachable server fails in a second, not after the JVM has started: a
+    :class:`PostgresError`, the line the job would give. Only where the login cannot depend on
+    Spark's settings: the user from the URL or ``$PGUSER``, the password from ``$PGPASSWORD``
+    (:func:`database` puts both before the properties file); any other database is left to the job."""
+    for text in dict.fromkeys(texts):  # a URL named twice (catalog and target): one login
+        if not is_postgres(text):
+            continue
+        db = database(text)
+        user_given = "user" in dict(parse_qsl(urlsplit(text.strip()[len("jdbc:"):]).query)) or os.environ.get("PGUSER")
+        if user_given and os.environ.get("PGPASSWORD"):
+            db.connect().close()
+
+
 def _pgpass_fields(line: str) -> list[str]:
     fields, current, escaped = [], "", False
     for char in line:
