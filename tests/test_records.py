@@ -111,6 +111,25 @@ def test_wat_target_uri_in_angle_brackets_is_stripped_as_in_warcs():
     assert parse_wat(json.dumps(document).encode())["uri"] == "https://www.openmuseum.org/a.html"
 
 
+def test_wat_urls_are_decoded_as_an_html_parser_decodes_them():
+    """ia-web-commons writes attribute values as the HTML has them, character references included
+    (webarchive-commons 3.0.4 on whirlwind.warc.gz: 43 of its 207 links hold ``&amp;``); the WAT
+    path decodes them, so a link, an image and an og:image name the URLs the WARC path gives."""
+    import json
+
+    from imagerank.crawl.wat import parse_wat
+    from imagerank.sample import Page, wat_json
+
+    page = Page(url="https://an.wikipedia.org/wiki/Escopete", host="an.wikipedia.org", title="Escopete",
+                links=[("https://an.wikipedia.org/w/index.php?title=Escopete&amp;action=edit", False)],
+                images=[("https://img.example.org/a.jpg?w=1&amp;h=2", "img"),
+                        ("https://img.example.org/og.jpg?x=1&#38;y=2", "og")])
+    raw = parse_wat(json.dumps(wat_json(page, "x.warc.gz", 0)).encode())["raw"]
+    assert [url for url, _, _ in raw.links] == ["https://an.wikipedia.org/w/index.php?title=Escopete&action=edit#section"]
+    assert sorted(image.href for image in raw.images) == ["https://img.example.org/a.jpg?w=1&h=2",
+                                                          "https://img.example.org/og.jpg?x=1&y=2"]
+
+
 # WARC header lines in LF alone (the spec asks CRLF; warcio reads them, FastWARC misreads them)
 
 

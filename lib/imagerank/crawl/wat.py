@@ -2,12 +2,15 @@
 
 Path: Envelope -> Payload-Metadata -> HTTP-Response-Metadata -> HTML-Metadata, with ``Head``
 (``Title``, ``Base``, ``Metas``) and ``Links`` (``{"path": "IMG@/src", "url": ...}``,
-``{"path": "A@/href", "url": ..., "rel": ...}``).
+``{"path": "A@/href", "url": ..., "rel": ...}``). ia-web-commons writes attribute values as they
+stand in the HTML, character references included (``?a=1&amp;b=2``); they are decoded here, as an
+HTML parser decodes them on the WARC path, so both paths name a URL alike.
 """
 
 from __future__ import annotations
 
 import json
+from html import unescape
 
 from imagerank.crawl.page import OG_IMAGE, TWITTER_IMAGE, RawImage, RawPage, clean_text
 from imagerank.crawl.payload import PayloadError
@@ -37,19 +40,21 @@ def parse_wat(block: bytes) -> dict:
         raise PayloadError("non_html")
     status = (http.get("Response-Message") or {}).get("Status")
     head = html.get("Head") or {}
-    raw = RawPage(title=clean_text(head.get("Title")), base_href=head.get("Base"))
+    base = head.get("Base")
+    raw = RawPage(title=clean_text(head.get("Title")), base_href=unescape(base) if base else base)
     position = 0
     for meta in head.get("Metas") or ():
         key = (meta.get("property") or meta.get("name") or "").strip().lower()
         if key in OG_IMAGE or key in TWITTER_IMAGE:
             source = "og_image" if key in OG_IMAGE else "twitter_image"
             if meta.get("content") is not None:
-                raw.images.append(RawImage(meta["content"], source, position))
+                raw.images.append(RawImage(unescape(meta["content"]), source, position))
                 position += 1
     for link in html.get("Links") or ():
         path, url = link.get("path"), link.get("url")
         if url is None:
             continue
+        url = unescape(url)
         if path == "IMG@/src":
             raw.images.append(
                 RawImage(url, "wat_img", position, alt=link.get("alt"), title=link.get("title"))
