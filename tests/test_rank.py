@@ -151,6 +151,32 @@ def test_the_block_engine_over_two_blocks(spark, tmp_path):
     assert not checkpoints.exists() or not any(checkpoints.iterdir())  # each deleted once nothing reads it
 
 
+def test_auto_gives_the_driver_engine_what_the_driver_can_hold(spark):
+    """auto's limit for the driver engine follows the driver's memory: a local driver's heap,
+    maxResultSize and the machine's free memory, a cluster-mode driver's container overhead (what
+    its Python has); and a graph under the limit goes to the driver."""
+    from imagerank.graph.pagerank import driver_edge_limit, size_bytes
+
+    assert (size_bytes("1g", "b"), size_bytes("384m", "b"), size_bytes("2048", "m"), size_bytes("0", "b")) == (
+        1 << 30, 384 << 20, 2 << 30, 0)
+    # Spark's defaults: 1 GB of heap, 1 GB of results; 64 GB free: the heap binds (a quarter, 16 bytes an edge)
+    assert driver_edge_limit({}, 64 << 30) == ((1 << 30) // 64, "spark.driver.memory")
+    big = {"spark.driver.memory": "32g", "spark.driver.maxResultSize": "0"}
+    assert driver_edge_limit(big, 8 << 30) == ((4 << 30) // 64, "the driver machine's available memory")
+    assert driver_edge_limit({**big, "spark.driver.maxResultSize": "4g"}, 64 << 30) == (
+        (2 << 30) // 16, "spark.driver.maxResultSize")
+    # in cluster mode Python lives in the driver's container, in its overhead (default: a tenth of the heap)
+    cluster = {**big, "spark.submit.deployMode": "cluster"}
+    assert driver_edge_limit(cluster, 64 << 30) == (int((32 << 30) * 0.1) // 2 // 64,
+                                                   "the driver container's memory overhead")
+    assert driver_edge_limit({**cluster, "spark.driver.memoryOverhead": "384"}, None) == (
+        (384 << 20) // 2 // 64, "the driver container's memory overhead")
+    assert driver_edge_limit(big, 64 << 30, arrow=False) == (5_000_000, "spark.sql.execution.arrow.pyspark.enabled off")
+    ids, edges, _ = _generated(spark)
+    _, info = pagerank(spark, ids, edges)
+    assert info.engine == "driver" and info.driver_max_edges["edges"] >= 1_000_000
+
+
 def test_pagerank_stops_at_max_iter_and_says_so(spark):
     ids, edges, graph = _generated(spark)
     scores, info = pagerank(spark, ids, edges, engine="dataframe", tol=0.0, max_iter=3)
@@ -158,6 +184,7 @@ def test_pagerank_stops_at_max_iter_and_says_so(spark):
     assert scores.agg(F.sum("pagerank")).first()[0] == pytest.approx(1.0)
     _, auto = pagerank(spark, ids, edges, engine="auto", driver_max_edges=10, tol=0.0, max_iter=1)
     assert auto.engine == "block" and auto.iterations == 1
+    assert auto.driver_max_edges == {"edges": 10, "bound": "--driver-max-edges"}
     with pytest.raises(ValueError, match="engine"):
         pagerank(spark, ids, edges, engine="graphframe")
     _, fixed = pagerank(spark, ids, edges, engine="graphx", tol=0.0, max_iter=4)

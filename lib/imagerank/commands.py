@@ -119,9 +119,11 @@ def _rank_arguments(parser: argparse.ArgumentParser) -> None:
                       help=f"stop when the L1 change of the score vector (sum 1) falls below tol (default {defaults.tol})")
     stop.add_argument("--max-iter", type=_positive_int, default=None, help="run exactly this many iterations")
     parser.add_argument("--engine", choices=ENGINES, default=defaults.engine,
-                        help="PageRank engine; auto: driver (scipy) up to --driver-max-edges edges, else dataframe; "
+                        help="PageRank engine; auto: driver (scipy) up to --driver-max-edges edges, else block; "
                              "graphframes needs GraphFrames' JVM package (--packages or --jars, see README)")
-    parser.add_argument("--driver-max-edges", type=_positive_int, default=defaults.driver_max_edges)
+    parser.add_argument("--driver-max-edges", type=_positive_int, default=defaults.driver_max_edges,
+                        help="auto's limit for the driver engine (default: the edges the driver's memory holds, "
+                             "docs/tables.md)")
     parser.add_argument("--harmonic-engine", choices=["auto", "driver", "hyperanf"], default=defaults.harmonic_engine)
     parser.add_argument("--log2m", type=int, default=defaults.log2m, help="HyperANF registers per vertex, log2")
     parser.add_argument("--checkpoint-dir", default=None,

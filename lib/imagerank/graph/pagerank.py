@@ -100,7 +100,9 @@ every seed dangling: no lumping.
   edge and iteration beyond one machine (bench_pagerank), for graphs of any size; checkpoints as
   ``dataframe`` does; no lumping (a dangling vertex costs it one float, not a join).
 
-``engine="auto"`` chooses ``driver`` up to ``driver_max_edges`` edges, else ``block``.
+``engine="auto"`` chooses ``driver`` up to ``driver_max_edges`` edges, else ``block``; left out,
+that limit is what the driver can hold (:func:`driver_edge_limit`), so ``auto`` takes the fastest
+engine wherever the graph fits one machine's driver and the block engine beyond it.
 """
 
 from __future__ import annotations
@@ -122,7 +124,12 @@ from imagerank.graph.prepare import checkpointer, collect_indexed, delete_path, 
 
 ENGINES = ("auto", "driver", "dataframe", "block", "graphx", "graphframes")
 WARM_UNSUPPORTED = ("graphx", "graphframes")  # fixed iteration counts or Pregel runs from their own start
-DRIVER_MAX_EDGES = 5_000_000
+# The driver engine's peak Python memory per edge: bench_pagerank's peak RSS of the whole driver
+# process, 177 MB at 10^6 edges and 741 MB at 10^7 (README, "PageRank scale curve"): 63 bytes per edge.
+DRIVER_BYTES_PER_EDGE = 64
+COLLECTED_BYTES_PER_EDGE = 16  # an edge as collected to the driver: two 64-bit ids (Arrow)
+ROWS_MAX_EDGES = 5_000_000  # the driver engine's limit where edges are collected as rows (Arrow off): auto's old one
+ARROW = "spark.sql.execution.arrow.pyspark.enabled"
 # the virtual source of the GraphX and GraphFrames engines' seeded runs: graph ids are non-negative,
 # and a value outside 32 bits travels over py4j as a java.lang.Long, the type of a GraphX VertexId
 VIRTUAL_SOURCE = -(2 ** 62)
@@ -142,6 +149,7 @@ class RankInfo:
     warm_start: dict | None = None  # vertices_with_start, vertices_new; None: started from the teleport
     lumped: int | None = None  # dangling vertices lumped into one (dataframe engine); None: none were
     blocks: int | None = None  # vertex blocks the block engine cut the graph into; None: another engine
+    driver_max_edges: dict | None = None  # auto's limit for the driver engine (edges, bound): None: an engine named
 
 
 def pagerank_arrays(n: int, src: np.ndarray, dst: np.ndarray, damping: float = 0.85, tol: float = 1e-6,
@@ -454,8 +462,57 @@ def _graphframes(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping:
     return leaky.select("id", (F.col("leaky") / F.lit(total)).alias("pagerank")), run
 
 
+def _available_bytes() -> int | None:
+    """MemAvailable of this machine (Linux), or None."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+_UNITS = {"b": 0, "k": 10, "kb": 10, "m": 20, "mb": 20, "g": 30, "gb": 30, "t": 40, "tb": 40}
+
+
+def size_bytes(text: str, unit: str) -> int:
+    """Bytes of a Spark size setting (``1g``, ``384m``, ``2048``: a bare number is in ``unit``)."""
+    value = text.strip().lower()
+    number = value.rstrip("abgkmt")
+    return int(number) << _UNITS[value[len(number):] or unit]
+
+
+def driver_edge_limit(settings: dict[str, str], available: int | None, arrow: bool = True) -> tuple[int, str]:
+    """The most edges ``auto`` gives the driver engine under these Spark ``settings``, and what
+    bounds it: half of what the driver's Python process may use, over DRIVER_BYTES_PER_EDGE (a
+    cluster-mode driver's container: its memory overhead, ``spark.driver.memoryOverhead`` or
+    Spark's default of it, which is what Python has there; a driver elsewhere: ``available``, the
+    memory its machine has free, where known); and, as the collected edges pass through the
+    driver's JVM, half of ``spark.driver.maxResultSize`` and a quarter of its heap
+    (``spark.driver.memory``), over COLLECTED_BYTES_PER_EDGE; without ``arrow`` (edges collected as
+    rows, several times the bytes) at most ROWS_MAX_EDGES."""
+    heap = size_bytes(settings.get("spark.driver.memory", "1g"), "m")
+    limits = [(heap // 4 // COLLECTED_BYTES_PER_EDGE, "spark.driver.memory")]
+    if not arrow:
+        limits.append((ROWS_MAX_EDGES, f"{ARROW} off"))
+    if settings.get("spark.submit.deployMode", "client") == "cluster":
+        if "spark.driver.memoryOverhead" in settings:
+            python_bytes = size_bytes(settings["spark.driver.memoryOverhead"], "m")
+        else:
+            python_bytes = max(384 << 20, int(heap * float(settings.get("spark.driver.memoryOverheadFactor", "0.1"))))
+        limits.append((python_bytes // 2 // DRIVER_BYTES_PER_EDGE, "the driver container's memory overhead"))
+    elif available is not None:
+        limits.append((available // 2 // DRIVER_BYTES_PER_EDGE, "the driver machine's available memory"))
+    result_bytes = size_bytes(settings.get("spark.driver.maxResultSize", "1g"), "b")
+    if result_bytes > 0:  # 0: no limit
+        limits.append((result_bytes // 2 // COLLECTED_BYTES_PER_EDGE, "spark.driver.maxResultSize"))
+    return min(limits)
+
+
 def pagerank(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: float = 0.85, tol: float = 1e-6,
-             max_iter: int = 1000, engine: str = "auto", driver_max_edges: int = DRIVER_MAX_EDGES,
+             max_iter: int = 1000, engine: str = "auto", driver_max_edges: int | None = None,
              checkpoint_dir: str | None = None, seeds: DataFrame | None = None,
              start: DataFrame | None = None, lump_dangling: bool = True,
              block_vertices: int = BLOCK_VERTICES) -> tuple[DataFrame, RankInfo]:
@@ -503,7 +560,13 @@ def pagerank(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: flo
                  .localCheckpoint(eager=True))
         warm = {"vertices_with_start": start.count()}
         warm["vertices_new"] = n_vertices - warm["vertices_with_start"]
-    chosen = engine if engine != "auto" else ("driver" if n_edges <= driver_max_edges else "block")
+    limit = None
+    if engine == "auto":
+        arrow = spark.conf.get(ARROW, "false").strip().lower() == "true"
+        edges_limit, bound = (driver_edge_limit(dict(spark.sparkContext.getConf().getAll()), _available_bytes(), arrow)
+                              if driver_max_edges is None else (driver_max_edges, "--driver-max-edges"))
+        limit = {"edges": edges_limit, "bound": bound}
+    chosen = engine if engine != "auto" else ("driver" if n_edges <= limit["edges"] else "block")
     if chosen == "driver":
         scores, run = _driver(spark, ids, edges, damping, tol, max_iter, seeds, start)
     elif chosen == "graphx":
@@ -519,7 +582,7 @@ def pagerank(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: flo
     if run["last_change"] is not None and not math.isfinite(run["last_change"]):
         run["last_change"] = None  # no iteration ran: no change to report (reports are strict JSON)
     info = RankInfo(engine=chosen, vertices=n_vertices, edges=n_edges, seconds=round(time.time() - started, 3),
-                    seeds=n_seeds, warm_start=warm, **run)
+                    seeds=n_seeds, warm_start=warm, driver_max_edges=limit, **run)
     return scores, info
 
 

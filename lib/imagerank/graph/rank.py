@@ -17,7 +17,7 @@ from imagerank.graph.cc_webgraph import compare, read_ranks
 from imagerank.graph.harmonic import DRIVER_MAX_WORK, LOG2M, harmonic_centrality
 from imagerank.graph.harmonic import ENGINES as HARMONIC_ENGINES
 from imagerank import fs, progress
-from imagerank.graph.pagerank import DRIVER_MAX_EDGES, ENGINES, WARM_UNSUPPORTED, info_dict, pagerank
+from imagerank.graph.pagerank import ENGINES, WARM_UNSUPPORTED, info_dict, pagerank
 from imagerank.graph.prepare import delete_path
 from imagerank.graph.trust import GOOD_SHARE, PACKAGE_FILE, load_trusted_sources, seed_domains, seed_vertices, spam_mass
 from imagerank.stage import Stage
@@ -37,7 +37,7 @@ class RankOptions:
     tol: float = 1e-6  # PageRank stops when the L1 change of the score vector falls below tol
     max_iter: int = 1000
     engine: str = "auto"  # PageRank engine, one of pagerank.ENGINES (graphframes needs GraphFrames' JVM package)
-    driver_max_edges: int = DRIVER_MAX_EDGES
+    driver_max_edges: int | None = None  # auto's limit for the driver engine; None: what the driver holds
     harmonic_engine: str = "auto"
     harmonic_driver_max_work: int = DRIVER_MAX_WORK
     log2m: int = LOG2M
