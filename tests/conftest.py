@@ -13,7 +13,8 @@ WARC = SHARED / "warc"
 # master and executors, and a job run as a plain process (``python jobs/x.py``). C1 alone and the
 # serial collector: a JVM that lives a minute spends most of its CPU compiling with C2 code it runs a
 # few times. Measured on test_train_predict_and_evaluate_under_spark_submit (three spark-submits in
-# local-cluster): 211 -> 121 busy core-seconds of the machine, 118 -> 85 s. The test session's own JVM
+# local-cluster): 211 -> 121 busy core-seconds of the machine, 118 -> 85 s; on a small application on
+# YARN in client mode, 85-93 s -> 39-53 s. The test session's own JVM
 # (one per pytest run) keeps the defaults: it lives long enough for C2 to pay (test_publish: no gain).
 # Only the tests' command lines carry these; what users run keeps Spark's defaults.
 SHORT_JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"

@@ -71,10 +71,6 @@ JAVA_OPENS = [f"--add-opens=java.base/{package}=ALL-UNNAMED" for package in (
     "java.lang", "java.lang.reflect", "java.io", "java.net", "java.nio", "java.util", "java.util.concurrent",
     "sun.nio.ch", "sun.security.action")]
 
-# for the driver, application master and executor JVMs: C1 only and the serial collector halve a small
-# application's time under spark-submit on a machine of 2 cores (measured: 85-93 s to 39-53 s in client mode)
-SPARK_JVM_OPTIONS = SHORT_JVM_OPTIONS
-
 LOG4J = """\
 log4j.rootLogger={level}, stderr
 log4j.appender.stderr=org.apache.log4j.ConsoleAppender
@@ -400,9 +396,9 @@ class MiniCluster:
             "spark.executor.cores": "1",
             "spark.yarn.maxAppAttempts": "1",
             "spark.ui.enabled": "false",
-            "spark.driver.extraJavaOptions": SPARK_JVM_OPTIONS,
-            "spark.yarn.am.extraJavaOptions": SPARK_JVM_OPTIONS,
-            "spark.executor.extraJavaOptions": SPARK_JVM_OPTIONS,
+            "spark.driver.extraJavaOptions": SHORT_JVM_OPTIONS,
+            "spark.yarn.am.extraJavaOptions": SHORT_JVM_OPTIONS,
+            "spark.executor.extraJavaOptions": SHORT_JVM_OPTIONS,
         }
 
     # -- HDFS and YARN, through the launcher ---------------------------------------------------------------
