@@ -474,13 +474,13 @@ def _available_bytes() -> int | None:
     return None
 
 
-_UNITS = {"b": 0, "k": 10, "kb": 10, "m": 20, "mb": 20, "g": 30, "gb": 30, "t": 40, "tb": 40}
+_UNITS = {"b": 0, "k": 10, "kb": 10, "m": 20, "mb": 20, "g": 30, "gb": 30, "t": 40, "tb": 40, "p": 50, "pb": 50}
 
 
 def size_bytes(text: str, unit: str) -> int:
     """Bytes of a Spark size setting (``1g``, ``384m``, ``2048``: a bare number is in ``unit``)."""
     value = text.strip().lower()
-    number = value.rstrip("abgkmt")
+    number = value.rstrip("abgkmpt")
     return int(number) << _UNITS[value[len(number):] or unit]
 
 
@@ -560,13 +560,13 @@ def pagerank(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: flo
                  .localCheckpoint(eager=True))
         warm = {"vertices_with_start": start.count()}
         warm["vertices_new"] = n_vertices - warm["vertices_with_start"]
-    limit = None
+    chosen, limit = engine, None
     if engine == "auto":
         arrow = spark.conf.get(ARROW, "false").strip().lower() == "true"
         edges_limit, bound = (driver_edge_limit(dict(spark.sparkContext.getConf().getAll()), _available_bytes(), arrow)
                               if driver_max_edges is None else (driver_max_edges, "--driver-max-edges"))
         limit = {"edges": edges_limit, "bound": bound}
-    chosen = engine if engine != "auto" else ("driver" if n_edges <= limit["edges"] else "block")
+        chosen = "driver" if n_edges <= edges_limit else "block"
     if chosen == "driver":
         scores, run = _driver(spark, ids, edges, damping, tol, max_iter, seeds, start)
     elif chosen == "graphx":
