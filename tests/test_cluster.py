@@ -2,7 +2,7 @@
 (the driver, and an executor in a process of its own with two task slots, so two Python workers, as on
 a cluster; one executor, not two: each executor JVM starts and warms up on its own) writing to an
 S3-compatible server on loopback; and the helpers the YARN tests share (tests/test_yarn.py: the
-pipeline through conf/submit-yarn.sh, an executor killed mid-extraction, a killed and resumed run).
+pipeline through conf/submit-yarn.sh, and one that loses an executor mid-extraction, is killed and resumes).
 
 Each test starts real spark-submit processes, so these are the slowest tests of the suite.
 """
@@ -150,19 +150,6 @@ def assert_same_tables(spark, got_root: str, expected_root: str, folders=TABLES,
 
 
 
-def _many_crawl_files(root: Path, copies: int) -> str:
-    """A manifest of the sample crawl written ``copies`` times over (different seeds), 3 files each."""
-    from imagerank.sample import CRAWL, write_sample
-
-    lines = []
-    for seed in range(copies):
-        info = write_sample(str(root / f"crawl{seed}"), seed=100 + seed)
-        lines += [str(Path(info["manifest"]).parent / CRAWL / name) for name in info["files"]]
-    manifest = root / "all.paths"
-    manifest.write_text("\n".join(lines) + "\n")
-    return str(manifest)
-
-
 @pytest.fixture(scope="module")
 def s3_endpoint():
     from moto.server import ThreadedMotoServer
@@ -186,7 +173,8 @@ def test_the_pipeline_writes_to_s3_from_a_local_cluster(spark, reference, s3_end
         "aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"})
     client.create_bucket(Bucket="imagerank")
     crawl = reference["crawl"]
-    config = write_config(tmp_path / "pipeline.yaml", "s3://imagerank/run", crawl["manifest"], crawl["catalog"])
+    config = write_config(tmp_path / "pipeline.yaml", "s3://imagerank/run", crawl["manifest"], crawl["catalog"],
+                          crawl["trusted_sources"])
     s3a = {"spark.hadoop.fs.s3a.endpoint": s3_endpoint, "spark.hadoop.fs.s3a.path.style.access": "true",
            "spark.hadoop.fs.s3a.access.key": "testing", "spark.hadoop.fs.s3a.secret.key": "testing",
            "spark.hadoop.fs.s3a.endpoint.region": "us-east-1",

@@ -126,15 +126,16 @@ def test_spark_submit_on_yarn_reads_and_writes_hdfs(yarn_cluster, lines_on_hdfs,
 
 
 def _pipeline_on_hdfs(yarn_cluster, crawl, tmp_path, name: str) -> tuple[str, str]:
-    """The sample crawl, its catalog and a pipeline configuration on HDFS under /<name>: (root, config URI)."""
+    """The sample crawl, its catalog, its trusted sources and a pipeline configuration on HDFS under
+    /<name>: (root, config URI)."""
     from conftest import write_config
 
     root = f"/{name}-{os.getpid()}"
     yarn_cluster.put(crawl["root"], root + "/sample")
-    relative = os.path.relpath
-    config = write_config(tmp_path / "pipeline.yaml", yarn_cluster.uri(root + "/out"),
-                          yarn_cluster.uri(f"{root}/sample/{relative(crawl['manifest'], crawl['root'])}"),
-                          yarn_cluster.uri(f"{root}/sample/{relative(crawl['catalog'], crawl['root'])}"))
+    on_hdfs = {key: yarn_cluster.uri(f"{root}/sample/{os.path.relpath(crawl[key], crawl['root'])}")
+               for key in ("manifest", "catalog", "trusted_sources")}
+    config = write_config(tmp_path / "pipeline.yaml", yarn_cluster.uri(root + "/out"), on_hdfs["manifest"],
+                          on_hdfs["catalog"], on_hdfs["trusted_sources"])
     return root, yarn_cluster.put(config, root + "/pipeline.yaml")
 
 
@@ -242,69 +243,66 @@ def test_the_readme_yarn_template_runs_the_pipeline_on_hdfs(yarn_cluster, packed
     assert "imagerank-env.tar.gz#environment" in properties["spark.yarn.dist.archives"]
 
 
-def test_an_executor_container_killed_mid_extraction_on_yarn_changes_nothing(yarn_cluster, spark, tmp_path):  # noqa: F811
-    """extract.py on YARN (client mode) over 15 crawl files on HDFS; once the first file is done its
-    executor's container is killed (SIGKILL). YARN starts another, the lost tasks run again, and the
-    committed tables and report equal an in-process run's."""
+def _python_workers(pid: int) -> list[int]:
+    """The Python processes an executor JVM started (pyspark.daemon, and the workers it forks): a Python
+    task has started on that executor once there is one."""
+    children, found = {}, []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry.name))
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def test_a_pipeline_on_yarn_loses_an_executor_then_is_killed_and_resumes_to_the_same_tables(
+        yarn_cluster, spark, reference, tmp_path):  # noqa: F811
+    """The pipeline on YARN (client mode). Mid-extraction, once a crawl file's task runs in the executor's
+    Python, the executor's container is killed (SIGKILL): YARN starts another and the lost task runs again.
+    Once the graph stage has started, the application is killed through the ResourceManager (as `yarn
+    application -kill` or a scheduler's timeout does), then rerun with --resume: the extraction is kept
+    (skipped, the same run), its report counts what the in-process run's counts, and every table equals
+    the in-process run's."""
     from conftest import report_of
-    from test_cluster import Submitted, _many_crawl_files, rows, run_ok, same_rows
-
-    from imagerank import commit
-    from imagerank.crawl.extract import FILES, run_extract
-
-    local = tmp_path / "crawl"
-    manifest = Path(_many_crawl_files(local, copies=5))
-    expected = run_extract(spark, str(manifest), str(tmp_path / "expected"))
-    root = f"/killed-executor-{os.getpid()}"
-    crawl_uri = yarn_cluster.put(local, root + "/crawl")
-    (tmp_path / "all.paths").write_text(manifest.read_text().replace(str(local), crawl_uri))
-    manifest_uri = yarn_cluster.put(tmp_path / "all.paths", root + "/all.paths")
-    out = root + "/out"
-    job = Submitted("extract.py", ["--input", manifest_uri, "--output", yarn_cluster.uri(out)],
-                    conf=yarn_cluster.spark_conf(), env=yarn_cluster.env(), master="yarn")
-
-    def files_done() -> int:
-        try:
-            return sum(1 for entry in yarn_cluster.lsr(out + "/_runs") if f"/{FILES}/" in entry["path"])
-        except OSError:  # no run folder yet
-            return 0
-
-    job.wait_for(lambda: files_done() > 0, timeout=300)
-    app_id = app_id_from(job.log(last=400))
-    executors = [pid for pid, kind in yarn_cluster.container_pids(app_id).items() if kind == "executor"]
-    assert executors, f"no executor container of {app_id} found"
-    os.kill(executors[0], signal.SIGKILL)
-    done_at_kill = files_done()
-    assert not yarn_cluster.exists(out + "/" + commit.MARKER) and done_at_kill < expected["files"]["total"]
-    run_ok(job)
-    with _reading_hdfs(yarn_cluster):
-        report = report_of(yarn_cluster.uri(out))
-        assert report["master"] == "yarn" and report["app_id"] == app_id
-        assert report["files"] == expected["files"] and report["rows_written"] == expected["rows_written"]
-        assert report["skipped"] == expected["skipped"]
-        for name in ("pages", "image_embeds", "page_links"):
-            got = rows(spark, yarn_cluster.uri(out), name, moved=(crawl_uri, str(local)))
-            assert same_rows(got, rows(spark, tmp_path / "expected", name)), name
-
-
-def test_a_pipeline_killed_on_yarn_in_the_graph_stage_resumes_to_the_same_tables(yarn_cluster, spark, reference,  # noqa: F811
-                                                                                   tmp_path):
-    """The pipeline on YARN (client mode), killed through the ResourceManager (as `yarn application -kill`
-    or a scheduler's timeout does) once the graph stage has started, then rerun with --resume: the
-    extraction is kept (skipped, the same run), and the tables equal the in-process run's."""
     from test_cluster import Submitted, assert_same_tables, run_ok
 
     from imagerank import commit
+    from imagerank.crawl.extract import FILES
 
     crawl = reference["crawl"]
     root, config = _pipeline_on_hdfs(yarn_cluster, crawl, tmp_path, "resumed")
     conf = yarn_cluster.spark_conf()
     first = Submitted("pipeline.py", ["--config", config], conf=conf, env=yarn_cluster.env(), master="yarn")
+    runs = root + "/out/extract/_runs"
+
+    def files_done() -> int:
+        try:
+            return sum(1 for entry in yarn_cluster.lsr(runs) if f"/{FILES}/" in entry["path"])
+        except OSError:  # no run folder yet
+            return 0
+
+    def running_executor() -> int | None:
+        app_id = app_id_from(first.log(last=400))
+        executors = [pid for pid, kind in yarn_cluster.container_pids(app_id).items() if kind == "executor"] \
+            if app_id else []
+        return next((pid for pid in executors if _python_workers(pid)), None)
+
+    first.wait_for(lambda: first.saw("[extract] started") and running_executor() is not None, timeout=600)
+    os.kill(running_executor(), signal.SIGKILL)
+    assert files_done() < len(crawl["files"])  # the extraction goes on without it
     first.wait_for(lambda: first.saw("[graph] started"), timeout=600)
     app_id = app_id_from(first.log(last=400))
     yarn_cluster.kill(app_id)
     assert first.finish(300) != 0, first.log()
     assert yarn_cluster.app(app_id)["state"] == "KILLED"
+    assert first.saw("ExecutorLostFailure") or first.saw("Lost executor"), first.log(last=400)
     with _reading_hdfs(yarn_cluster):
         extract_run = commit.marker(yarn_cluster.uri(root + "/out/extract"))["run"]
         assert commit.marker(yarn_cluster.uri(root + "/out/rank")) is None
@@ -314,5 +312,9 @@ def test_a_pipeline_killed_on_yarn_in_the_graph_stage_resumes_to_the_same_tables
     assert again.saw("[extract] skipped"), again.log()
     with _reading_hdfs(yarn_cluster):
         assert commit.marker(yarn_cluster.uri(root + "/out/extract"))["run"] == extract_run
+        got, expected = report_of(yarn_cluster.uri(root + "/out/extract")), report_of(reference["root"] + "/extract")
+        assert got["master"] == "yarn" and got["app_id"] == app_id
+        for key in ("files", "rows_written", "skipped"):
+            assert got[key] == expected[key], key
         assert_same_tables(spark, yarn_cluster.uri(root + "/out"), reference["root"],
                            moved=(yarn_cluster.uri(root + "/sample"), str(crawl["root"])))
