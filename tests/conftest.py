@@ -20,6 +20,20 @@ WARC = SHARED / "warc"
 SHORT_JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 
 
+def on_hadoop(item) -> bool:
+    """Whether a collected test runs on the Hadoop minicluster (tests/minicluster.py: the yarn_cluster
+    fixture, directly or through test_commit's hdfs store)."""
+    callspec = getattr(item, "callspec", None)
+    return "yarn_cluster" in getattr(item, "fixturenames", ()) or (
+        callspec is not None and "hdfs" in callspec.params.values())
+
+
+def pytest_collection_modifyitems(config, items):
+    """The tests on the Hadoop minicluster last, in the order collected: its daemons (a session's
+    fixture) start for them alone and stop with the session, instead of idling through the others."""
+    items.sort(key=on_hadoop)
+
+
 def short_jvm_env(env: dict) -> dict:
     """``env`` for a job run as a plain process: its local session's JVM starts with
     :data:`SHORT_JVM_OPTIONS`, through ``JDK_JAVA_OPTIONS`` (read by the java launcher, which says so
@@ -152,15 +166,16 @@ def sample_crawl(tmp_path_factory):
     return info
 
 
-def write_config(path: Path, root: str, crawl_manifest: str, catalog: str) -> str:
-    """A pipeline configuration (conf/pipeline.yaml's shape) for the sample crawl and catalog."""
+def write_config(path: Path, root: str, crawl_manifest: str, catalog: str, trusted_sources: str) -> str:
+    """A pipeline configuration (conf/pipeline.yaml's shape) for the sample crawl, its catalog and its
+    trusted sources (TrustRank's seeds)."""
     import yaml
 
     path.write_text(yaml.safe_dump({
         "output_root": root,
         "extract": {"input": [crawl_manifest]},
         "graph": {},
-        "rank": {"max_iter": 60},
+        "rank": {"trusted_sources": trusted_sources},
         "popularity": {"catalog": catalog},
         "publish": {},
     }))
@@ -169,44 +184,35 @@ def write_config(path: Path, root: str, crawl_manifest: str, catalog: str) -> st
 
 @pytest.fixture(scope="session")
 def reference(spark, sample_crawl, tmp_path_factory):
-    """The whole pipeline on the sample, in this test process's own session (local mode): what every
-    run of it elsewhere (spark-submit, YARN, S3, HDFS) must give."""
+    """The whole pipeline on the sample (jobs/pipeline.py's run_pipeline, conf/pipeline.yaml's stages
+    with the sample's trusted sources), in this test process's own session (local mode), once for the
+    session: what every run of it elsewhere (spark-submit, YARN, S3, HDFS) must give, and the tables
+    the tests of each stage examine (sample_pipeline, sample_published)."""
     from imagerank.pipeline import run_pipeline
 
     root = tmp_path_factory.mktemp("reference")
-    config = write_config(root / "pipeline.yaml", str(root / "out"), sample_crawl["manifest"], sample_crawl["catalog"])
+    config = write_config(root / "pipeline.yaml", str(root / "out"), sample_crawl["manifest"], sample_crawl["catalog"],
+                          sample_crawl["trusted_sources"])
     run_pipeline(spark, config)
     return {"root": str(root / "out"), "crawl": sample_crawl}
 
 
 @pytest.fixture(scope="session")
-def sample_pipeline(spark, sample_crawl, tmp_path_factory):
-    """The sample crawl taken through extract, build_graph and rank once for the whole session (with
-    defaults but the trusted sources: what test_extract_job and test_build_graph examine too)."""
-    from imagerank.crawl.extract import run_extract
-    from imagerank.graph.build import run_build_graph
-    from imagerank.graph.rank import RankOptions, run_rank
-
-    root = tmp_path_factory.mktemp("pipeline")
-    extracted = run_extract(spark, sample_crawl["manifest"], str(root / "extract"))
-    graph = run_build_graph(spark, [str(root / "extract")], str(root / "graph"))
-    report = run_rank(spark, str(root / "graph"), str(root / "rank"),
-                      RankOptions(trusted_sources=sample_crawl["trusted_sources"]))
-    return {"root": root, "rank_report": report, "catalog": sample_crawl["catalog"], "extract_report": extracted,
-            "graph_report": graph}
+def sample_pipeline(reference):
+    """The reference run's extract, graph and rank (their folders under ``root``, and their reports):
+    what test_extract_job, test_build_graph and test_rank examine. Read, never written."""
+    root = Path(reference["root"])
+    crawl = reference["crawl"]
+    return {"root": root, "rank_report": report_of(root / "rank"), "catalog": crawl["catalog"],
+            "extract_report": report_of(root / "extract"), "graph_report": report_of(root / "graph")}
 
 
 @pytest.fixture(scope="session")
-def sample_published(spark, sample_pipeline):
-    """The sample pipeline's popularity and publish (sample_pipeline's root: popularity, table), once
-    for the session: what test_publish examines and test_evaluate evaluates."""
-    from imagerank.catalog.popularity import run_popularity
-    from imagerank.catalog.publish import run_publish
-
-    root, catalog = sample_pipeline["root"], sample_pipeline["catalog"]
-    run_popularity(spark, catalog, str(root / "popularity"))
-    report = run_publish(spark, catalog, str(root / "rank"), str(root / "popularity"), str(root / "table"))
-    return {"root": root, "report": report}
+def sample_published(sample_pipeline):
+    """The reference run's popularity and publish (sample_pipeline's root: popularity, table): what
+    test_publish examines and test_evaluate evaluates."""
+    root = sample_pipeline["root"]
+    return {"root": root, "report": report_of(root / "table")}
 
 
 def most_shuffle_rows_per_task(spark, action) -> int:
