@@ -97,6 +97,40 @@ def test_near_duplicate_families_name_their_original(spark, photos, signals):
     assert report["families"] == 3 and report["images_in_families"] == 15
 
 
+def test_the_families_embedding_candidates_stay_under_the_bound(spark):
+    """The families' embedding LSH (VisualRank's, bounded): a near pair is found and a far one is not;
+    twelve copies of one embedding (a logo a catalog holds thousands of times), which no hyperplane
+    separates, pair up freely under the cap (all 66 pairs) and over it are split into buckets of at
+    most the cap, each copy paired with at most cap - 1 others, and counted."""
+    from imagerank.content.families import FamilyOptions, lsh_candidates, lsh_report
+
+    rng = np.random.default_rng(5)
+    unit = lambda v: (v / np.linalg.norm(v)).tolist()  # noqa: E731
+    base, far, logo = rng.normal(size=16), rng.normal(size=16), rng.normal(size=16)
+    rows = [("near-a", unit(base)), ("near-b", unit(base + 0.02 * rng.normal(size=16))), ("far", unit(far))]
+    rows += [(f"logo-{i:02d}", unit(logo)) for i in range(12)]
+    images = spark.createDataFrame(rows, "identifier string, embedding array<float>")
+
+    def found(options):
+        pairs, buckets, parameters = lsh_candidates(images, options)
+        got = {tuple(r) for r in pairs.collect()}
+        return got, lsh_report(buckets, parameters, options)
+
+    free, report = found(FamilyOptions(max_bucket=100))
+    logos = {pair for pair in free if pair[0].startswith("logo")}
+    assert ("near-a", "near-b") in free and len(logos) == 66 and not any("far" in pair for pair in free)
+    assert report["buckets_capped"] == 0 and report["bound_per_image"] == 4 * 99
+    capped, report = found(FamilyOptions(max_bucket=5))
+    partners = {}
+    for a, b in capped:
+        partners.setdefault(a, set()).add(b)
+        partners.setdefault(b, set()).add(a)
+    assert ("near-a", "near-b") in capped and not any("far" in pair for pair in capped)
+    assert all(len(partners[f"logo-{i:02d}"]) <= 4 for i in range(12))
+    assert report["images_in_capped_buckets"] >= 12 and report["per_image_max"] <= 4 * 4
+
+
+
 @needs_text_models
 def test_text_embeddings_come_from_the_packaged_model(spark, photos, signals):
     rows = table(spark, signals["out"], "text_embeddings").collect()

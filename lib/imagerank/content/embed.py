@@ -21,7 +21,7 @@ from imagerank.catalog.read import DEFAULT_TABLE, EMBED_COLUMNS, read_catalog
 from imagerank.postgres import is_postgres
 from imagerank.content import models
 from imagerank.content.families import (VERIFIED, FamilyOptions, families, hash_candidates, lsh_candidates,
-                                        verified_pairs)
+                                        lsh_report, verified_pairs)
 from imagerank.content.fetch import FetchOptions
 from imagerank.content.pixels import COLUMNS, ImageSource, nothing_decoded
 from imagerank.content.schemas import FAMILIES, IMAGE_EMBEDDINGS, IMAGE_FEATURES, IMAGE_SKIPS
@@ -168,8 +168,9 @@ def _image_tables(spark: SparkSession, stage: Stage, catalog, catalog_report: di
                              .select(*[f.name for f in IMAGE_EMBEDDINGS.fields]))
 
     by_hash, skipped_buckets = hash_candidates(embeddings, options.family.max_bucket)
-    candidates = by_hash.union(lsh_candidates(embeddings, options.family)).distinct()
-    candidates = stage.write("_candidates", candidates)
+    by_embedding, lsh_buckets, lsh_parameters = lsh_candidates(embeddings, options.family)
+    candidates = stage.write("_candidates", by_hash.union(by_embedding).distinct())
+    embedding_search = lsh_report(lsh_buckets, lsh_parameters, options.family)
     pairs = stage.write("near_duplicate_pairs", verified_pairs(embeddings, candidates,
                                                                 options.family.min_similarity))
     family_table = stage.write("families", families(spark, features, pairs, fs.join(stage.folder, "_checkpoints")))
@@ -182,7 +183,7 @@ def _image_tables(spark: SparkSession, stage: Stage, catalog, catalog_report: di
             "candidate_pairs": candidates.count(), "verified_pairs": pairs.count(),
             "families": family_table.select("near_duplicate_of").distinct().count(),
             "images_in_families": family_table.count(),
-            "hash_buckets_skipped": skipped_buckets.count(),
+            "hash_buckets_skipped": skipped_buckets.count(), "embedding_candidates": embedding_search,
             "min_similarity": options.family.min_similarity},
     }
     for scratch in ("_checkpoints", "_pixels", "_candidates"):  # what the tables above were made from

@@ -2,8 +2,9 @@
 
 1. Candidates: images whose perceptual hashes (flip- and 90-degree-rotation-invariant, 64 bits)
    agree on one of four 16-bit bands, plus images close in embedding space by random-projection
-   LSH (Spark ML ``BucketedRandomProjectionLSH.approxSimilarityJoin``). A hash bucket larger than
-   ``max_bucket`` (blank and single-colour images share one) gives no pairs and is counted.
+   LSH (VisualRank's, bounded: :func:`lsh_candidates`). A hash band value shared by more than
+   ``max_bucket`` images (blank and single-colour images share one) gives no pairs and is counted;
+   an LSH bucket over it is split, and counted.
 2. Verification: each candidate pair is compared with VisualRank's own measure, matched interest
    points over the mean count (:func:`.similarity.match_similarity`), at least ``min_similarity``.
 3. Families: connected components of the verified pairs (GraphFrames' ``connectedComponents``).
@@ -34,10 +35,10 @@ BAND_BITS = 64 // BANDS
 @dataclass(frozen=True)
 class FamilyOptions:
     min_similarity: float = 0.2      # matched points over mean count, verified pairs
-    max_bucket: int = 1000           # a hash band value shared by more images gives no candidates
+    max_bucket: int = 1000           # a hash band value shared by more images gives no candidates; LSH buckets at most
     lsh_distance: float = 0.6        # Euclidean distance of L2-normalised embeddings (cosine >= 0.82)
     lsh_tables: int = 4
-    lsh_bucket_length: float = 0.5
+    lsh_neighbours: int = 20         # each image's nearest kept as candidates, over the tables
 
 
 def hash_candidates(images: DataFrame, max_bucket: int) -> tuple[DataFrame, DataFrame]:
@@ -59,21 +60,49 @@ def hash_candidates(images: DataFrame, max_bucket: int) -> tuple[DataFrame, Data
     return pairs, skipped
 
 
-def lsh_candidates(images: DataFrame, options: FamilyOptions) -> DataFrame:
-    """Pairs a < b whose embeddings lie within ``lsh_distance`` (approximate: LSH may miss some)."""
-    from pyspark.ml.feature import BucketedRandomProjectionLSH
-    from pyspark.ml.functions import array_to_vector
+def _lsh_options(options: FamilyOptions):
+    from imagerank.content.visualrank import VisualRankOptions
 
-    vectors = (images.where(F.col("embedding").isNotNull() & (F.size("embedding") > 0))
-               .select("identifier", array_to_vector("embedding").alias("v")))
-    if vectors.isEmpty():  # Spark ML's LSH cannot be fitted on no rows
-        return images.sparkSession.createDataFrame([], "a string, b string")
-    model = BucketedRandomProjectionLSH(inputCol="v", outputCol="h", seed=17,
-                                        bucketLength=options.lsh_bucket_length,
-                                        numHashTables=options.lsh_tables).fit(vectors)
-    joined = model.approxSimilarityJoin(vectors, vectors, options.lsh_distance, distCol="distance")
-    return (joined.select(F.col("datasetA.identifier").alias("a"), F.col("datasetB.identifier").alias("b"))
-            .where(F.col("a") < F.col("b")))
+    return VisualRankOptions(lsh_distance=options.lsh_distance, lsh_tables=options.lsh_tables,
+                             lsh_max_bucket=options.max_bucket, recall_sample=0)
+
+
+def lsh_candidates(images: DataFrame, options: FamilyOptions) -> tuple[DataFrame, DataFrame | None, dict]:
+    """(pairs a < b whose embeddings lie within ``lsh_distance``, the persisted LSH buckets they come
+    from and the parameters, for :func:`lsh_report`; None and {} where no image has an embedding).
+
+    VisualRank's bounded LSH (:func:`.visualrank.lsh_buckets`, the whole catalog one group): every
+    image is compared with at most ``lsh_tables x (max_bucket - 1)`` others, whatever the catalog's
+    size, and keeps its ``lsh_neighbours`` nearest within the distance (families are connected
+    components, so a family's members need not all be paired). A bucket of more than ``max_bucket``
+    images that no hyperplane separates (a logo the catalog holds thousands of times) is split, and
+    counted. Spark ML's ``BucketedRandomProjectionLSH``, used before, puts every unit vector in one
+    of two buckets per table (docs/design.md, "VisualRank"): about n^2 / 4 pairs. Approximate: LSH
+    may miss a close pair."""
+    from imagerank.content.visualrank import bucket_knn, lsh_buckets, min_cosine
+
+    members = (images.where(F.col("embedding").isNotNull() & (F.size("embedding") > 0))
+               .select(F.lit("catalog").alias("group"), "identifier", "embedding"))
+    if members.isEmpty():
+        return images.sparkSession.createDataFrame([], "a string, b string"), None, {}
+    lsh = _lsh_options(options)
+    buckets, vectors, parameters = lsh_buckets(members, lsh)
+    buckets = buckets.persist()
+    edges = bucket_knn(buckets, vectors, options.lsh_neighbours, min_cosine(lsh))
+    pairs = edges.select(F.least("src", "dst").alias("a"), F.greatest("src", "dst").alias("b")).distinct()
+    return pairs, buckets, parameters
+
+
+def lsh_report(buckets: DataFrame | None, parameters: dict, options: FamilyOptions) -> dict:
+    """What :func:`lsh_candidates` cost (:func:`.visualrank.candidate_stats`: pairs, per image, buckets
+    capped); its buckets unpersisted."""
+    from imagerank.content.visualrank import candidate_stats
+
+    if buckets is None:
+        return {}
+    stats = candidate_stats(buckets, parameters, _lsh_options(options))
+    buckets.unpersist()
+    return stats
 
 
 VERIFIED = T.StructType([T.StructField("a", T.StringType()), T.StructField("b", T.StringType()),
