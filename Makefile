@@ -12,7 +12,7 @@ PINS35 := requirements/spark35.txt
 SAMPLE := data/sample
 DEMO := data/demo
 
-.PHONY: install test test-slow test-slow-nohadoop test-all test-yarn test-spark35 test-spark35-fast test-spark35-yarn test-spark35-slow-nohadoop test-spark35-all demo bench dist clean browser postgres
+.PHONY: install test test-slow test-slow-nohadoop test-all test-yarn test-spark35 test-spark35-fast test-spark35-yarn test-spark35-slow-nohadoop test-spark35-nohadoop test-spark35-all demo bench dist clean browser postgres
 
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -46,14 +46,11 @@ postgres:
 
 # make test: every test but the slow batch (marked slow in pytest.ini: spark-submit end to end in
 # local-cluster, on YARN and HDFS, to S3 and Iceberg); make test-slow: that batch alone; make test-all: both;
-# make test-yarn: the slow batch's tests on real Hadoop daemons alone (YARN and HDFS: one shared cluster);
-# make test-slow-nohadoop: the rest of the slow batch (.ci/run runs the two in different lanes).
+# make test-yarn: the tests on real Hadoop daemons alone (YARN and HDFS: one shared cluster; pytest marker
+# hadoop, set by tests/conftest.py); make test-slow-nohadoop: the rest of the slow batch.
 # PYTEST_ARGS goes to each pytest run.
 # One file: .venv/bin/python -m pytest tests/test_rank.py (add -m "not slow" to leave its slow cases out).
 PYTEST_ARGS ?=
-HADOOP_FILES := tests/test_yarn.py tests/test_commit.py
-SLOW_NOHADOOP := -m slow $(HADOOP_FILES:%=--ignore=%)
-
 test: $(STAMP) browser postgres
 	$(PY) -m pytest -q --durations=15 -m "not slow" $(PYTEST_ARGS) tests
 
@@ -64,14 +61,15 @@ test-all: $(STAMP) browser postgres
 	$(PY) -m pytest -q --durations=15 $(PYTEST_ARGS) tests
 
 test-yarn: $(STAMP)
-	$(PY) -m pytest -q --durations=15 -m slow $(PYTEST_ARGS) $(HADOOP_FILES)
+	$(PY) -m pytest -q --durations=15 -m hadoop $(PYTEST_ARGS) tests
 
 test-slow-nohadoop: $(STAMP) postgres
-	$(PY) -m pytest -q --durations=15 $(SLOW_NOHADOOP) $(PYTEST_ARGS) tests
+	$(PY) -m pytest -q --durations=15 -m "slow and not hadoop" $(PYTEST_ARGS) tests
 
 # Spark 3.5: the suite without the slow batch (test-spark35-fast), then the tests on YARN and HDFS
 # (test-spark35-yarn: EMR 7 and Dataproc 2.2/2.3 run 3.5 on YARN, against Hadoop 3.3.4's daemons);
-# test-spark35-slow-nohadoop: the rest of the slow batch on 3.5; test-spark35-all: everything
+# test-spark35-slow-nohadoop: the rest of the slow batch on 3.5; test-spark35-nohadoop: all but the tests on
+# YARN and HDFS, in one pytest run; test-spark35-all: everything
 test-spark35: test-spark35-fast test-spark35-yarn
 
 test-spark35-fast: $(STAMP35) postgres
@@ -79,10 +77,13 @@ test-spark35-fast: $(STAMP35) postgres
 	$(PY35) -m pytest -q --durations=15 -m "not slow" $(PYTEST_ARGS) tests
 
 test-spark35-yarn: $(STAMP35)
-	$(PY35) -m pytest -q --durations=15 -m slow $(PYTEST_ARGS) $(HADOOP_FILES)
+	$(PY35) -m pytest -q --durations=15 -m hadoop $(PYTEST_ARGS) tests
 
 test-spark35-slow-nohadoop: $(STAMP35) postgres
-	$(PY35) -m pytest -q --durations=15 $(SLOW_NOHADOOP) $(PYTEST_ARGS) tests
+	$(PY35) -m pytest -q --durations=15 -m "slow and not hadoop" $(PYTEST_ARGS) tests
+
+test-spark35-nohadoop: $(STAMP35) postgres
+	$(PY35) -m pytest -q --durations=15 -m "not hadoop" $(PYTEST_ARGS) tests
 
 test-spark35-all: $(STAMP35) postgres
 	$(PY35) -m pytest -q --durations=15 $(PYTEST_ARGS) tests

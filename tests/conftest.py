@@ -21,16 +21,19 @@ SHORT_JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 
 
 def on_hadoop(item) -> bool:
-    """Whether a collected test runs on the Hadoop minicluster (tests/minicluster.py: the yarn_cluster
-    fixture, directly or through test_commit's hdfs store)."""
-    callspec = getattr(item, "callspec", None)
-    return "yarn_cluster" in getattr(item, "fixturenames", ()) or (
-        callspec is not None and "hdfs" in callspec.params.values())
+    """Whether a collected test runs on the Hadoop minicluster (tests/minicluster.py): it takes the
+    yarn_cluster fixture, or is marked ``hadoop`` (test_commit's hdfs store, which asks for the fixture
+    by name)."""
+    return "yarn_cluster" in getattr(item, "fixturenames", ()) or item.get_closest_marker("hadoop") is not None
 
 
 def pytest_collection_modifyitems(config, items):
-    """The tests on the Hadoop minicluster last, in the order collected: its daemons (a session's
+    """The tests on the Hadoop minicluster marked ``hadoop`` (``-m hadoop`` selects them, ``-m "not
+    hadoop"`` leaves them out) and run last, in the order collected: its daemons (a session's
     fixture) start for them alone and stop with the session, instead of idling through the others."""
+    for item in items:
+        if on_hadoop(item):
+            item.add_marker(pytest.mark.hadoop)
     items.sort(key=on_hadoop)
 
 

@@ -40,7 +40,7 @@ def hdfs_root(request):
     return cluster.uri("/commit-tests"), cluster.fs_settings()
 
 
-@pytest.fixture(params=["local", "s3", pytest.param("hdfs", marks=pytest.mark.slow)])
+@pytest.fixture(params=["local", "s3", pytest.param("hdfs", marks=[pytest.mark.slow, pytest.mark.hadoop])])
 def root(request, tmp_path):
     """A folder on a local disk, S3 or HDFS, with the fs settings that reach it for this test."""
     if request.param == "local":
