@@ -5,7 +5,6 @@ import json
 
 import pytest
 
-from imagerank.catalog.popularity import run_popularity
 from imagerank.catalog.publish import SITE_WEIGHT, run_publish
 from imagerank.sample import FLICKR_IDS
 
@@ -241,8 +240,6 @@ def test_no_task_gathers_the_rows_of_one_domain(spark, tmp_path):
 def test_trust_and_provider_authority_on_the_sample(spark, sample_pipeline, tmp_path):
     """The sample's museum is its trusted seed; flickr and wikimedia are measured, not trusted."""
     root, catalog = sample_pipeline["root"], sample_pipeline["catalog"]
-    if not (root / "popularity").exists():
-        run_popularity(spark, catalog, str(root / "popularity"))
     report = run_publish(spark, catalog, str(root / "rank"), str(root / "popularity"), str(tmp_path / "table"),
                          graph=str(root / "graph"))
     rows = table(spark, tmp_path / "table", "authority").collect()
