@@ -159,13 +159,68 @@ def requires_graphframes(spark) -> None:
                     "before the jar was found?)")
 
 
+# A folder where pytest runs of one checkout and one environment (CI's several runs per Spark line) build the
+# sample crawl and the reference pipeline once and share them: set by .ci/run, unset by default.
+CACHE_ENV = "IMAGERANK_TEST_CACHE"
+
+
+def _cache_key() -> str:
+    """What the sample and the reference pipeline are made from: imagerank's sources and configuration,
+    this file, the Python and every installed distribution's version (pyspark's among them)."""
+    import hashlib
+    import importlib.metadata
+    import sys
+
+    digest = hashlib.sha256(sys.version.encode())
+    for path in sorted((ROOT / "lib" / "imagerank").rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+    digest.update(Path(__file__).read_bytes())
+    for version in sorted(f"{d.metadata['Name']}=={d.version}" for d in importlib.metadata.distributions()):
+        digest.update(version.encode())
+    return digest.hexdigest()[:20]
+
+
+@contextlib.contextmanager
+def _built_once(tmp_path_factory, name: str):
+    """(folder, built): the folder where a session fixture's ``name`` lives, and whether it is there
+    already. Without $IMAGERANK_TEST_CACHE, a new temporary folder. With it, a folder under it named by
+    :func:`_cache_key`, held under a file lock while it is built or read (a second pytest run waits for
+    the first's build); a build that did not finish (failed, killed) is removed and made again."""
+    import fcntl
+    import shutil
+
+    cache = os.environ.get(CACHE_ENV)
+    if not cache:
+        yield tmp_path_factory.mktemp(name), False
+        return
+    base = Path(cache) / _cache_key()
+    base.mkdir(parents=True, exist_ok=True)
+    folder, done = base / name, base / f"{name}.done"
+    with open(base / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if done.exists():
+            yield folder, True
+            return
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir()
+        yield folder, False
+        done.touch()  # only after the build returned
+
+
 @pytest.fixture(scope="session")
 def sample_crawl(tmp_path_factory):
+    import json
+
     from imagerank.sample import write_sample
 
-    out = tmp_path_factory.mktemp("sample")
-    info = write_sample(str(out))
-    info["root"] = out
+    with _built_once(tmp_path_factory, "sample") as (out, built):
+        if built:
+            info = json.loads((out / "info.json").read_text())
+        else:
+            info = write_sample(str(out / "crawl"))
+            (out / "info.json").write_text(json.dumps(info))
+    info["root"] = out / "crawl"
     return info
 
 
@@ -189,14 +244,16 @@ def write_config(path: Path, root: str, crawl_manifest: str, catalog: str, trust
 def reference(spark, sample_crawl, tmp_path_factory):
     """The whole pipeline on the sample (jobs/pipeline.py's run_pipeline, conf/pipeline.yaml's stages
     with the sample's trusted sources), in this test process's own session (local mode), once for the
-    session: what every run of it elsewhere (spark-submit, YARN, S3, HDFS) must give, and the tables
-    the tests of each stage examine (sample_pipeline, sample_published)."""
+    session (once for all of CI's runs of one Spark line: $IMAGERANK_TEST_CACHE): what every run of it
+    elsewhere (spark-submit, YARN, S3, HDFS) must give, and the tables the tests of each stage examine
+    (sample_pipeline, sample_published)."""
     from imagerank.pipeline import run_pipeline
 
-    root = tmp_path_factory.mktemp("reference")
-    config = write_config(root / "pipeline.yaml", str(root / "out"), sample_crawl["manifest"], sample_crawl["catalog"],
-                          sample_crawl["trusted_sources"])
-    run_pipeline(spark, config)
+    with _built_once(tmp_path_factory, "reference") as (root, built):
+        if not built:
+            config = write_config(root / "pipeline.yaml", str(root / "out"), sample_crawl["manifest"],
+                                  sample_crawl["catalog"], sample_crawl["trusted_sources"])
+            run_pipeline(spark, config)
     return {"root": str(root / "out"), "crawl": sample_crawl}
 
 
