@@ -48,9 +48,13 @@ def test_metrics_equal_scipy_and_a_plain_computation(spark):
 @pytest.fixture(scope="module")
 def evaluated(spark, sample_published, tmp_path_factory):
     from imagerank.evaluation.evaluate import run_evaluate
+    from imagerank.prediction.model import TrainOptions
 
     root = tmp_path_factory.mktemp("evaluate")
-    report = run_evaluate(spark, str(sample_published["root"] / "table"), str(root / "eval"))
+    # its tests examine the authority figures and the report; the holdout model's figures are
+    # test_leaving_one_provider_out's (default options): 5 boosting rounds here, not 50
+    report = run_evaluate(spark, str(sample_published["root"] / "table"), str(root / "eval"),
+                          train=TrainOptions(max_iter=5))
     return {"root": root, "table": sample_published["root"] / "table", "report": report}
 
 
@@ -111,6 +115,7 @@ def test_real_openverse_records_go_end_to_end_and_the_report_states_its_figures(
     from imagerank.catalog.publish import run_publish
     from imagerank.content.embed import run_embed
     from imagerank.evaluation.evaluate import run_evaluate
+    from imagerank.prediction.model import TrainOptions
 
     requires_graphframes(spark)
     data = lambda name: json.loads(shared_file("openverse", name).read_text())  # noqa: E731
@@ -144,8 +149,11 @@ def test_real_openverse_records_go_end_to_end_and_the_report_states_its_figures(
     run_publish(spark, str(catalog), str(sample_pipeline["root"] / "rank"), str(tmp_path / "pop"), str(tmp_path / "table"))
     embedded = run_embed(spark, str(catalog), "none", str(tmp_path / "signals"))  # text embeddings alone
     assert embedded["images"]["catalog_rows"] == len(rows) and embedded["images"]["with_features"] == 0
-    report = run_evaluate(spark, str(tmp_path / "table"), str(tmp_path / "eval"), str(tmp_path / "signals"))
+    # whatever the figures (below): 10 boosting rounds per held-out provider, not 50, and the report says so
+    report = run_evaluate(spark, str(tmp_path / "table"), str(tmp_path / "eval"), str(tmp_path / "signals"),
+                          train=TrainOptions(max_iter=10))
     assert report["holdout"]["providers"] == ["flickr", "nappy", "stocksnap", "wikimedia"]
+    assert report["holdout"]["model"] == {"max_iter": 10, "max_depth": 4, "step_size": 0.1, "seed": 11}
     scored = {(r["scorer"], r["provider"]): r for r in report["figures"]}
     from collections import Counter
 
@@ -172,8 +180,9 @@ def test_train_predict_and_evaluate_under_spark_submit(spark, tmp_path):
 
     planted(spark, tmp_path)
     paths = {name: str(tmp_path / name) for name in ("table", "signals", "model", "eval")}
+    # the model's quality is test_prediction's: 10 boosting rounds here (--max-iter), not 50
     run_ok(Submitted("train_popularity.py", ["--table", paths["table"], "--signals", paths["signals"],
-                                             "--output", paths["model"]]))
+                                             "--output", paths["model"], "--max-iter", "10"]))
     run_ok(Submitted("predict_popularity.py", ["--model", paths["model"], "--table", paths["table"],
                                                "--signals", paths["signals"], "--output", paths["table"]]))
     # the holdout trains models as train_popularity does, already under spark-submit above (and is
@@ -181,6 +190,7 @@ def test_train_predict_and_evaluate_under_spark_submit(spark, tmp_path):
     run_ok(Submitted("evaluate.py", ["--table", paths["table"], "--signals", paths["signals"],
                                      "--output", paths["eval"], "--no-holdout"]))
     assert report_of(tmp_path / "model")["master"].startswith("local-cluster")
+    assert report_of(tmp_path / "model")["params"]["max_iter"] == 10
     assert report_of(tmp_path / "table")["popularity_source"] == {"observed": 600, "predicted": 200}
     report = report_of(tmp_path / "eval")
     assert report["master"].startswith("local-cluster") and report["holdout"] == {"note": "not run (--no-holdout)"}

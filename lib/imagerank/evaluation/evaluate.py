@@ -2,6 +2,7 @@
 observed popularity, per provider and over all providers, and the run report people look at.
 
     python jobs/evaluate.py --table TABLE_DIR [--signals SIGNALS_DIR] [--images IMAGES] --output REPORT_DIR
+        [--max-iter N --max-depth N]  (the holdout's models: train_popularity's options)
 
 Popularity is Openverse's within-provider standardized value, so providers can be pooled ("all").
 Only rows whose popularity was observed count (``popularity_source = observed``). The first figure
@@ -16,6 +17,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+from dataclasses import asdict
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -23,6 +25,7 @@ from pyspark.sql import functions as F
 from imagerank import commit, fs
 from imagerank.evaluation.holdout import fit_r2, held_out_predictions
 from imagerank.evaluation.metrics import agreement
+from imagerank.prediction.model import TrainOptions
 from imagerank.stage import Stage
 
 ALL = "all"
@@ -124,12 +127,12 @@ def _why(entry: dict) -> str:
 
 def run_evaluate(spark: SparkSession, table_dir: str, output: str, signals_dir: str | None = None,
                  images: str | None = None, image_suffix: str = "", holdout: bool = True,
-                 note: str | None = None) -> dict:
+                 note: str | None = None, train: TrainOptions = TrainOptions()) -> dict:
     from imagerank.evaluation.html import render
     from imagerank.prediction.train import read_signals
 
     args = {"table": table_dir, "signals": signals_dir, "images": images, "image_suffix": image_suffix,
-            "holdout": holdout, "note": note}
+            "holdout": holdout, "note": note, "train": asdict(train)}
     with Stage(spark, "evaluate", output, args) as stage:
         folder = stage.input(table_dir, "publish", tables=("authority",))
         publish_report = stage.input_report(folder)
@@ -140,7 +143,7 @@ def run_evaluate(spark: SparkSession, table_dir: str, output: str, signals_dir: 
         ran = {"note": "not run (--no-holdout)"}
         predictions = None
         if holdout:
-            predictions, ran = held_out_predictions(spark, table, signals)
+            predictions, ran = held_out_predictions(spark, table, signals, train)
             rows = rows.unionByName(predictions)
         figures = agreement(pooled(rows), ["scorer", "provider"])
         if predictions is not None:

@@ -9,6 +9,8 @@ most ``baseline_rows``.
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
@@ -29,7 +31,7 @@ def held_out_predictions(spark: SparkSession, table: DataFrame, signals: dict | 
     providers = sorted(p for p, n in counts.items() if n >= MIN_ROWS)
     dims = embedding_dims(observed, columns)
     parts, ran = [], {"providers": providers, "skipped_small": sorted(set(counts) - set(providers)),
-                      "features": columns, "baseline": None}
+                      "features": columns, "model": asdict(options), "baseline": None}
     if len(providers) < 2:
         ran["note"] = "fewer than two providers with observed popularity: nothing to hold out"
         observed.unpersist()
