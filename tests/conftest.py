@@ -1,4 +1,5 @@
 import contextlib
+import functools
 import itertools
 import os
 from pathlib import Path
@@ -164,6 +165,7 @@ def requires_graphframes(spark) -> None:
 CACHE_ENV = "IMAGERANK_TEST_CACHE"
 
 
+@functools.cache  # hashed once per pytest run, not once per fixture
 def _cache_key() -> str:
     """What the sample and the reference pipeline are made from: imagerank's sources and configuration,
     this file, the Python and every installed distribution's version (pyspark's among them)."""
