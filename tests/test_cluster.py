@@ -59,7 +59,7 @@ class Submitted:
             command += ["--packages", packages]
         command += [str(ROOT / "jobs" / script), *args]
         full_env = {**os.environ, "SPARK_HOME": str(spark_home()), "PYSPARK_PYTHON": sys.executable,
-                    "PYTHONUNBUFFERED": "1", **(env or {})}
+                    "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1", **(env or {})}
         full_env.pop("PYSPARK_SUBMIT_ARGS", None)
         self.process = subprocess.Popen(command, cwd=ROOT, env=full_env, stdout=subprocess.PIPE,
                                         stderr=subprocess.PIPE, text=True, start_new_session=True)
@@ -83,8 +83,9 @@ class Submitted:
             if self.process.poll() is not None:
                 raise AssertionError(f"spark-submit ended ({self.process.returncode}) first:\n" + self.log())
             time.sleep(0.05)
+        stacks = self.stacks()
         self.kill()
-        raise AssertionError(f"timed out waiting; spark-submit said:\n{self.log()}")
+        raise AssertionError(f"timed out waiting for spark-submit:\n{stacks}")
 
     def saw(self, text: str) -> bool:
         """Whether a line with ``text`` came (spark-submit's Python driver prints to the JVM's stdout)."""
@@ -94,11 +95,42 @@ class Submitted:
         try:
             code = self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
+            stacks = self.stacks()
             self.kill()
-            raise
+            raise AssertionError(f"spark-submit did not end in {timeout:.0f} s:\n{stacks}") from None
         for reader in self._readers:
             reader.join(timeout=10)
         return code
+
+    def stacks(self, frames: int = 12) -> str:
+        """What a spark-submit that does not end is doing: each JVM's threads (jcmd Thread.print; the first
+        ``frames`` frames of each) and each Python's (faulthandler, on SIGABRT: it ends that Python)."""
+        group = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                pid, rest = stat.read_text().split(" ", 1)
+                fields = rest.rsplit(")", 1)[1].split()
+                if int(fields[2]) == self.process.pid:
+                    group.append((int(pid), (stat.parent / "cmdline").read_bytes().split(b"\0")[0].decode()))
+            except (OSError, IndexError, ValueError):
+                continue
+        dumps = [f"processes of the group: {group}"]
+        for pid, program in group:
+            if program.endswith("java"):
+                jcmd = Path(program).with_name("jcmd")
+                try:
+                    text = subprocess.run([str(jcmd), str(pid), "Thread.print"], capture_output=True, text=True,
+                                          timeout=60).stdout
+                except (OSError, subprocess.TimeoutExpired) as error:
+                    text = f"jcmd failed: {error}"
+                threads = ["\n".join(block.splitlines()[:frames + 2]) for block in text.split("\n\n")
+                           if block.startswith('"')]
+                dumps.append(f"== the threads of JVM {pid}\n" + "\n".join(threads))
+        for pid, program in group:
+            if "python" in Path(program).name:
+                os.kill(pid, signal.SIGABRT)  # PYTHONFAULTHANDLER: its threads' stacks go to its stderr
+        time.sleep(2)
+        return "\n".join(dumps + ["== the last lines", self.log(last=80)])
 
     def kill(self) -> None:
         """The whole process group: spark-submit's JVM, the Python driver, the executors."""

@@ -303,6 +303,7 @@ def test_a_pipeline_on_yarn_loses_an_executor_then_is_killed_and_resumes_to_the_
     assert first.finish(300) != 0, first.log()
     assert yarn_cluster.app(app_id)["state"] == "KILLED"
     assert first.saw("ExecutorLostFailure") or first.saw("Lost executor"), first.log(last=400)
+    assert first.saw("SparkContext should exit with code 1"), first.log(last=400)  # SUBMIT_DEFAULTS
     with _reading_hdfs(yarn_cluster):
         extract_run = commit.marker(yarn_cluster.uri(root + "/out/extract"))["run"]
         assert commit.marker(yarn_cluster.uri(root + "/out/rank")) is None

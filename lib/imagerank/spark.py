@@ -1,7 +1,8 @@
 """The SparkSession every job uses.
 
 Under ``spark-submit`` (and on a cluster: YARN, EMR steps, Dataproc jobs) the session is the one
-spark-submit configured: its master and every setting it was given are left as they are. Only a
+spark-submit configured: its master and every setting it was given are left as they are, and the few
+in ``SUBMIT_DEFAULTS`` are added where it was not given them. Only a
 plain ``python jobs/x.py`` run, with no Spark launcher behind it, builds a local session, configured
 from the package's ``spark-local.conf`` (``imagerank/conf/``), with GraphFrames' JVM package (the
 local jar for this Spark line where one is found, else its Maven coordinates) unless ``spark.jars``
@@ -17,6 +18,7 @@ import sys
 from importlib import resources
 
 import pyspark
+from pyspark import SparkConf, SparkContext
 from pyspark.sql import SparkSession
 
 from imagerank.graph.graphframes_jar import session_settings
@@ -24,6 +26,14 @@ from imagerank.graph.graphframes_jar import session_settings
 # Settings whose absence would change results, applied to a spark-submit session only where the
 # submitter did not set them (they are runtime SQL settings, so setting them is always allowed).
 REQUIRED_SQL = {"spark.sql.session.timeZone": "UTC"}
+
+# Settings a spark-submit driver starts with where the submitter did not set them.
+SUBMIT_DEFAULTS = {
+    # A client-mode driver whose YARN application ends KILLED or FAILED (`yarn application -kill`, a
+    # scheduler's timeout) exits with code 1. Without it, Spark stops the context and a job submitted in
+    # that moment waits forever (seen on Spark 3.5 in tests/test_yarn.py): the step never ends.
+    "spark.yarn.am.clientModeExitOnError": "true",
+}
 
 
 def package_conf(name: str) -> str:
@@ -72,7 +82,13 @@ def get_spark(app_name: str, master: str | None = None, extra: dict[str, str] | 
     if active is not None:
         return active
     if launched_by_spark():
-        session = SparkSession.builder.getOrCreate()  # the name, master and settings spark-submit gave
+        SparkContext._ensure_initialized()  # the launcher's JVM, whose settings SparkConf() then reads
+        given = SparkConf()
+        builder = SparkSession.builder  # the name, master and settings spark-submit gave
+        for key, value in SUBMIT_DEFAULTS.items():
+            if not given.contains(key):
+                builder = builder.config(key, value)
+        session = builder.getOrCreate()
         conf = session.sparkContext.getConf()
         for key, value in REQUIRED_SQL.items():
             if not conf.contains(key):
