@@ -12,7 +12,7 @@ import sys
 import pytest
 import yaml
 
-from conftest import ROOT, short_jvm_env, table
+from conftest import ROOT, report_of, short_jvm_env, table
 
 pytestmark = pytest.mark.slow  # the whole demo end to end: the slow batch (make test-slow)
 
@@ -26,9 +26,10 @@ def test_the_demo_summarises_first_and_its_report_holds_the_model_and_the_baseli
         "rank": {"trusted_sources": sample_crawl["trusted_sources"]},
         "popularity": {"catalog": sample_crawl["demo_catalog"]}, "publish": {}}))
     # the demo's one JVM runs every stage for minutes: Java's defaults (C2 pays there; C1 alone took 205 s
-    # against 171); the resumed run below starts and stops: the tests' short-JVM options
-    run = subprocess.run([sys.executable, "-m", "imagerank.demo", "--config", str(config)], cwd=ROOT,
-                         capture_output=True, text=True, timeout=900)
+    # against 171); the resumed run below starts and stops: the tests' short-JVM options. 10 boosting rounds,
+    # not 50: nothing here examines the model's figures (test_evaluate and test_prediction do)
+    run = subprocess.run([sys.executable, "-m", "imagerank.demo", "--config", str(config), "--max-iter", "10"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stderr[-3000:]
     lines = run.stdout.strip().splitlines()
     # the summary first: one line per stage, then the figures and where the report is; no table dumps
@@ -42,7 +43,8 @@ def test_the_demo_summarises_first_and_its_report_holds_the_model_and_the_baseli
     report = json.loads((root / "report" / "report.json").read_text())
     assert "generated" in report["note"].lower() and "nothing about real providers" in report["note"]
     held_out = report["holdout"]["providers"]
-    assert held_out == ["flickr", "nappy", "stocksnap", "wikimedia"]
+    assert held_out == ["flickr", "nappy", "stocksnap", "wikimedia"] and report["holdout"]["model"]["max_iter"] == 10
+    assert report_of(root / "model")["params"]["max_iter"] == 10
     scored = {(f["scorer"], f["provider"]) for f in report["figures"] if f["spearman"] is not None}
     assert {(s, p) for s in ("model", "baseline_2020") for p in held_out} <= scored
     assert report["holdout"]["baseline"]["learner"].startswith("sklearn MLPRegressor")

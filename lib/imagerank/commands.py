@@ -327,7 +327,7 @@ def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-holdout", action="store_true",
                         help="skip the leave-one-provider-out scoring of the model and the 2020 baseline")
     parser.add_argument("--output", required=True, help="report folder (a new run, committed on success)")
-    _model_arguments(parser, "the models the holdout trains")
+    model_arguments(parser, "the models the holdout trains")
     parser.add_argument("--note", default=None, help="a sentence shown at the top of the report (e.g. where its data "
                                                      "come from)")
 
@@ -336,10 +336,10 @@ def _evaluate(spark, args):
     from imagerank.evaluation.evaluate import run_evaluate
 
     return run_evaluate(spark, args.table, args.output, args.signals, args.images, args.image_suffix,
-                        holdout=not args.no_holdout, note=args.note, train=_train_options(args))
+                        holdout=not args.no_holdout, note=args.note, train=train_options(args))
 
 
-def _model_arguments(parser: argparse.ArgumentParser, what: str) -> None:
+def model_arguments(parser: argparse.ArgumentParser, what: str) -> None:
     """The popularity model's learner options (imagerank.prediction.model.TrainOptions), for ``what``."""
     from imagerank.prediction.model import TrainOptions
 
@@ -349,7 +349,7 @@ def _model_arguments(parser: argparse.ArgumentParser, what: str) -> None:
                         help=f"tree depth of {what}")
 
 
-def _train_options(args):
+def train_options(args):
     from imagerank.prediction.model import TrainOptions
 
     return TrainOptions(max_iter=args.max_iter, max_depth=args.max_depth)
@@ -359,13 +359,13 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--table", required=True, help="a folder written by jobs/publish.py")
     parser.add_argument("--signals", default=None, help="a folder written by jobs/embed.py (embeddings as features)")
     parser.add_argument("--output", required=True, help="model folder (a new run, committed on success)")
-    _model_arguments(parser, "the model")
+    model_arguments(parser, "the model")
 
 
 def _train(spark, args):
     from imagerank.prediction.train import run_train
 
-    return run_train(spark, args.table, args.output, args.signals, _train_options(args))
+    return run_train(spark, args.table, args.output, args.signals, train_options(args))
 
 
 def _predict_arguments(parser: argparse.ArgumentParser) -> None:

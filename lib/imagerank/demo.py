@@ -188,13 +188,15 @@ def show_figures(report: dict) -> None:
         print(f"  leave-one-provider-out: {note}")
 
 
-def popularity_stages(spark, catalog: str, root: str) -> list[dict]:
-    """Text embeddings of the catalog, the popularity model trained on the providers that publish a
-    metric, and the published table with its predictions where none is published (``predicted``:
-    publish's own folder stays publish's, so that ``pipeline --resume`` finds it up to date)."""
+def popularity_stages(spark, catalog: str, root: str, options=None) -> list[dict]:
+    """Text embeddings of the catalog, the popularity model (``options``: a TrainOptions, else its
+    defaults) trained on the providers that publish a metric, and the published table with its
+    predictions where none is published (``predicted``: publish's own folder stays publish's, so that
+    ``pipeline --resume`` finds it up to date)."""
     import importlib.util
 
     from imagerank.content.embed import EmbedOptions, run_embed
+    from imagerank.prediction.model import TrainOptions
     from imagerank.prediction.predict import run_predict
     from imagerank.prediction.train import run_train
 
@@ -204,7 +206,7 @@ def popularity_stages(spark, catalog: str, root: str) -> list[dict]:
     say("demo", "text embeddings of the catalog (embed --images none), the popularity model, its predictions")
     run_embed(spark, catalog, "none", f"{root}/signals", EmbedOptions())
     stages = [done(spark, "embed (text)", f"{root}/signals", "text_embeddings")]
-    run_train(spark, f"{root}/table", f"{root}/model", f"{root}/signals")
+    run_train(spark, f"{root}/table", f"{root}/model", f"{root}/signals", options or TrainOptions())
     stages.append(done(spark, "train_popularity", f"{root}/model", None))
     run_predict(spark, f"{root}/model", f"{root}/table", f"{root}/predicted", f"{root}/signals")
     return stages + [done(spark, "predict_popularity", f"{root}/predicted", "authority")]
@@ -235,6 +237,7 @@ def main(argv=None) -> None:
 
     import yaml
 
+    from imagerank.commands import model_arguments, train_options
     from imagerank.evaluation.evaluate import run_evaluate
     from imagerank.pipeline import run_pipeline, stage_options
     from imagerank.sample import DEMO_NOTE
@@ -245,7 +248,9 @@ def main(argv=None) -> None:
     parser.add_argument("--images", help="a sample image catalog (python -m imagerank.sample_images): run the "
                                          "content stages on it too")
     parser.add_argument("--details", action="store_true", help="print every stage's tables after the summary")
+    model_arguments(parser, "the popularity model and of the models the evaluation's holdout trains")
     args = parser.parse_args(argv)
+    options = train_options(args)
     spark = get_spark("imagerank-demo")  # with GraphFrames' JVM package (imagerank.spark)
     spark.sparkContext.setLogLevel("ERROR")
     root = args.root
@@ -255,15 +260,16 @@ def main(argv=None) -> None:
         root = root or config["output_root"]
         run_pipeline(spark, args.config)
         stages += [done(spark, *step) for step in pipeline_steps(root)]
-        popularity = popularity_stages(spark, stage_options(config)["publish"]["catalog"], root)
+        popularity = popularity_stages(spark, stage_options(config)["publish"]["catalog"], root, options)
         stages += popularity
         if args.images:
             stages += content_stages(spark, args.images, f"{root}/content")
         say("demo", "evaluate: each signal and the model against observed popularity, and the report")
         if popularity:  # the predicted table, with the text embeddings as the model's features
-            run_evaluate(spark, f"{root}/predicted", f"{root}/report", f"{root}/signals", note=DEMO_NOTE)
+            run_evaluate(spark, f"{root}/predicted", f"{root}/report", f"{root}/signals", note=DEMO_NOTE,
+                         train=options)
         else:
-            run_evaluate(spark, f"{root}/table", f"{root}/report", note=DEMO_NOTE)
+            run_evaluate(spark, f"{root}/table", f"{root}/report", note=DEMO_NOTE, train=options)
         stages.append(done(spark, "evaluate", f"{root}/report", "evaluation"))
     root = root or "data/demo"
     if not stages:  # an earlier run: what it holds now
