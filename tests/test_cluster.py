@@ -10,6 +10,7 @@ Each test starts real spark-submit processes, so these are the slowest tests of 
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -43,6 +44,11 @@ def hadoop_version() -> str:
     return jar.name[len("hadoop-client-api-"):-len(".jar")]
 
 
+def _no_core_files() -> None:
+    """No core file from spark-submit's processes (stacks() ends its Pythons with SIGABRT) in the checkout."""
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
 class Submitted:
     """A spark-submit process whose standard error is read line by line as it comes."""
 
@@ -62,7 +68,8 @@ class Submitted:
                     "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1", **(env or {})}
         full_env.pop("PYSPARK_SUBMIT_ARGS", None)
         self.process = subprocess.Popen(command, cwd=ROOT, env=full_env, stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE, text=True, start_new_session=True)
+                                        stderr=subprocess.PIPE, text=True, start_new_session=True,
+                                        preexec_fn=_no_core_files)
         self.lines: list[str] = []
         self.out: list[str] = []
         self._readers = [threading.Thread(target=self._read, args=(self.process.stderr, self.lines), daemon=True),
