@@ -188,15 +188,14 @@ def show_figures(report: dict) -> None:
         print(f"  leave-one-provider-out: {note}")
 
 
-def popularity_stages(spark, catalog: str, root: str, options=None) -> list[dict]:
-    """Text embeddings of the catalog, the popularity model (``options``: a TrainOptions, else its
-    defaults) trained on the providers that publish a metric, and the published table with its
+def popularity_stages(spark, catalog: str, root: str, options) -> list[dict]:
+    """Text embeddings of the catalog, the popularity model (``options``: its TrainOptions) trained on
+    the providers that publish a metric, and the published table with its
     predictions where none is published (``predicted``: publish's own folder stays publish's, so that
     ``pipeline --resume`` finds it up to date)."""
     import importlib.util
 
     from imagerank.content.embed import EmbedOptions, run_embed
-    from imagerank.prediction.model import TrainOptions
     from imagerank.prediction.predict import run_predict
     from imagerank.prediction.train import run_train
 
@@ -206,7 +205,7 @@ def popularity_stages(spark, catalog: str, root: str, options=None) -> list[dict
     say("demo", "text embeddings of the catalog (embed --images none), the popularity model, its predictions")
     run_embed(spark, catalog, "none", f"{root}/signals", EmbedOptions())
     stages = [done(spark, "embed (text)", f"{root}/signals", "text_embeddings")]
-    run_train(spark, f"{root}/table", f"{root}/model", f"{root}/signals", options or TrainOptions())
+    run_train(spark, f"{root}/table", f"{root}/model", f"{root}/signals", options)
     stages.append(done(spark, "train_popularity", f"{root}/model", None))
     run_predict(spark, f"{root}/model", f"{root}/table", f"{root}/predicted", f"{root}/signals")
     return stages + [done(spark, "predict_popularity", f"{root}/predicted", "authority")]
