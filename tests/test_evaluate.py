@@ -81,10 +81,14 @@ def test_leaving_one_provider_out_scores_the_model_and_the_2020_baseline(spark, 
     import json
 
     from imagerank.evaluation.evaluate import run_evaluate
+    from imagerank.prediction.model import TrainOptions
     from test_prediction import planted
 
     planted(spark, tmp_path)
-    report = run_evaluate(spark, str(tmp_path / "table"), str(tmp_path / "eval"), str(tmp_path / "signals"))
+    # 10 boosting rounds (test_prediction's ROUNDS): the model's Spearman 0.97-0.98 and r2_fit 0.94-0.96 on
+    # each left-out provider, against 0.7 and 0.3 asserted; 89 busy core-s for this test against 115 with 50
+    report = run_evaluate(spark, str(tmp_path / "table"), str(tmp_path / "eval"), str(tmp_path / "signals"),
+                          train=TrainOptions(max_iter=10))
     assert report["holdout"]["providers"] == ["a", "b"]
     rows = {(r["scorer"], r["provider"]): r for r in report["figures"]}
     for provider in ("a", "b"):  # trained on the other provider only
