@@ -57,10 +57,12 @@ def test_pagerank_matches_networkx_on_the_published_example(spark, engine):
     if engine == "graphframes":
         requires_graphframes(spark)
     vertices, edges, graph = _example(spark)
-    # the iterating Spark engines at 1e-7, an L1 error of at most 5.7e-7 (tol d / (1 - d)) against the 1e-6
-    # asserted: about 28 iterations fewer than 1e-9's, each a Spark job (and a checkpoint)
+    # the iterating Spark engines with a proven bound at 1e-7, an L1 error of at most 5.7e-7 (tol d / (1 - d))
+    # against the 1e-6 asserted: about 28 iterations fewer than 1e-9's, each a Spark job (a checkpoint for
+    # dataframe; for graphx a level of lineage more, which each later job's planning walks): 104 iterations
+    # against 132 for graphx
     scores, info = pagerank(spark, vertices, edges, engine=engine,
-                            tol=1e-7 if engine in ("dataframe", "block") else 1e-9)
+                            tol=1e-7 if engine in ("dataframe", "block", "graphx") else 1e-9)
     expected = nx.pagerank(graph, alpha=0.85, tol=1e-12, max_iter=1000)
     got = {r["id"]: r["pagerank"] for r in scores.collect()}
     assert info.engine == engine and info.converged and info.vertices == 5 and info.edges == 6
