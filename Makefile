@@ -51,8 +51,14 @@ postgres:
 # PYTEST_ARGS goes to each pytest run.
 # One file: .venv/bin/python -m pytest tests/test_rank.py (add -m "not slow" to leave its slow cases out).
 PYTEST_ARGS ?=
+# make test (and test-spark35-fast) run in TEST_WORKERS pytest processes (pytest-xdist; 2, this machine's
+# cores), each with its own Spark session, a whole test file to one process at a time (--dist loadfile:
+# a file's module fixtures are set up once); the sample and its reference pipeline are built once for all
+# (tests/conftest.py). TEST_WORKERS=1: one process.
+TEST_WORKERS ?= 2
+XDIST = $(if $(filter-out 0 1,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile)
 test: $(STAMP) browser postgres
-	$(PY) -m pytest -q --durations=15 -m "not slow" $(PYTEST_ARGS) tests
+	$(PY) -m pytest -q --durations=15 $(XDIST) -m "not slow" $(PYTEST_ARGS) tests
 
 test-slow: $(STAMP) postgres
 	$(PY) -m pytest -q --durations=15 -m slow $(PYTEST_ARGS) tests
@@ -74,7 +80,7 @@ test-spark35: test-spark35-fast test-spark35-yarn
 
 test-spark35-fast: $(STAMP35) postgres
 	$(PY35) -c "import pyspark; print('pyspark', pyspark.__version__)"
-	$(PY35) -m pytest -q --durations=15 -m "not slow" $(PYTEST_ARGS) tests
+	$(PY35) -m pytest -q --durations=15 $(XDIST) -m "not slow" $(PYTEST_ARGS) tests
 
 test-spark35-yarn: $(STAMP35)
 	$(PY35) -m pytest -q --durations=15 -m hadoop $(PYTEST_ARGS) tests

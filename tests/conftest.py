@@ -191,13 +191,17 @@ def _cache_key() -> str:
 @contextlib.contextmanager
 def _built_once(tmp_path_factory, name: str):
     """(folder, built): the folder where a session fixture's ``name`` lives, and whether it is there
-    already. Without $IMAGERANK_TEST_CACHE, a new temporary folder. With it, a folder under it named by
+    already. Without $IMAGERANK_TEST_CACHE, a new temporary folder, or, under pytest-xdist's workers,
+    one folder of the run's temporary folder that they share. With it, a folder under it named by
     :func:`_cache_key`, held under a file lock while it is built or read (a second pytest run waits for
     the first's build); a build that did not finish (failed, killed) is removed and made again."""
     import fcntl
     import shutil
 
     cache = os.environ.get(CACHE_ENV)
+    if not cache and os.environ.get("PYTEST_XDIST_WORKER"):
+        # make test's workers (pytest-xdist): one build for all of them, in the run's own temporary folder
+        cache = str(tmp_path_factory.getbasetemp().parent / "built-once")
     if not cache:
         yield tmp_path_factory.mktemp(name), False
         return
