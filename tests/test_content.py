@@ -193,7 +193,6 @@ def test_the_distributed_path_agrees_with_networkx_and_with_the_in_task_path(spa
 
     from imagerank.content.visualrank import VisualRankOptions, knn_edges, weighted_pagerank
 
-    requires_graphframes(spark)
     members = (table(spark, signals["out"], "image_embeddings")
                .select("identifier", F.lit("all").alias("group"), "embedding"))
     options = VisualRankOptions(k=10, lsh_distance=2.0, lsh_tables=8, tol=1e-12)
@@ -358,11 +357,10 @@ def _plain(job: str, args: list[str]):
 
 
 @pytest.mark.slow  # plain processes end to end: the slow batch
-def test_plain_embed_names_the_suffix_it_needs_then_embed_and_visualrank_find_graphframes_alone(spark, photos,
-                                                                                                tmp_path):
+def test_plain_embed_names_the_suffix_it_needs_then_embed_finds_graphframes_alone(spark, photos, tmp_path):
     """A user's first run: photos named <identifier>.jpg, no --image-suffix. Embed fails in one line
-    naming the fix and commits nothing; with the suffix, embed and VisualRank run as plain processes
-    and find GraphFrames' JVM classes themselves (the shared jar, or IMAGERANK_GRAPHFRAMES_JAR).
+    naming the fix and commits nothing; with the suffix, embed and VisualRank run as plain processes,
+    and embed finds GraphFrames' JVM classes itself (the shared jar, or IMAGERANK_GRAPHFRAMES_JAR).
     Standard output holds the JSON summary alone: Spark's log (its WARN lines) goes to standard error."""
     import csv
     import json

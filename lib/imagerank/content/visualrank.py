@@ -31,9 +31,9 @@ networkx's weighted PageRank does. Scores sum to 1 per group.
   bound: the report's ``distributed.candidates`` gives the candidates per image (mean, max), the
   buckets capped, and recall@k against the exact kNN of ``recall_sample`` images (bench_content.py,
   clustered 384-dim vectors, k = 20: recall 0.96 at 10^4 images, 0.57 at 10^5, the neighbours found
-  0.99 as similar as the exact ones in both; ~8,500 candidates per image at both). Weighted PageRank then runs over GraphFrames
-  (``aggregateMessages``; GraphFrames' own pageRank ignores weights), all large groups in one
-  iteration loop.
+  0.99 as similar as the exact ones in both; ~8,500 candidates per image at both). Weighted PageRank then runs in Spark's
+  DataFrames (one join of the edges with the ranks per iteration, each iteration's ranks
+  checkpointed), all large groups in one iteration loop.
 """
 
 from __future__ import annotations
@@ -51,7 +51,6 @@ from imagerank.content.similarity import LocalFeatures, from_bytes, match_simila
 from imagerank.content.visualrank_math import (LSH_CUT_BITS, bucket_edges, implicit_visualrank, knn_graph, lsh_bits,
                                                lsh_planes, lsh_signatures, lsh_tree_cut, visualrank,
                                                weighted_pagerank as group_pagerank)
-from imagerank.graph.graphframes_jar import require_graphframes
 from imagerank.stage import Stage, StageError
 
 GROUPINGS = ("tag", "provider", "none")
@@ -346,35 +345,35 @@ def recall_figures(exact: dict, found: dict, k: int) -> dict:
 
 def weighted_pagerank(spark: SparkSession, members: DataFrame, edges: DataFrame, damping: float, tol: float,
                       max_iter: int) -> tuple[DataFrame, dict]:
-    """Weighted PageRank per group over GraphFrames' aggregateMessages; scores sum to 1 per group."""
-    from graphframes import GraphFrame
-    from graphframes.lib import AggregateMessages as AM
-
-    key = lambda group, name: F.concat_ws("\u0001", group, name)  # noqa: E731
+    """Weighted PageRank per group; scores sum to 1 per group. Per iteration, one join of the edges
+    (partitioned by source, checkpointed once) with the ranks; the ranks are checkpointed, and the
+    plan reads the previous ranks on one side of each join, so Spark's size estimate of the plan
+    (a product over its joins, carried through checkpoints) gains one factor per iteration, not a
+    power (docs/design.md, "Authority from the image itself")."""
     sizes = members.groupBy("group").agg(F.count(F.lit(1)).alias("n"))
     out = edges.groupBy("group", "src").agg(F.sum("weight").alias("out"))
     normalised = (edges.join(out, on=["group", "src"], how="inner")
-                  .select(key(F.col("group"), F.col("src")).alias("src"), key(F.col("group"), F.col("dst")).alias("dst"),
-                          (F.col("weight") / F.col("out")).alias("w"))).localCheckpoint(eager=True)
+                  .select("group", "src", "dst", (F.col("weight") / F.col("out")).alias("w"))
+                  .repartition("group", "src").localCheckpoint(eager=True))
     has_out = out.select("group", F.col("src").alias("identifier"), F.lit(True).alias("has_out"))
     vertices = (members.select("group", "identifier").join(sizes, on="group", how="inner")
                 .join(has_out, on=["group", "identifier"], how="left")
-                .select(key(F.col("group"), F.col("identifier")).alias("id"), "group", "identifier", "n",
-                        F.coalesce("has_out", F.lit(False)).alias("has_out"),
+                .select("group", "identifier", "n", F.coalesce("has_out", F.lit(False)).alias("has_out"),
                         (F.lit(1.0) / F.col("n")).alias("rank"))).localCheckpoint(eager=True)
     iterations, change = 0, None
     for iterations in range(1, max_iter + 1):
-        graph = GraphFrame(vertices, normalised)
-        received = graph.aggregateMessages([F.sum(AM.msg).alias("received")],
-                                           sendToDst=[AM.src["rank"] * AM.edge["w"]])
+        shares = vertices.where(F.col("has_out")).select("group", F.col("identifier").alias("src"), "rank")
+        received = (normalised.join(shares, on=["group", "src"], how="inner")
+                    .groupBy("group", F.col("dst").alias("identifier"))
+                    .agg(F.sum(F.col("rank") * F.col("w")).alias("received")))
         dangling = (vertices.where(~F.col("has_out")).groupBy("group").agg(F.sum("rank").alias("dangling")))
-        updated = (vertices.join(received, on="id", how="left").join(dangling, on="group", how="left")
+        updated = (vertices.join(received, on=["group", "identifier"], how="left").join(dangling, on="group", how="left")
                    .withColumn("new", F.lit(1.0 - damping) / F.col("n") + F.lit(damping) * (
                        F.coalesce("received", F.lit(0.0)) + F.coalesce("dangling", F.lit(0.0)) / F.col("n")))
                    .localCheckpoint(eager=True))
         change = (updated.groupBy("group").agg(F.sum(F.abs(F.col("new") - F.col("rank"))).alias("c"))
                   .agg(F.max("c")).first()[0] or 0.0)
-        vertices = updated.select("id", "group", "identifier", "n", "has_out", F.col("new").alias("rank"))
+        vertices = updated.select("group", "identifier", "n", "has_out", F.col("new").alias("rank"))
         if change < tol:
             break
     return (vertices.select("identifier", "group", F.col("rank").alias("visualrank")),
@@ -428,7 +427,6 @@ def run_visualrank(spark: SparkSession, signals_dir: str, output: str,
         scores = small_groups(small, replace(options, similarity=similarity))
         distributed = {"groups": n_large}
         if n_large:
-            require_graphframes(spark)
             large_scores, run = large_groups(spark, large, options)
             scores = scores.unionByName(large_scores)
             distributed.update(run)
