@@ -179,10 +179,8 @@ def test_the_report_of_a_large_group_states_the_bound_and_the_recall(spark):
     iterations only: the ranking itself is tested against networkx in test_content.py."""
     import pandas as pd
 
-    from conftest import requires_graphframes
     from imagerank.content.visualrank import VisualRankOptions, large_groups
 
-    requires_graphframes(spark)
     vectors = clustered(400, duplicates=100)
     members = spark.createDataFrame(pd.DataFrame({"group": "all", "identifier": names(len(vectors)),
                                                   "embedding": [v.tolist() for v in vectors]}),
