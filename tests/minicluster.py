@@ -47,7 +47,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SHORT_JVM_OPTIONS
+from conftest import short_jvm_options
 
 ROOT = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent / "minicluster"
@@ -396,9 +396,9 @@ class MiniCluster:
             "spark.executor.cores": "1",
             "spark.yarn.maxAppAttempts": "1",
             "spark.ui.enabled": "false",
-            "spark.driver.extraJavaOptions": SHORT_JVM_OPTIONS,
-            "spark.yarn.am.extraJavaOptions": SHORT_JVM_OPTIONS,
-            "spark.executor.extraJavaOptions": SHORT_JVM_OPTIONS,
+            "spark.driver.extraJavaOptions": short_jvm_options(),
+            "spark.yarn.am.extraJavaOptions": short_jvm_options(),
+            "spark.executor.extraJavaOptions": short_jvm_options(),
         }
 
     # -- HDFS and YARN, through the launcher ---------------------------------------------------------------

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import SHORT_JVM_OPTIONS, table, write_config
+from conftest import short_jvm_options, table, write_config
 
 pytestmark = pytest.mark.slow  # spark-submit end to end: the slow batch (make test-slow)
 
@@ -56,8 +56,8 @@ class Submitted:
                  env: dict | None = None, master: str = MASTER):
         settings = {"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "4",
                     "spark.pyspark.python": sys.executable, "spark.pyspark.driver.python": sys.executable,
-                    "spark.executor.memory": "1g", "spark.driver.extraJavaOptions": SHORT_JVM_OPTIONS,
-                    "spark.executor.extraJavaOptions": SHORT_JVM_OPTIONS, **(conf or {})}
+                    "spark.executor.memory": "1g", "spark.driver.extraJavaOptions": short_jvm_options(),
+                    "spark.executor.extraJavaOptions": short_jvm_options(), **(conf or {})}
         command = [str(spark_home() / "bin" / "spark-submit"), "--master", master]
         for key, value in settings.items():
             command += ["--conf", f"{key}={value}"]
