@@ -1,6 +1,6 @@
 """A class-data archive (Java's AppCDS) of the Spark classes a short test JVM loads, built once.
 
-Each spark-submit, local-cluster executor or plain-process job a test starts loads and verifies
+Each spark-submit or plain-process job a test starts loads and verifies
 the same thousands of classes from Spark's jars before it does any work. Java 13+ can dump the
 classes one JVM loaded into an archive (``-XX:ArchiveClassesAtExit``) that later JVMs with the same
 class path map instead (``-XX:SharedArchiveFile``). Measured on this machine, a small job under
