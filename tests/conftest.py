@@ -15,8 +15,8 @@ WARC = SHARED / "warc"
 # serial collector: a JVM that lives a minute spends most of its CPU compiling with C2 code it runs a
 # few times. Measured on test_train_predict_and_evaluate_under_spark_submit (three spark-submits in
 # local-cluster): 211 -> 121 busy core-seconds of the machine, 118 -> 85 s; on a small application on
-# YARN in client mode, 85-93 s -> 39-53 s. The test session's own JVM (one per pytest run) keeps C2
-# (LONG_JVM_OPTIONS below): it lives long enough for C2 to pay (test_publish: no gain).
+# YARN in client mode, 85-93 s -> 39-53 s. The test session's own JVM
+# (one per pytest run) keeps the defaults: it lives long enough for C2 to pay (test_publish: no gain).
 # Only the tests' command lines carry these; what users run keeps Spark's defaults.
 SHORT_JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 
@@ -34,18 +34,6 @@ def class_archive_options() -> str:
 def short_jvm_options() -> str:
     """:data:`SHORT_JVM_OPTIONS`, and the class-data archive where there is one."""
     return f"{SHORT_JVM_OPTIONS} {class_archive_options()}".strip()
-
-
-# Java options for a JVM that runs Spark for minutes (the test session's, the demo's): C2 as Java's
-# default, the parallel collector instead of G1, which spends CPU on concurrent work alongside on two
-# cores. Measured on test_publish + test_trust fast (2026-12-06): 365 and 369 busy core-seconds
-# against G1's 398 and 454 (the serial collector: 391).
-LONG_JVM_OPTIONS = "-XX:+UseParallelGC"
-
-
-def long_jvm_options() -> str:
-    """:data:`LONG_JVM_OPTIONS`, and the class-data archive where there is one."""
-    return f"{LONG_JVM_OPTIONS} {class_archive_options()}".strip()
 
 
 def on_hadoop(item) -> bool:
@@ -165,7 +153,8 @@ def spark():
     extra = {"spark.sql.shuffle.partitions": "2", "spark.ui.enabled": "false",
              "spark.sql.codegen.wholeStage": "false", "spark.sql.codegen.factoryMode": "NO_CODEGEN",
              "spark.sql.adaptive.enabled": "false"}
-    extra["spark.driver.extraJavaOptions"] = long_jvm_options()
+    if class_archive_options():  # the session's JVM keeps C2 and its collector: it lives long enough
+        extra["spark.driver.extraJavaOptions"] = class_archive_options()
     jar = _graphframes_jar()
     if jar is not None:
         extra["spark.jars"] = str(jar)  # GraphFrames' JVM classes for this Spark line, for the graphframes engine
