@@ -12,7 +12,7 @@ import sys
 import pytest
 import yaml
 
-from conftest import ROOT, report_of, short_jvm_env, table
+from conftest import ROOT, class_archive_options, report_of, short_jvm_env, table
 
 pytestmark = pytest.mark.slow  # the whole demo end to end: the slow batch (make test-slow)
 
@@ -26,10 +26,12 @@ def test_the_demo_summarises_first_and_its_report_holds_the_model_and_the_baseli
         "rank": {"trusted_sources": sample_crawl["trusted_sources"]},
         "popularity": {"catalog": sample_crawl["demo_catalog"]}, "publish": {}}))
     # the demo's one JVM runs every stage for minutes: Java's defaults (C2 pays there; C1 alone took 205 s
-    # against 171); the resumed run below starts and stops: the tests' short-JVM options. 10 boosting rounds,
-    # not 50: nothing here examines the model's figures (test_evaluate and test_prediction do)
+    # against 171), with the class-data archive of Spark's classes; the resumed run below starts and stops:
+    # the tests' short-JVM options. 10 boosting rounds, not 50: nothing here examines the model's figures
+    # (test_evaluate and test_prediction do)
     run = subprocess.run([sys.executable, "-m", "imagerank.demo", "--config", str(config), "--max-iter", "10"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=900)
+                         cwd=ROOT, env={**os.environ, "JDK_JAVA_OPTIONS": class_archive_options()},
+                         capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stderr[-3000:]
     lines = run.stdout.strip().splitlines()
     # the summary first: one line per stage, then the figures and where the report is; no table dumps
