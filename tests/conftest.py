@@ -153,8 +153,9 @@ def spark():
     extra = {"spark.sql.shuffle.partitions": "2", "spark.ui.enabled": "false",
              "spark.sql.codegen.wholeStage": "false", "spark.sql.codegen.factoryMode": "NO_CODEGEN",
              "spark.sql.adaptive.enabled": "false"}
-    if class_archive_options():  # the session's JVM keeps C2 and its collector: it lives long enough
-        extra["spark.driver.extraJavaOptions"] = class_archive_options()
+    archive = class_archive_options()
+    if archive:  # the session's JVM keeps C2 and its collector: it lives long enough
+        extra["spark.driver.extraJavaOptions"] = archive
     jar = _graphframes_jar()
     if jar is not None:
         extra["spark.jars"] = str(jar)  # GraphFrames' JVM classes for this Spark line, for the graphframes engine

@@ -27,8 +27,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-CACHE_ENV = "IMAGERANK_TEST_CACHE"
+from conftest import CACHE_ENV, ROOT
+
 SWITCH_ENV = "IMAGERANK_TEST_JVM_ARCHIVE"
 QUIET = "-Xlog:cds=off -Xlog:cds+dynamic=off"
 
