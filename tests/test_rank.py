@@ -254,7 +254,11 @@ def test_the_spark_engines_start_where_they_are_told(spark, engine):
         pagerank(spark, ids, edges, engine="graphx", start=scores)
 
 
-def test_graphframes_fixed_iterations_and_what_it_reports(spark):
+def test_graphframes_fixed_iterations_and_what_it_reports(spark, tmp_path):
+    """Fixed iterations as asked; the tol mode (Pregel) checkpoints its supersteps in a scratch folder of
+    the checkpoint folder, deleted after, and leaves the context's configuration as it found it."""
+    from imagerank.graph.prepare import PREGEL_INTERVAL
+
     requires_graphframes(spark)
     ids, edges, graph = _generated(spark)
     scores, fixed = pagerank(spark, ids, edges, engine="graphframes", tol=0.0, max_iter=4)
@@ -263,8 +267,17 @@ def test_graphframes_fixed_iterations_and_what_it_reports(spark):
     got = {r["id"]: r["pagerank"] for r in scores.collect()}
     assert len(got) == 400 and sum(got.values()) == pytest.approx(1.0, abs=1e-12)
     assert got[399] == pytest.approx(min(got.values()))  # isolated: the teleport share only
-    _, until = pagerank(spark, ids, edges, engine="graphframes", tol=1e-6)
+    context, before = spark.sparkContext._jsc.sc(), spark.sparkContext.getCheckpointDir()
+    _, until = pagerank(spark, ids, edges, engine="graphframes", tol=1e-6, checkpoint_dir=str(tmp_path / "scratch"))
     assert until.iterations is None and until.converged and until.last_change is None  # no superstep count
+    assert list((tmp_path / "scratch").iterdir()) == [] and spark.sparkContext.getCheckpointDir() == before
+    assert not context.conf().contains(PREGEL_INTERVAL)  # set for the run alone
+    context.conf().set(PREGEL_INTERVAL, "-1")  # a session's own setting (none: -1) is kept
+    try:
+        pagerank(spark, ids, edges, engine="graphframes", tol=1e-2)
+        assert context.conf().get(PREGEL_INTERVAL) == "-1"
+    finally:
+        context.conf().remove(PREGEL_INTERVAL)
 
 
 def test_graphframes_coordinates_follow_the_spark_version():

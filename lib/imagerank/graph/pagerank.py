@@ -90,7 +90,9 @@ every seed dangling: no lumping.
   normalization the threshold is tol / N per vertex, at most tol summed over the vertices: the
   same order as the L1 rule above (an observation, not a proven bound).
   ``max_iter`` does not cap that run, and GraphFrames does not expose its superstep count
-  (reported as None). With ``tol=0`` it runs exactly ``max_iter`` iterations. No checkpointing.
+  (reported as None); its supersteps are checkpointed every ten (``prepare.pregel_checkpoints``,
+  under the checkpoint folder, else a scratch folder, deleted after). With ``tol=0`` it runs exactly
+  ``max_iter`` iterations, without checkpoints.
   With seeds: ``pageRank(sourceId=...)`` from the same virtual source as ``graphx`` (not
   ``parallelPersonalizedPageRank``, which is wrong for the reason above); a seeded run's ranks sum
   to 1, not N, so its tol is divided by N to keep the same threshold.
@@ -120,7 +122,7 @@ from pyspark.sql import functions as F
 
 from imagerank.graph.block_pagerank import BLOCK_VERTICES, block_pagerank
 from imagerank.graph.graphframes_jar import require_graphframes
-from imagerank.graph.prepare import checkpointer, collect_indexed, delete_path, simple_graph
+from imagerank.graph.prepare import checkpointer, collect_indexed, delete_path, pregel_checkpoints, simple_graph
 
 ENGINES = ("auto", "driver", "dataframe", "block", "graphx", "graphframes")
 WARM_UNSUPPORTED = ("graphx", "graphframes")  # fixed iteration counts or Pregel runs from their own start
@@ -436,8 +438,17 @@ def _graphx(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: floa
     return result, {"iterations": iterations, "converged": converged, "last_change": None}
 
 
+def _leaky(ranked) -> DataFrame:
+    """GraphFrames' ranks (``id``, ``leaky``) without the virtual source: they sum to N (the leaky solution
+    rescaled; to 1 with a source). Checkpointed, so that the sum and the callers' reads do not run
+    PageRank again (or read Pregel's checkpoints, deleted once it has run)."""
+    return (ranked.vertices.where(F.col("id") != F.lit(VIRTUAL_SOURCE))
+            .select("id", F.col("pagerank").alias("leaky")).localCheckpoint(eager=True))
+
+
 def _graphframes(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: float, tol: float,
-                 max_iter: int, seeds: DataFrame | None, n_vertices: int) -> tuple[DataFrame, dict]:
+                 max_iter: int, checkpoint_dir: str | None, seeds: DataFrame | None,
+                 n_vertices: int) -> tuple[DataFrame, dict]:
     from graphframes import GraphFrame
 
     source = {}
@@ -449,15 +460,15 @@ def _graphframes(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping:
         # unseeded ranks sum to N (mean 1), seeded ones to 1: the threshold is scaled to match, else a
         # seed's first change (d / |S| from the virtual source) falls under tol once |S| > d / tol
         threshold = tol if seeds is None else tol / max(n_vertices, 1)
-        ranked = graph.pageRank(resetProbability=1.0 - damping, tol=threshold, **source)
+        # its supersteps checkpointed now and then (prepare.pregel_checkpoints: else each costs all before it)
+        with pregel_checkpoints(spark, _scratch_dir(spark, checkpoint_dir)):
+            ranked = graph.pageRank(resetProbability=1.0 - damping, tol=threshold, **source)
+            leaky = _leaky(ranked)
         run = {"iterations": None, "converged": True, "last_change": None}
     else:
         ranked = graph.pageRank(resetProbability=1.0 - damping, maxIter=max_iter, **source)
+        leaky = _leaky(ranked)
         run = {"iterations": max_iter, "converged": False, "last_change": None}
-    # GraphFrames' ranks sum to N (the leaky solution rescaled; to 1 with a source); checkpointed so
-    # that the sum and the callers' reads do not run PageRank again
-    leaky = (ranked.vertices.where(F.col("id") != F.lit(VIRTUAL_SOURCE))
-             .select("id", F.col("pagerank").alias("leaky")).localCheckpoint(eager=True))
     total = leaky.agg(F.sum("leaky")).first()[0] or 1.0
     return leaky.select("id", (F.col("leaky") / F.lit(total)).alias("pagerank")), run
 
@@ -572,7 +583,7 @@ def pagerank(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: flo
     elif chosen == "graphx":
         scores, run = _graphx(spark, ids, edges, damping, tol, max_iter, checkpoint_dir, seeds)
     elif chosen == "graphframes":
-        scores, run = _graphframes(spark, ids, edges, damping, tol, max_iter, seeds, n_vertices)
+        scores, run = _graphframes(spark, ids, edges, damping, tol, max_iter, checkpoint_dir, seeds, n_vertices)
     elif chosen == "block":
         scores, run = block_pagerank(spark, ids, edges, damping, tol, max_iter, checkpoint_dir, seeds, n_vertices,
                                      n_seeds, start, block_vertices)
