@@ -282,7 +282,8 @@ def _named_edges(spark, folder):
 def test_a_later_crawl_replaces_the_pages_it_fetched_again(spark, tmp_path):
     """Next month: the second crawl fetches page a again (other links, another image), fetches a
     new page d, and not b. Built as --previous GRAPH --input NEW: a's edges are the second crawl's
-    alone, b keeps the first crawl's, each page vertex names the crawl its links come from."""
+    alone, b keeps the first crawl's, each page vertex names the crawl its links come from. With
+    --max-crawl-age 1, b is no longer a fetched page and its links are gone."""
     a, b, c, d = (f"https://site{i}.org/" for i in "abcd")
     img = [f"https://img.org/{i}.jpg" for i in range(4)]
     old, new = "CC-MAIN-2024-10", "CC-MAIN-2024-18"
@@ -300,14 +301,6 @@ def test_a_later_crawl_replaces_the_pages_it_fetched_again(spark, tmp_path):
     assert [(e["input"].rsplit("/", 1)[1], e["crawls"]) for e in report["extractions"]] == [("march", [old]),
                                                                                            ("april", [new])]
     assert report["pages_superseded"] == 1 and report["crawls"] == [old, new] and report["extractions_expired"] == []
-
-
-@pytest.mark.slow
-def test_max_crawl_age_drops_the_older_crawls_pages(spark, tmp_path):
-    """--max-crawl-age 1 on the months above: b is no longer a fetched page, its links are gone."""
-    test_a_later_crawl_replaces_the_pages_it_fetched_again(spark, tmp_path)
-    a, b, d = (f"https://site{i}.org/" for i in "abd")
-    new = "CC-MAIN-2024-18"
     aged = run_build_graph(spark, [str(tmp_path / "april")], str(tmp_path / "aged"), previous=str(tmp_path / "graph"),
                            max_crawl_age=1)
     assert {(s, t) for s, t, kind, _ in _named_edges(spark, tmp_path / "aged") if kind == "links_to"} == {(a, d), (d, a)}

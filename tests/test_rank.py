@@ -86,7 +86,9 @@ def test_pagerank_matches_networkx_on_generated_graphs(spark, engine, damping):
     if engine == "graphframes":
         requires_graphframes(spark)
     ids, edges, graph = _generated(spark)
-    scores, info = pagerank(spark, ids, edges, damping=damping, engine=engine, tol=1e-9)
+    # the engines with a proven bound at 1e-7 (an L1 error of at most 5.7e-7 at d = 0.85, 1e-7 at 0.5), as above
+    scores, info = pagerank(spark, ids, edges, damping=damping, engine=engine,
+                            tol=1e-7 if engine in ("dataframe", "graphx") else 1e-9)
     expected = nx.pagerank(graph, alpha=damping, tol=1e-12, max_iter=1000)
     got = {r["id"]: r["pagerank"] for r in scores.collect()}
     assert info.edges == graph.number_of_edges()
