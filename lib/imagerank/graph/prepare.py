@@ -109,8 +109,7 @@ def pregel_checkpoints(spark: SparkSession, folder: str):
     Pregel checkpoints only with ``spark.graphx.pregel.checkpointInterval`` set and a checkpoint
     folder (Spark's default is neither). Without them every superstep's graph keeps the whole lineage
     of the ones before, so each task carries all earlier supersteps' RDDs and the run costs the square of
-    its supersteps (a tol-mode run of about 130 on a 400-vertex graph: 24 busy core-seconds with a
-    checkpoint every 10, 50 without). A value the session set itself is kept. The setting is read when
+    its supersteps (README, "GraphFrames", has the measurement). A value the session set itself is kept. The setting is read when
     Pregel starts, from the running context's configuration (set here for the block and removed after),
     as is the context's checkpoint folder (set back after, as :func:`imagerank.graph.rank.own_checkpoints`
     does)."""
