@@ -36,6 +36,13 @@ def short_jvm_options() -> str:
     return f"{SHORT_JVM_OPTIONS} {class_archive_options()}".strip()
 
 
+def spark_home() -> Path:
+    """The installed pyspark's folder: its bin/spark-submit and jars/ (the tests' Spark installation)."""
+    import pyspark
+
+    return Path(pyspark.__file__).resolve().parent
+
+
 def on_hadoop(item) -> bool:
     """Whether a collected test runs on the Hadoop minicluster (tests/minicluster.py): it takes the
     yarn_cluster fixture, or is marked ``hadoop`` (test_commit's hdfs store, which asks for the fixture

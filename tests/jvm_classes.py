@@ -27,7 +27,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from conftest import CACHE_ENV, ROOT
+from conftest import CACHE_ENV, ROOT, spark_home
 
 SWITCH_ENV = "IMAGERANK_TEST_JVM_ARCHIVE"
 QUIET = "-Xlog:cds=off -Xlog:cds+dynamic=off"
@@ -43,17 +43,11 @@ spark.stop()
 """
 
 
-def _spark_home() -> Path:
-    import pyspark
-
-    return Path(pyspark.__file__).resolve().parent
-
-
 def _key() -> str:
     """The Spark installation (its jars' names and sizes) and the Java that run the tests."""
     java = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr
-    digest = hashlib.sha256(java.encode() + str(_spark_home()).encode())
-    for jar in sorted((_spark_home() / "jars").glob("*.jar")):
+    digest = hashlib.sha256(java.encode() + str(spark_home()).encode())
+    for jar in sorted((spark_home() / "jars").glob("*.jar")):
         digest.update(f"{jar.name}:{jar.stat().st_size}".encode())
     return digest.hexdigest()[:16]
 
@@ -83,8 +77,8 @@ def _build(path: Path, base_options: str) -> None:
         partial = path.with_suffix(".partial")
         options = f"{base_options} -XX:ArchiveClassesAtExit={partial} {QUIET}"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PYSPARK", "SPARK_", "JDK_JAVA"))}
-        env.update(SPARK_HOME=str(_spark_home()), PYSPARK_PYTHON=sys.executable)
-        done = subprocess.run([str(_spark_home() / "bin" / "spark-submit"), "--master", "local[1]",
+        env.update(SPARK_HOME=str(spark_home()), PYSPARK_PYTHON=sys.executable)
+        done = subprocess.run([str(spark_home() / "bin" / "spark-submit"), "--master", "local[1]",
                                "--conf", "spark.ui.enabled=false", "--conf", f"spark.driver.extraJavaOptions={options}",
                                str(script)], cwd=work, env=env, capture_output=True, text=True, timeout=300)
         if done.returncode == 0 and partial.exists():

@@ -47,7 +47,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import short_jvm_options
+from conftest import short_jvm_options, spark_home
 
 ROOT = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent / "minicluster"
@@ -84,12 +84,6 @@ JUL = "handlers=java.util.logging.ConsoleHandler\n.level=WARNING\njava.util.logg
 
 class MiniClusterUnavailable(RuntimeError):
     """What the cluster needs is not here (java, javac, mvn, Maven Central): a reason to skip, not a failure."""
-
-
-def spark_home() -> Path:
-    import pyspark
-
-    return Path(pyspark.__file__).resolve().parent
 
 
 def pyspark_hadoop_version() -> str:

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import short_jvm_options, table, write_config
+from conftest import short_jvm_options, spark_home, table, write_config
 
 pytestmark = pytest.mark.slow  # spark-submit end to end: the slow batch (make test-slow)
 
@@ -31,12 +31,6 @@ MASTER = "local-cluster[1,2,1024]"
 TABLES = {"extract": ("pages", "image_embeds", "page_links"), "graph": ("vertices", "edges"),
           "rank": ("page_rank", "host_rank", "domain_rank", "image_authority"),
           "popularity": ("provider_constants", "popularity"), "table": ("authority", "coverage")}
-
-
-def spark_home() -> Path:
-    import pyspark
-
-    return Path(pyspark.__file__).resolve().parent
 
 
 def hadoop_version() -> str:

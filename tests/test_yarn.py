@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from minicluster import HERE, app_id_from, spark_home, yarn_cluster  # noqa: F401 (yarn_cluster: the fixture)
+from conftest import spark_home
+from minicluster import HERE, app_id_from, yarn_cluster  # noqa: F401 (yarn_cluster: the fixture)
 
 pytestmark = pytest.mark.slow  # spark-submit end to end: the slow batch (make test-slow)
 
