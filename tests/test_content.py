@@ -197,7 +197,7 @@ def test_the_distributed_path_agrees_with_networkx_and_with_the_in_task_path(spa
                .select("identifier", F.lit("all").alias("group"), "embedding"))
     options = VisualRankOptions(k=10, lsh_distance=2.0, lsh_tables=8, tol=1e-12)
     edges = knn_edges(members, options).collect()
-    scores, run = weighted_pagerank(spark, members, spark.createDataFrame(edges), 0.85, 1e-12, 500)
+    scores, run = weighted_pagerank(members, spark.createDataFrame(edges), 0.85, 1e-12, 500)
     got = {r["identifier"]: r["visualrank"] for r in scores.collect()}
     graph = nx.DiGraph()
     graph.add_nodes_from(got)

@@ -186,7 +186,7 @@ def test_the_report_of_a_large_group_states_the_bound_and_the_recall(spark):
                                                   "embedding": [v.tolist() for v in vectors]}),
                                     "group string, identifier string, embedding array<float>")
     options = VisualRankOptions(k=10, lsh_tables=2, lsh_max_bucket=CAP, max_iter=2, recall_sample=20)
-    scores, run = large_groups(spark, members, options)
+    scores, run = large_groups(members, options)
     assert scores.count() == len(vectors)
     candidates = run["candidates"]
     assert candidates["tables"] == 2 and candidates["max_bucket"] == CAP and candidates["bound_per_image"] == 2 * 63

@@ -343,7 +343,7 @@ def recall_figures(exact: dict, found: dict, k: int) -> dict:
             "similarity": got_sum / exact_sum if exact_sum else None}
 
 
-def weighted_pagerank(spark: SparkSession, members: DataFrame, edges: DataFrame, damping: float, tol: float,
+def weighted_pagerank(members: DataFrame, edges: DataFrame, damping: float, tol: float,
                       max_iter: int) -> tuple[DataFrame, dict]:
     """Weighted PageRank per group; scores sum to 1 per group. Per iteration, one join of the edges
     (partitioned by source, checkpointed once) with the ranks; the ranks are checkpointed, and the
@@ -380,13 +380,13 @@ def weighted_pagerank(spark: SparkSession, members: DataFrame, edges: DataFrame,
             {"iterations": iterations, "last_change": change, "converged": change is not None and change < tol})
 
 
-def large_groups(spark: SparkSession, members: DataFrame, options: VisualRankOptions) -> tuple[DataFrame, dict]:
+def large_groups(members: DataFrame, options: VisualRankOptions) -> tuple[DataFrame, dict]:
     buckets, images, parameters = lsh_buckets(members, options)
     buckets = buckets.localCheckpoint(eager=True)
     edges = bucket_knn(buckets, images, options.k, min_cosine(options)).localCheckpoint(eager=True)
     candidates = candidate_stats(buckets, parameters, options)
     candidates["recall"] = sampled_recall(images, edges, options)
-    ranks, run = weighted_pagerank(spark, members, edges, options.damping, options.tol, options.max_iter)
+    ranks, run = weighted_pagerank(members, edges, options.damping, options.tol, options.max_iter)
     neighbours = edges.groupBy("group", F.col("src").alias("identifier")).agg(
         F.count(F.lit(1)).cast("int").alias("n_neighbours"))
     scores = (ranks.join(neighbours, on=["group", "identifier"], how="left")
@@ -427,7 +427,7 @@ def run_visualrank(spark: SparkSession, signals_dir: str, output: str,
         scores = small_groups(small, replace(options, similarity=similarity))
         distributed = {"groups": n_large}
         if n_large:
-            large_scores, run = large_groups(spark, large, options)
+            large_scores, run = large_groups(large, options)
             scores = scores.unionByName(large_scores)
             distributed.update(run)
         stage.report["similarity"] = {"in_task": similarity, "local_features": use_matches, "distributed": "vector"}
