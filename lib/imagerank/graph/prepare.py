@@ -4,7 +4,8 @@
 - :func:`collect_indexed`: the graph on the driver, as positions into the vertex list (driver engines);
 - :func:`checkpointer`: eager checkpoints that cut an iterative engine's lineage each iteration;
 - :func:`delete_path`: a folder removed through Hadoop's FileSystem (checkpoints, scratch);
-- :func:`pregel_checkpoints`: GraphX's Pregel (GraphFrames' tol-mode PageRank) checkpointed every few supersteps.
+- :func:`pregel_checkpoints`: GraphX's Pregel (GraphFrames' tol-mode PageRank) checkpointed every few supersteps;
+- :func:`kept_checkpoint_dir`: SparkContext's checkpoint folder set back after a block that moves it.
 """
 
 from __future__ import annotations
@@ -102,30 +103,45 @@ PREGEL_SUPERSTEPS = 10  # supersteps between two of Pregel's checkpoints, where 
 
 
 @contextlib.contextmanager
+def kept_checkpoint_dir(spark: SparkSession):
+    """Within the block, SparkContext's checkpoint folder may be pointed elsewhere; after it, it is set
+    back to what it was, not left pointing into a folder the block's owner deletes. Best effort: the
+    setter is Spark-internal; where it fails, the folder is left as it is."""
+    context = spark.sparkContext._jsc.sc()
+    before = context.checkpointDir()  # a scala.Option[String]
+    try:
+        yield
+    finally:
+        try:
+            getattr(context, "checkpointDir_$eq")(before)
+        except Exception:  # noqa: BLE001 - a py4j error from Spark's internal setter
+            pass
+
+
+@contextlib.contextmanager
 def pregel_checkpoints(spark: SparkSession, folder: str):
     """Within the block, GraphX's Pregel (what GraphFrames' PageRank runs with ``tol``) checkpoints its
     graph every :data:`PREGEL_SUPERSTEPS` supersteps under ``folder``, which is deleted after.
 
     Pregel checkpoints only with ``spark.graphx.pregel.checkpointInterval`` set and a checkpoint
     folder (Spark's default is neither). Without them every superstep's graph keeps the whole lineage
-    of the ones before, so each task carries all earlier supersteps' RDDs and the run costs the square of
-    its supersteps (README, "GraphFrames", has the measurement). A value the session set itself is kept. The setting is read when
-    Pregel starts, from the running context's configuration (set here for the block and removed after),
-    as is the context's checkpoint folder (set back after, as :func:`imagerank.graph.rank.own_checkpoints`
-    does)."""
-    context = spark.sparkContext._jsc.sc()
-    conf, before = context.conf(), context.checkpointDir()  # the running context's own SparkConf; a scala.Option
+    of the ones before, so each task carries all earlier supersteps' RDDs and the run costs the square
+    of its supersteps (README, "GraphFrames", has the measurement). A value the session set itself is
+    kept. The setting is read when Pregel starts, from the running context's configuration (set here
+    for the block and removed after), as is the context's checkpoint folder (set back after:
+    :func:`kept_checkpoint_dir`)."""
+    conf = spark.sparkContext._jsc.sc().conf()  # the running context's own SparkConf
     ours = not conf.contains(PREGEL_INTERVAL)
-    if ours:
-        conf.set(PREGEL_INTERVAL, str(PREGEL_SUPERSTEPS))
-    spark.sparkContext.setCheckpointDir(folder)
-    try:
-        yield
-    finally:
-        if ours:
-            conf.remove(PREGEL_INTERVAL)
-        getattr(context, "checkpointDir_$eq")(before)  # not left pointing into the folder deleted next
-        delete_path(spark, folder)
+    with kept_checkpoint_dir(spark):
+        try:
+            if ours:
+                conf.set(PREGEL_INTERVAL, str(PREGEL_SUPERSTEPS))
+            spark.sparkContext.setCheckpointDir(folder)
+            yield
+        finally:
+            if ours:
+                conf.remove(PREGEL_INTERVAL)
+            delete_path(spark, folder)
 
 
 def checkpointer(spark: SparkSession, checkpoint_dir: str | None) -> Checkpointer:

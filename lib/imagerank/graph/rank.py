@@ -18,7 +18,7 @@ from imagerank.graph.harmonic import DRIVER_MAX_WORK, LOG2M, harmonic_centrality
 from imagerank.graph.harmonic import ENGINES as HARMONIC_ENGINES
 from imagerank import fs, progress
 from imagerank.graph.pagerank import ENGINES, WARM_UNSUPPORTED, info_dict, pagerank
-from imagerank.graph.prepare import delete_path
+from imagerank.graph.prepare import delete_path, kept_checkpoint_dir
 from imagerank.graph.trust import GOOD_SHARE, PACKAGE_FILE, load_trusted_sources, seed_domains, seed_vertices, spam_mass
 from imagerank.stage import Stage
 
@@ -83,21 +83,16 @@ def own_checkpoints(spark: SparkSession, checkpoint_dir: str | None) -> Iterator
         return
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     folder = fs.join(fs.qualify(spark, checkpoint_dir), f"{CHECKPOINT_PREFIX}{stamp}-{uuid.uuid4().hex[:8]}")
-    context = spark.sparkContext._jsc.sc()
-    before = context.checkpointDir()  # a scala.Option[String]
-    try:
-        yield folder
-    finally:
+    with kept_checkpoint_dir(spark):  # not left pointing into the folder deleted below
         try:
-            delete_path(spark, folder)
-        except Exception as error:  # noqa: BLE001 - py4j wraps Hadoop's IOException
-            message = str(error).strip().splitlines()
-            progress.say("rank", f"could not delete the checkpoints in {folder} "
-                                 f"({message[0] if message else type(error).__name__}); delete that folder")
-        try:
-            getattr(context, "checkpointDir_$eq")(before)  # not left pointing into the deleted folder
-        except Exception:  # noqa: BLE001 - SparkContext's setter is Spark-internal; then left as it is
-            pass
+            yield folder
+        finally:
+            try:
+                delete_path(spark, folder)
+            except Exception as error:  # noqa: BLE001 - py4j wraps Hadoop's IOException
+                message = str(error).strip().splitlines()
+                progress.say("rank", f"could not delete the checkpoints in {folder} "
+                                     f"({message[0] if message else type(error).__name__}); delete that folder")
 
 
 def _degrees(ids: DataFrame, edges: DataFrame) -> DataFrame:
