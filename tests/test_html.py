@@ -61,6 +61,31 @@ def test_page_rows(parse):
     assert counters == Counter({"url:url_data": 1, "url:url_javascript": 1, "url:url_mailto": 1, "link:self": 2})
 
 
+def test_a_utf8_body_reaches_the_parser_as_its_bytes_and_gives_the_same_rows():
+    """html_markup hands Lexbor a UTF-8 body as it is (no decoded copy to encode again); any other
+    encoding, and a body that is not the UTF-8 it claims, still arrive decoded, as decode_html decodes."""
+    from imagerank.crawl.payload import decode_html, html_markup
+
+    text = PAGE.replace("A  page", "Café ★ page").replace("full/photo.PNG", "fotos/café.PNG")
+    body = text.encode("utf-8")
+    markup, lossy = html_markup(body, "UTF-8")
+    assert markup is body and not lossy
+    assert html_markup(body, None) == (body, False)  # no charset: UTF-8, the last candidate
+    latin = text.replace("★", "*").encode("windows-1252")
+    assert html_markup(latin, "windows-1252") == (text.replace("★", "*"), False)
+    # declared UTF-8, but windows-1252 bytes, with a <meta charset> that says so: the meta wins, as text
+    meta = b'<meta charset="windows-1252">' + latin
+    assert html_markup(meta, "utf-8") == (decode_html(meta, "utf-8")[0], False)
+    assert isinstance(html_markup(meta, "utf-8")[0], str)
+    assert html_markup(b"<p>\xff\xfe broken", None) == ("<p>\ufffd\ufffd broken", True)
+    for parse in (parse_selectolax, parse_bs4):
+        from_bytes, from_text = parse(body), parse(text)
+        assert from_bytes == from_text and from_bytes.title == "Café ★ page"
+        url = "https://cdn.example.org/base/self.html"
+        assert page_rows(url, from_bytes, Counter()) == page_rows(url, from_text, Counter())
+        assert any(link[0] == "fotos/café.PNG" for link in from_bytes.links)
+
+
 def test_srcset_parsing():
     assert srcset_urls("a.jpg 1x, b.jpg 2x") == ["a.jpg", "b.jpg"]
     assert srcset_urls("a.jpg 1x,b.jpg 100w ,  c.jpg,") == ["a.jpg", "b.jpg", "c.jpg"]

@@ -229,7 +229,11 @@ def has_image_extension(url: str) -> bool:
 
 def _is_flickr_static(host: str) -> bool:
     """Flickr's static file hosts: (farmN|live|cN.)staticflickr.com and the older (farmN.)static.flickr.com."""
-    return any(host == base or host.endswith("." + base) for base in ("staticflickr.com", "static.flickr.com"))
+    return host.endswith(_FLICKR_STATIC) and (host in _FLICKR_STATIC or host.endswith(_FLICKR_STATIC_SUBDOMAINS))
+
+
+_FLICKR_STATIC = ("staticflickr.com", "static.flickr.com")
+_FLICKR_STATIC_SUBDOMAINS = tuple("." + base for base in _FLICKR_STATIC)
 
 
 def image_key(url: str, host: str | None = None) -> str:

@@ -22,7 +22,7 @@ from typing import Iterator
 
 from imagerank.crawl.html import PARSERS
 from imagerank.crawl.page import RawPage, page_rows
-from imagerank.crawl.payload import PayloadError, content_type, decode_html, is_html, split_http
+from imagerank.crawl.payload import PayloadError, content_type, html_markup, is_html, split_http
 from imagerank.crawl.records import TOLERANT_READER, Record, iter_records
 from imagerank.crawl.sources import InputError, open_stream, read_span, stream_size
 from imagerank.crawl.wat import parse_wat
@@ -93,12 +93,14 @@ class _FileExtractor:
         self.counters: Counter = Counter()
         self.crawl = options.crawl or (CRAWL_ID.search(path).group(0) if CRAWL_ID.search(path) else None)
 
-    def _page(self, uri, date, status, title, raw: RawPage, source) -> Iterator[tuple[str, dict]]:
+    # The rows of one record come as a list, not a generator: each row of a file passes through one
+    # generator (rows), not four (bench/bench_extract.py).
+    def _page(self, uri, date, status, title, raw: RawPage, source) -> list[tuple[str, dict]]:
         try:
             url = normalize(uri or "")
         except UrlError:
             self.counters["skip:bad_target_uri"] += 1
-            return
+            return []
         fetch_time = parse_warc_date(date)
         if fetch_time is None:
             self.counters["warn:bad_warc_date"] += 1
@@ -107,7 +109,7 @@ class _FileExtractor:
         self.counters["pages"] += 1
         if domain is None:
             self.counters["warn:page_host_not_public"] += 1
-        yield "pages", {
+        page = {
             "url": url,
             "host": host,
             "domain": domain,
@@ -121,55 +123,53 @@ class _FileExtractor:
             "warc_record_offset": source[1],
             "warc_record_length": source[2],
         }
-        for row in embeds:
-            yield "image_embeds", row
-        for row in links:
-            yield "page_links", row
+        return [("pages", page), *[("image_embeds", row) for row in embeds], *[("page_links", row) for row in links]]
 
-    def _warc_response(self, record: Record) -> Iterator[tuple[str, dict]]:
+    def _warc_response(self, record: Record) -> list[tuple[str, dict]]:
         status, headers, body = split_http(record.block)
         mime, charset = content_type(headers)
         if not is_html(mime, body):
             raise PayloadError("non_html")
-        text, lossy = decode_html(body, charset)
+        markup, lossy = html_markup(body, charset)
         if lossy:
             self.counters["warn:lossy_decode"] += 1
-        raw = self.parse_html(text)
+        raw = self.parse_html(markup)
         source = (self.path, record.offset, record.length)
-        yield from self._page(record.target_uri, record.date, status, raw.title, raw, source)
+        return self._page(record.target_uri, record.date, status, raw.title, raw, source)
 
-    def _wat_metadata(self, record: Record) -> Iterator[tuple[str, dict]]:
+    def _wat_metadata(self, record: Record) -> list[tuple[str, dict]]:
         meta = parse_wat(record.block)
         if meta["kind"] != "response":
             self.counters["wat:" + meta["kind"]] += 1
-            return
+            return []
         source = meta["source"]
         if source[0] is None:
             source = (self.path, record.offset, record.length)
         raw = meta["raw"]
-        yield from self._page(meta["uri"], meta["date"], meta["status"], raw.title, raw, source)
+        return self._page(meta["uri"], meta["date"], meta["status"], raw.title, raw, source)
 
-    def _record_rows(self, record: Record, fmt: str | None) -> Iterator[tuple[str, dict]]:
+    def _record_rows(self, record: Record, fmt: str | None) -> list[tuple[str, dict]]:
         handler = None
         if fmt == "warc" and record.record_type == "response":
             handler = self._warc_response
         elif fmt == "wat" and record.record_type == "metadata":
             handler = self._wat_metadata
         if handler is None:
-            return
+            return []
         if record.truncated:
             self.counters["skip:truncated_record"] += 1
-            return
+            return []
         if record.oversized:
             self.counters["skip:oversized_record"] += 1
-            return
+            return []
         try:
-            yield from handler(record)
+            return handler(record)
         except PayloadError as err:
             self.counters["skip:" + err.reason] += 1
         except Exception as err:  # noqa: BLE001 - one bad record never stops the file
             self.counters["skip:parse_error"] += 1
             self.counters["error:" + type(err).__name__] += 1
+        return []
 
     def range_rows(self, ranges: list[tuple[int, int]]) -> Iterator[tuple[str, dict]]:
         """The rows of the WARC records at ``ranges`` ((offset, length) in the file, as Common

@@ -113,11 +113,12 @@ SELECTOR = "base, img, source, a, area, meta"
 TAGS = ("base", "img", "source", "a", "area", "meta")
 
 
-def parse_selectolax(text: str) -> RawPage:
-    """Fast path: selectolax's Lexbor HTML5 parser."""
+def parse_selectolax(markup: str | bytes) -> RawPage:
+    """Fast path: selectolax's Lexbor HTML5 parser. ``markup``: the page's text, or its UTF-8 bytes
+    (:func:`imagerank.crawl.payload.html_markup`), which Lexbor reads as they are."""
     from selectolax.lexbor import LexborHTMLParser
 
-    tree = LexborHTMLParser(text)
+    tree = LexborHTMLParser(markup)
     collector = _Collector()
     element = collector.element
     for node in tree.css(SELECTOR):
@@ -129,12 +130,14 @@ def parse_selectolax(text: str) -> RawPage:
     return collector.page
 
 
-def parse_bs4(text: str) -> RawPage:
-    """Reference path: BeautifulSoup over lxml's HTML parser."""
+def parse_bs4(markup: str | bytes) -> RawPage:
+    """Reference path: BeautifulSoup over lxml's HTML parser. ``markup``: as :func:`parse_selectolax`
+    reads it (bytes are UTF-8)."""
     import warnings
 
     from bs4 import BeautifulSoup, XMLParsedAsHTMLWarning
 
+    text = markup.decode("utf-8") if isinstance(markup, bytes) else markup
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)  # XHTML pages parse as HTML, as browsers do
         soup = BeautifulSoup(text, "lxml")

@@ -59,9 +59,11 @@ def is_html(mime: str, body: bytes) -> bool:
     return head.startswith((b"<!doctype html", b"<html")) or b"<html" in head
 
 
-def decode_html(body: bytes, charset: str | None) -> tuple[str, bool]:
-    """(text, lossy): the declared charset, else a <meta charset>, else UTF-8; never raises
-    for text. Binary bodies (NUL bytes up front) raise PayloadError("undecodable_body")."""
+def decode_html(body: bytes, charset: str | None) -> tuple[str, bool, str | None]:
+    """(text, lossy, encoding): decoded with the declared charset, else a <meta charset>, else
+    UTF-8 (``encoding``: the one that decoded it, lowercased); never raises for text: where none
+    decodes it, UTF-8 with replacement characters (lossy, encoding None). Binary bodies (NUL bytes
+    up front) raise PayloadError("undecodable_body")."""
     if b"\x00" in body[:4096]:
         raise PayloadError("undecodable_body")
     candidates = [charset]
@@ -73,7 +75,18 @@ def decode_html(body: bytes, charset: str | None) -> tuple[str, bool]:
         if not encoding:
             continue
         try:
-            return body.decode(encoding), False
+            return body.decode(encoding), False, encoding.lower()
         except (LookupError, UnicodeDecodeError):
             continue
-    return body.decode("utf-8", "replace"), True
+    return body.decode("utf-8", "replace"), True, None
+
+
+def html_markup(body: bytes, charset: str | None) -> tuple[str | bytes, bool]:
+    """(what the HTML parser reads, lossy): :func:`decode_html`'s text, or the body itself where
+    that text was decoded from it as UTF-8, so that a parser reading UTF-8 bytes (Lexbor) is handed
+    them as they are instead of a decoded copy that it encodes again."""
+    text, lossy, encoding = decode_html(body, charset)
+    return (body if encoding in _UTF8_NAMES else text), lossy
+
+
+_UTF8_NAMES = frozenset(("utf-8", "utf8", "ascii", "us-ascii"))  # bodies that decoded as these are UTF-8
