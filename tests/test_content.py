@@ -61,8 +61,10 @@ def signals(spark, photos, tmp_path_factory):
     out = str(tmp_path_factory.mktemp("signals") / "out")
     options = EmbedOptions(image_suffix=".jpg") if HAS_TEXT_MODELS else EmbedOptions(image_suffix=".jpg",
                                                                                      text_model="none")
+    context = spark.sparkContext._jsc.sc()
+    before = str(context.checkpointDir())  # a scala Option: None, or Some(folder)
     report = run_embed(spark, photos["catalog"], photos["images"], out, options)
-    return {"out": out, "report": report}
+    return {"out": out, "report": report, "checkpoint_dirs": (before, str(context.checkpointDir()))}
 
 
 def test_every_catalog_image_is_a_feature_row_or_a_counted_skip(spark, photos, signals):
@@ -95,6 +97,13 @@ def test_near_duplicate_families_name_their_original(spark, photos, signals):
     assert not (set(photos["unrelated"]) | {"with-exif"}) & set(families)
     report = signals["report"]["near_duplicates"]
     assert report["families"] == 3 and report["images_in_families"] == 15
+    # the families' connected components checkpointed under the run's own scratch folder, deleted after
+    # it; the session's checkpoint folder is what it was before, not that deleted folder
+    from conftest import run_dir
+
+    assert not (run_dir(signals["out"]) / "_checkpoints").exists()
+    before, after = signals["checkpoint_dirs"]
+    assert after == before and "_checkpoints" not in after
 
 
 def test_the_families_embedding_candidates_stay_under_the_bound(spark):

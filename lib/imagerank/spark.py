@@ -13,6 +13,7 @@ unless the driver's Java options name a log4j configuration.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from importlib import resources
@@ -125,3 +126,21 @@ def _with_jvm_stdout_on_stderr(start):
     finally:
         os.dup2(saved, 1)
         os.close(saved)
+
+
+@contextlib.contextmanager
+def kept_checkpoint_dir(spark: SparkSession):
+    """Within the block, SparkContext's checkpoint folder may be pointed elsewhere (GraphFrames'
+    connected components, the rank stage's checkpoints, GraphX's Pregel); after it, it is set back
+    to what it was, not left pointing into a folder the block's owner deletes, where a later job of
+    the session would write its checkpoints again. Best effort: the setter is Spark-internal; where
+    it fails, the folder is left as it is."""
+    context = spark.sparkContext._jsc.sc()
+    before = context.checkpointDir()  # a scala.Option[String]
+    try:
+        yield
+    finally:
+        try:
+            getattr(context, "checkpointDir_$eq")(before)
+        except Exception:  # noqa: BLE001 - a py4j error from Spark's internal setter
+            pass

@@ -27,6 +27,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from imagerank.content.similarity import LocalFeatures, from_bytes, match_similarity
+from imagerank.spark import kept_checkpoint_dir
 
 BANDS = 4
 BAND_BITS = 64 // BANDS
@@ -141,8 +142,9 @@ def families(spark: SparkSession, images: DataFrame, pairs: DataFrame, checkpoin
         return spark.createDataFrame([], FAMILIES)
     edges = pairs.select(F.col("a").alias("src"), F.col("b").alias("dst"), "similarity")
     ends = edges.select(F.col("src").alias("id")).union(edges.select(F.col("dst").alias("id"))).distinct()
-    spark.sparkContext.setCheckpointDir(checkpoint_dir)
-    components = GraphFrame(ends, edges.select("src", "dst")).connectedComponents()
+    with kept_checkpoint_dir(spark):  # its checkpoints go under checkpoint_dir, which embed deletes after
+        spark.sparkContext.setCheckpointDir(checkpoint_dir)
+        components = GraphFrame(ends, edges.select("src", "dst")).connectedComponents()
     strength = (edges.select(F.col("src").alias("id"), "similarity")
                 .union(edges.select(F.col("dst").alias("id"), "similarity"))
                 .groupBy("id").agg(F.sum("similarity").alias("strength")))

@@ -5,7 +5,6 @@
 - :func:`checkpointer`: eager checkpoints that cut an iterative engine's lineage each iteration;
 - :func:`delete_path`: a folder removed through Hadoop's FileSystem (checkpoints, scratch);
 - :func:`pregel_checkpoints`: GraphX's Pregel (GraphFrames' tol-mode PageRank) checkpointed every few supersteps;
-- :func:`kept_checkpoint_dir`: SparkContext's checkpoint folder set back after a block that moves it.
 """
 
 from __future__ import annotations
@@ -18,6 +17,8 @@ import pandas as pd
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+
+from imagerank.spark import kept_checkpoint_dir
 
 
 def simple_graph(ids: DataFrame, edges: DataFrame) -> tuple[DataFrame, DataFrame]:
@@ -103,22 +104,6 @@ PREGEL_SUPERSTEPS = 10  # supersteps between two of Pregel's checkpoints, where 
 
 
 @contextlib.contextmanager
-def kept_checkpoint_dir(spark: SparkSession):
-    """Within the block, SparkContext's checkpoint folder may be pointed elsewhere; after it, it is set
-    back to what it was, not left pointing into a folder the block's owner deletes. Best effort: the
-    setter is Spark-internal; where it fails, the folder is left as it is."""
-    context = spark.sparkContext._jsc.sc()
-    before = context.checkpointDir()  # a scala.Option[String]
-    try:
-        yield
-    finally:
-        try:
-            getattr(context, "checkpointDir_$eq")(before)
-        except Exception:  # noqa: BLE001 - a py4j error from Spark's internal setter
-            pass
-
-
-@contextlib.contextmanager
 def pregel_checkpoints(spark: SparkSession, folder: str):
     """Within the block, GraphX's Pregel (what GraphFrames' PageRank runs with ``tol``) checkpoints its
     graph every :data:`PREGEL_SUPERSTEPS` supersteps under ``folder``, which is deleted after.
@@ -129,7 +114,7 @@ def pregel_checkpoints(spark: SparkSession, folder: str):
     of its supersteps (README, "GraphFrames", has the measurement). A value the session set itself is
     kept. The setting is read when Pregel starts, from the running context's configuration (set here
     for the block and removed after), as is the context's checkpoint folder (set back after:
-    :func:`kept_checkpoint_dir`)."""
+    :func:`imagerank.spark.kept_checkpoint_dir`)."""
     conf = spark.sparkContext._jsc.sc().conf()  # the running context's own SparkConf
     ours = not conf.contains(PREGEL_INTERVAL)
     with kept_checkpoint_dir(spark):

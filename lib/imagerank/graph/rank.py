@@ -18,7 +18,8 @@ from imagerank.graph.harmonic import DRIVER_MAX_WORK, LOG2M, harmonic_centrality
 from imagerank.graph.harmonic import ENGINES as HARMONIC_ENGINES
 from imagerank import fs, progress
 from imagerank.graph.pagerank import ENGINES, WARM_UNSUPPORTED, info_dict, pagerank
-from imagerank.graph.prepare import delete_path, kept_checkpoint_dir
+from imagerank.graph.prepare import delete_path
+from imagerank.spark import kept_checkpoint_dir
 from imagerank.graph.trust import GOOD_SHARE, PACKAGE_FILE, load_trusted_sources, seed_domains, seed_vertices, spam_mass
 from imagerank.stage import Stage
 
