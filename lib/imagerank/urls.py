@@ -65,16 +65,17 @@ class Resolver:
     time in Python wrappers (bench/bench_extract.py measures the whole extraction).
     """
 
-    __slots__ = ("base", "_base_bytes", "_origin", "_host")
+    __slots__ = ("base", "_base_bytes", "_origin", "_host", "_scheme")
 
     def __init__(self, base: str):
         self.base = base
         self._base_bytes = base.encode("utf-8", "surrogatepass")
-        self._origin = self._host = None
+        self._origin = self._host = self._scheme = None
         if _SIMPLE_ABSOLUTE.fullmatch(base):  # a normalized page URL: its origin serves root-relative hrefs
             cut = base.find("/", base.find("//") + 2)
             self._origin = base if cut < 0 else base[:cut]
             self._host = self._origin[self._origin.find("//") + 2 :]
+            self._scheme = base[: base.find(":") + 1]  # and its scheme, scheme-relative ones (//host/path)
 
     def __call__(self, href: str) -> tuple[str, str]:
         """(URL, host) of ``href``; raises UrlError (with a counter name) for values that are not
@@ -83,15 +84,22 @@ class Resolver:
         if not value:
             raise UrlError("url_empty", href)
         # Fast paths, for hrefs that WHATWG parsing leaves as they are (tests/test_urls.py checks
-        # them against ada on every href of the real WARCs): a root-relative path, or an absolute
-        # http(s) URL, of plain characters, with no dot segment, port, credentials, IDNA or fragment.
-        if value[0] == "/":
-            if self._origin is not None and _SIMPLE_PATH.fullmatch(value) and "/." not in value:
-                url = self._origin + value
-                return (url[:-1] if url.endswith("?") else url), self._host
-        elif value[0] == "h":
+        # them against ada on every href of the real WARCs): a root-relative path, or an absolute or
+        # scheme-relative http(s) URL, of plain characters (percent escapes kept as written), with no
+        # dot segment (also escaped: %2e), port, credentials, IDNA or fragment.
+        head = value[0]
+        if head == "/":
+            if value[1:2] != "/":
+                if (self._origin is not None and _SIMPLE_PATH.fullmatch(value) and "/." not in value
+                        and ("%" not in value or ("%2e" not in value and "%2E" not in value))):
+                    url = self._origin + value
+                    return (url[:-1] if url.endswith("?") else url), self._host
+            elif self._scheme is not None:  # //host/path: the base's scheme, as the parser gives it
+                value, head = self._scheme + value, "h"
+        if head == "h":
             simple = _SIMPLE_ABSOLUTE.fullmatch(value)
-            if simple is not None and "/." not in value and "xn--" not in value:
+            if (simple is not None and "/." not in value and "xn--" not in value
+                    and ("%" not in value or ("%2e" not in value and "%2E" not in value))):
                 host = simple.group(1)
                 url = value if simple.group(2) else value.replace(host, host + "/", 1)
                 return (url[:-1] if url.endswith("?") else url), host
@@ -121,8 +129,11 @@ class Resolver:
 
 
 _OMITTED = 0xFFFFFFFF  # ada's marker for a component the URL does not have
-_PLAIN_PATH = r"/[A-Za-z0-9_~-][A-Za-z0-9/_.~-]*"
-_PLAIN_QUERY = r"\?[A-Za-z0-9_.~=&;,+/-]*"
+# Characters WHATWG's path and query states keep as they are, for http(s) (outside their
+# percent-encode sets; ' is encoded in the query of such URLs, so not there): a path of these, the
+# first one after its slash not a dot or a slash; a query of these
+_PLAIN_PATH = r"/[A-Za-z0-9_~%()!*,;=:@+&$-][A-Za-z0-9/_.~%()!*,;=:@+&$-]*"
+_PLAIN_QUERY = r"\?[A-Za-z0-9_.~=&;,+/%()!*:@$-]*"
 # lowercase labels, the last one starting with a letter (so never an IPv4 form such as 0x7f.1)
 _PLAIN_HOST = r"((?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z](?:[a-z0-9-]*[a-z0-9])?)"
 _SIMPLE_ABSOLUTE = re.compile(rf"https?://{_PLAIN_HOST}((?:{_PLAIN_PATH}|/)?)(?:{_PLAIN_QUERY})?")
