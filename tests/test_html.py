@@ -78,6 +78,13 @@ def test_a_utf8_body_reaches_the_parser_as_its_bytes_and_gives_the_same_rows():
     assert html_markup(meta, "utf-8") == (decode_html(meta, "utf-8")[0], False)
     assert isinstance(html_markup(meta, "utf-8")[0], str)
     assert html_markup(b"<p>\xff\xfe broken", None) == ("<p>\ufffd\ufffd broken", True)
+    # any label of UTF-8 or ASCII gives the bytes; a BOM stays, as it does in the decoded text
+    plain = b"<p>plain</p>"
+    assert all(html_markup(plain, label)[0] is plain for label in ("US-ASCII", "utf8", "UTF_8", "cp65001"))
+    with_bom = b"\xef\xbb\xbf" + body
+    assert html_markup(with_bom, "utf-8")[0] is with_bom and parse_selectolax(with_bom) == parse_selectolax(text)
+    # a charset whose codec fails with a plain UnicodeError (punycode) falls back like any other
+    assert html_markup(body, "punycode") == (body, False)
     for parse in (parse_selectolax, parse_bs4):
         from_bytes, from_text = parse(body), parse(text)
         assert from_bytes == from_text and from_bytes.title == "Café ★ page"

@@ -113,10 +113,10 @@ def _ada_reference(base: str, href: str):
     """What WHATWG parsing gives, through ada-url's own Python API (no fast path)."""
     import ada_url
 
-    if not href.strip():
+    if not href.strip("".join(map(chr, range(0x21)))):  # WHATWG's trim: C0 controls and space
         return None  # an empty href is no link (it would resolve to the page itself)
     try:
-        url = ada_url.join_url(base, href.strip())
+        url = ada_url.join_url(base, href)  # ada trims as WHATWG says
     except ValueError:
         return None
     if not url.startswith(("http:", "https:")):
@@ -133,7 +133,11 @@ EDGES = ["/a/./b", "https://A.org", "https://x.org:443/", "/b?", "https://0x7f.1
          "/a%2eb/c", "https://x.org/a/%2e%2e/b", "//Upload.Example.org/x%20y.jpg", "//x.org", "//x.org/a?b=1",
          "///x.org/a", "//user@x.org/a", "//x.org:8080/a", "//xn--bcher-kva.example/a", "/p(1)!*,;=:@+&$/x",
          "/q?a='b'", "/q?x=%zz&y=(1)", "/%", "/a/b%2Fc", "https://x.org/a@b/c:d", "https://x.org?q=1",
-         "/a?b?c", "//x.org/./a", "//1.2.3.4/a"]
+         "/a?b?c", "//x.org/./a", "//1.2.3.4/a", "//x.org?", "//x.org/a?", "//x.org?q=a@b", "https://x.org?q=a@b.c/d",
+         "//x.org./a", "/\\x.org/a", "//x.org/%2e%2e/a", "//x.org/a?b'c", "/a%zz/b", "/a/.%2e/b", "//x.org:443/a",
+         "//user:pw@x.org/a", "//x.o\trg/a", "/a|b", "/a[b]", "/a^b", "/a{b}", "/a b", "\xa0/a", "\u3000/a\u3000", "/a\\b", " \t/a\n"]
+# bases beside the real pages' own: an http one, one with a query, one with no path
+BASES = ["http://example.org/dir/page.html", "https://example.org/dir/?q=1", "https://example.org"]
 
 
 def test_the_resolver_agrees_with_ada_on_every_href_of_the_real_warcs():
@@ -162,6 +166,14 @@ def test_the_resolver_agrees_with_ada_on_every_href_of_the_real_warcs():
                         got = None
                     assert got == _ada_reference(base, href), (base, href)
                     checked += 1
+    for base in BASES:
+        resolver = Resolver(base)
+        for href in EDGES:
+            try:
+                got = resolver(href)
+            except UrlError:
+                got = None
+            assert got == _ada_reference(base, href), (base, href)
     assert checked > 5000
 
 

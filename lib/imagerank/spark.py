@@ -9,6 +9,9 @@ local jar for this Spark line where one is found, else its Maven coordinates) un
 or ``spark.jars.packages`` are given, and with the package's ``log4j2.properties`` (Spark's log:
 warnings and errors, on standard error, so that standard output holds the job's summary alone)
 unless the driver's Java options name a log4j configuration.
+
+Also :func:`kept_checkpoint_dir`, for the one piece of the running context's state that stages move
+for a while (its checkpoint folder).
 """
 
 from __future__ import annotations

@@ -2,9 +2,10 @@
 
 Every stage that names a page or an image goes through this module, so that extraction, the graph
 and the catalog agree on identities. Resolution uses ada-url (WHATWG URL parsing: scheme and host
-lowercased, IDNA hosts to punycode, default ports dropped, dot segments removed, percent-encoding
-normalized); it resolved ~2.5x more URLs per second than ``urllib.parse.urljoin`` (see bench/),
-and ~1.7x more again called through its C API with the host read from the same parse.
+lowercased, IDNA hosts to punycode, default ports dropped, dot segments removed, characters outside
+a component's allowed set percent-encoded, escapes already there kept as written); it resolved
+~2.5x more URLs per second than ``urllib.parse.urljoin`` (see bench/), and ~1.7x more again called
+through its C API with the host read from the same parse.
 """
 
 from __future__ import annotations
@@ -42,9 +43,14 @@ class UrlError(ValueError):
         self.reason = reason
 
 
+# What the URL parser trims from both ends of an href (WHATWG: C0 controls and space), not Python's
+# whitespace: a no-break or ideographic space is part of the URL, percent-encoded by the parser.
+URL_SPACE = "".join(map(chr, range(0x21)))
+
+
 def classify_unusable(href: str) -> str | None:
     """The skip reason for a raw attribute value that is not a fetchable link, or None."""
-    value = href.strip()
+    value = href.strip(URL_SPACE)
     if not value:
         return "url_empty"
     head = value[:11].lower()
@@ -80,7 +86,7 @@ class Resolver:
     def __call__(self, href: str) -> tuple[str, str]:
         """(URL, host) of ``href``; raises UrlError (with a counter name) for values that are not
         fetchable http(s) URLs."""
-        value = href.strip()
+        value = href.strip(URL_SPACE)
         if not value:
             raise UrlError("url_empty", href)
         # Fast paths, for hrefs that WHATWG parsing leaves as they are (tests/test_urls.py checks

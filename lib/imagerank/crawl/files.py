@@ -93,8 +93,8 @@ class _FileExtractor:
         self.counters: Counter = Counter()
         self.crawl = options.crawl or (CRAWL_ID.search(path).group(0) if CRAWL_ID.search(path) else None)
 
-    # The rows of one record come as a list, not a generator: each row of a file passes through one
-    # generator (rows), not four (bench/bench_extract.py).
+    # The rows of one record come as a list, not a generator: each row of a whole file passes through
+    # one generator (rows), where it passed through four.
     def _page(self, uri, date, status, title, raw: RawPage, source) -> list[tuple[str, dict]]:
         try:
             url = normalize(uri or "")

@@ -156,7 +156,7 @@ def page_rows(page_url: str, raw: RawPage, counters: Counter) -> tuple[list[dict
         if url == page_url:
             counters["link:self"] += 1
             continue
-        nofollow = rel is not None and _has_nofollow(rel)
+        nofollow = _has_nofollow(rel)
         before = followed.get(url)
         if before is None or (before[0] and not nofollow):
             followed[url] = (nofollow, hit[1])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import re
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -61,7 +62,8 @@ def is_html(mime: str, body: bytes) -> bool:
 
 def decode_html(body: bytes, charset: str | None) -> tuple[str, bool, str | None]:
     """(text, lossy, encoding): decoded with the declared charset, else a <meta charset>, else
-    UTF-8 (``encoding``: the one that decoded it, lowercased); never raises for text: where none
+    UTF-8 (``encoding``: the label that decoded it, lowercased, as written: ``utf8`` and ``utf-8``
+    are two labels of one codec); never raises for text: where none
     decodes it, UTF-8 with replacement characters (lossy, encoding None). Binary bodies (NUL bytes
     up front) raise PayloadError("undecodable_body")."""
     if b"\x00" in body[:4096]:
@@ -76,7 +78,7 @@ def decode_html(body: bytes, charset: str | None) -> tuple[str, bool, str | None
             continue
         try:
             return body.decode(encoding), False, encoding.lower()
-        except (LookupError, UnicodeDecodeError):
+        except (LookupError, UnicodeError):  # UnicodeError: some codecs (punycode) raise no UnicodeDecodeError
             continue
     return body.decode("utf-8", "replace"), True, None
 
@@ -86,7 +88,5 @@ def html_markup(body: bytes, charset: str | None) -> tuple[str | bytes, bool]:
     that text was decoded from it as UTF-8, so that a parser reading UTF-8 bytes (Lexbor) is handed
     them as they are instead of a decoded copy that it encodes again."""
     text, lossy, encoding = decode_html(body, charset)
-    return (body if encoding in _UTF8_NAMES else text), lossy
-
-
-_UTF8_NAMES = frozenset(("utf-8", "utf8", "ascii", "us-ascii"))  # bodies that decoded as these are UTF-8
+    utf8 = encoding is not None and codecs.lookup(encoding).name in ("utf-8", "ascii")  # any label of either
+    return (body if utf8 else text), lossy
