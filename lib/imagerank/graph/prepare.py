@@ -4,7 +4,7 @@
 - :func:`collect_indexed`: the graph on the driver, as positions into the vertex list (driver engines);
 - :func:`checkpointer`: eager checkpoints that cut an iterative engine's lineage each iteration;
 - :func:`delete_path`: a folder removed through Hadoop's FileSystem (checkpoints, scratch);
-- :func:`pregel_checkpoints`: GraphX's Pregel (GraphFrames' tol-mode PageRank) checkpointed every few supersteps;
+- :func:`pregel_checkpoints`: GraphX's Pregel (GraphFrames' tol-mode PageRank) checkpointed every few supersteps.
 """
 
 from __future__ import annotations

@@ -19,8 +19,8 @@ from imagerank.graph.harmonic import ENGINES as HARMONIC_ENGINES
 from imagerank import fs, progress
 from imagerank.graph.pagerank import ENGINES, WARM_UNSUPPORTED, info_dict, pagerank
 from imagerank.graph.prepare import delete_path
-from imagerank.spark import kept_checkpoint_dir
 from imagerank.graph.trust import GOOD_SHARE, PACKAGE_FILE, load_trusted_sources, seed_domains, seed_vertices, spam_mass
+from imagerank.spark import kept_checkpoint_dir
 from imagerank.stage import Stage
 
 NAME_COLUMNS = {"page_rank": "url", "host_rank": "host", "domain_rank": "domain"}  # each level's vertex name
