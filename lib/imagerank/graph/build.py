@@ -178,7 +178,10 @@ def public_host(host: F.Column, domain: F.Column, keep_ip_hosts: bool) -> F.Colu
     valid = domain.isNotNull()
     if keep_ip_hosts:
         return valid
-    is_ip = host.startswith("[") | host.rlike(r"^[0-9]{1,3}(\.[0-9]{1,3}){3}$")
+    # the regular expression only for a host that ends in a digit, as every IPv4 address does (And
+    # evaluates its right side only where its left is true): it runs on every link's two ends
+    ends_in_digit = F.substring(host, -1, 1).between("0", "9")
+    is_ip = host.startswith("[") | (ends_in_digit & host.rlike(r"^[0-9]{1,3}(\.[0-9]{1,3}){3}$"))
     return valid & ~is_ip
 
 
@@ -221,12 +224,13 @@ def build_graph(pages: DataFrame, embeds: DataFrame, links: DataFrame,
     links, embeds = _links(pages, embeds, links)
     followed = links.where(~F.col("nofollow"))
     no_crawl = F.lit(None).cast("string")
-    page_rows = (  # every page as each extraction row names it: fetched, or at either end of a link
+    # every page as each extraction row names it: fetched, or a link's target. A link's source needs no
+    # row of its own: it is a fetched page of the same extraction (extraction writes a page's row with
+    # its links, from the same URL, and latest_versions keeps or drops them together)
+    page_rows = (
         pages.select(F.col("url").alias("name"), "host", "domain", "crawl")
         .unionByName(links.select(F.col("dst_url").alias("name"), F.col("dst_host").alias("host"),
                                   F.col("dst_domain").alias("domain"), no_crawl.alias("crawl")))
-        .unionByName(links.select(F.col("src_url").alias("name"), F.col("src_host").alias("host"),
-                                  F.col("src_domain").alias("domain"), no_crawl.alias("crawl")))
     )
     page_vertices = (
         page_rows.groupBy("name").agg(_most_specific(F.struct("host", "domain")).alias("site"),
@@ -256,8 +260,16 @@ def build_graph(pages: DataFrame, embeds: DataFrame, links: DataFrame,
     image_attention = attention(F.col("source"), F.col("width"), F.col("height"))
     page_level = _edges(followed, "src_url", "page", "dst_url", "page", F.lit("links_to"), None).unionByName(
         _edges(embeds, "page_url", "page", "image_key", "image", image_kind, None, image_attention))
-    site_level = _edges(site_links, "src_host", "host", "dst_host", "host", F.lit(SITE_EDGES[0]), "src_url").unionByName(
-        _edges(site_links, "src_domain", "domain", "dst_domain", "domain", F.lit(SITE_EDGES[1]), "src_url"))
+    # both site levels from one read of the links: each link gives a host row and a domain row
+    levels = F.explode(F.array(*[
+        F.struct(F.col(f"src_{level}").alias("src"), F.col(f"dst_{level}").alias("dst"), F.lit(level).alias("level"),
+                 F.lit(kind).alias("kind")) for level, kind in zip(("host", "domain"), SITE_EDGES)]))
+    site_level = (
+        site_links.select("src_url", levels.alias("end"))
+        .select(F.col("end.src").alias("src_name"), F.col("end.dst").alias("dst_name"),
+                F.col("end.level").alias("src_kind"), F.col("end.level").alias("dst_kind"),
+                F.col("end.kind").alias("kind"), F.col("src_url").alias("via"), F.lit(1.0).alias("attention"))
+    )
     return vertices, {"page": page_level, "site": site_level}
 
 
