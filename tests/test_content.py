@@ -106,6 +106,30 @@ def test_near_duplicate_families_name_their_original(spark, photos, signals):
     assert after == before and "_checkpoints" not in after
 
 
+def test_families_leave_nothing_persisted_once_written(spark, tmp_path):
+    """GraphFrames' connectedComponents returns its result persisted (and persists an index of the
+    vertices of its own): once the families are written, the function families() returns unpersists
+    them, so a pipeline's later stages in the same session do not carry them."""
+    from imagerank.content.families import families
+
+    requires_graphframes(spark)
+    images = spark.createDataFrame([(name, 1000, 10, 10) for name in "abcde"],
+                                   "identifier string, bytes long, width int, height int")
+    pairs = spark.createDataFrame([("a", "b", 0.9), ("b", "c", 0.8), ("d", "e", 0.95)],
+                                  "a string, b string, similarity double")
+    persisted = spark.sparkContext._jsc.getPersistentRDDs
+    before = set(persisted().keySet())
+    frame, release = families(spark, images, pairs, str(tmp_path / "checkpoints"))
+    frame.write.parquet(str(tmp_path / "families"))
+    assert set(persisted().keySet()) - before  # connectedComponents' result, at least
+    release()
+    assert not set(persisted().keySet()) - before
+    got = {r["identifier"]: (r["family_size"], r["near_duplicate_of"])
+           for r in spark.read.parquet(str(tmp_path / "families")).collect()}
+    # equal pixels and bytes: the most similar member names its family (b: 0.9 + 0.8), ties the smaller id
+    assert got == {"a": (3, "b"), "b": (3, "b"), "c": (3, "b"), "d": (2, "d"), "e": (2, "d")}
+
+
 def test_the_families_embedding_candidates_stay_under_the_bound(spark):
     """The families' embedding LSH (VisualRank's, bounded): a near pair is found and a far one is not;
     twelve copies of one embedding (a logo a catalog holds thousands of times), which no hyperplane

@@ -173,7 +173,9 @@ def _image_tables(spark: SparkSession, stage: Stage, catalog, catalog_report: di
     embedding_search = lsh_report(lsh_buckets, lsh_parameters, options.family)
     pairs = stage.write("near_duplicate_pairs", verified_pairs(embeddings, candidates,
                                                                 options.family.min_similarity))
-    family_table = stage.write("families", families(spark, features, pairs, fs.join(stage.folder, "_checkpoints")))
+    family_frame, release_families = families(spark, features, pairs, fs.join(stage.folder, "_checkpoints"))
+    family_table = stage.write("families", family_frame)
+    release_families()  # the written table is read back from here on
     reported = {
         "images": {"catalog_rows": catalog_report["rows_usable"], "with_features": n_features,
                    "skipped": n_skipped, "skipped_by_reason": skip_counts},

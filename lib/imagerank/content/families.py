@@ -19,7 +19,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession, Window
@@ -131,20 +131,36 @@ def verified_pairs(images: DataFrame, candidates: DataFrame, min_similarity: flo
     return both.select("a", "b", "da", "ma", "db", "mb").mapInPandas(_verify(min_similarity), schema=VERIFIED)
 
 
-def families(spark: SparkSession, images: DataFrame, pairs: DataFrame, checkpoint_dir: str) -> DataFrame:
+def _persisted_rdds(spark: SparkSession) -> set[int]:
+    """The ids of the RDDs the session keeps persisted."""
+    return set(spark.sparkContext._jsc.getPersistentRDDs().keySet())
+
+
+def families(spark: SparkSession, images: DataFrame, pairs: DataFrame,
+             checkpoint_dir: str) -> tuple[DataFrame, Callable[[], None]]:
     """identifier, family_size, near_duplicate_of (the family's canonical image, which names the family)
-    for every image in a verified pair."""
+    for every image in a verified pair; and a function to call once they are written, which unpersists
+    what ``connectedComponents`` left persisted: its result, which the families read, and GraphFrames'
+    own index of the vertices."""
     from graphframes import GraphFrame
 
     from imagerank.content.schemas import FAMILIES
 
     if pairs.isEmpty():
-        return spark.createDataFrame([], FAMILIES)
+        return spark.createDataFrame([], FAMILIES), lambda: None
     edges = pairs.select(F.col("a").alias("src"), F.col("b").alias("dst"), "similarity")
     ends = edges.select(F.col("src").alias("id")).union(edges.select(F.col("dst").alias("id"))).distinct()
+    before = _persisted_rdds(spark)
     with kept_checkpoint_dir(spark):  # its checkpoints go under checkpoint_dir, which embed deletes after
         spark.sparkContext.setCheckpointDir(checkpoint_dir)
         components = GraphFrame(ends, edges.select("src", "dst")).connectedComponents()
+    left = _persisted_rdds(spark) - before
+
+    def release() -> None:
+        components.unpersist()
+        kept = spark.sparkContext._jsc.getPersistentRDDs()
+        for rdd_id in left & set(kept.keySet()):
+            kept.get(rdd_id).unpersist(False)
     strength = (edges.select(F.col("src").alias("id"), "similarity")
                 .union(edges.select(F.col("dst").alias("id"), "similarity"))
                 .groupBy("id").agg(F.sum("similarity").alias("strength")))
@@ -160,4 +176,4 @@ def families(spark: SparkSession, images: DataFrame, pairs: DataFrame, checkpoin
             .withColumn("family_size", F.count(F.lit(1)).over(by_family))
             .withColumn("near_duplicate_of", F.first("id").over(first.rowsBetween(Window.unboundedPreceding,
                                                                                    Window.unboundedFollowing)))
-            .select(F.col("id").alias("identifier"), "family_size", "near_duplicate_of"))
+            .select(F.col("id").alias("identifier"), "family_size", "near_duplicate_of")), release
