@@ -95,15 +95,14 @@ def latest_versions(pages: DataFrame, embeds: DataFrame,
     )
 
 
-def _edges(df: DataFrame, src: str, src_kind: str, dst: str, dst_kind: str, kind: F.Column, via: str | None,
-           weight: F.Column | None = None) -> DataFrame:
+def _edges(df: DataFrame, src: F.Column, src_kind: F.Column, dst: F.Column, dst_kind: F.Column, kind: F.Column,
+           via: F.Column | None, weight: F.Column | None = None) -> DataFrame:
     """Edge candidates named by (kind, name) at both ends, with the page that gives each where the
     edge's weight counts pages (``via``; null for the page-level edges, whose weight is the
     attention)."""
     return df.select(
-        F.col(src).alias("src_name"), F.col(dst).alias("dst_name"),
-        F.lit(src_kind).alias("src_kind"), F.lit(dst_kind).alias("dst_kind"),
-        kind.alias("kind"), (F.col(via) if via else F.lit(None).cast("string")).alias("via"),
+        src.alias("src_name"), dst.alias("dst_name"), src_kind.alias("src_kind"), dst_kind.alias("dst_kind"),
+        kind.alias("kind"), (F.lit(None).cast("string") if via is None else via).alias("via"),
         (F.lit(1.0) if weight is None else weight).cast("double").alias("attention"),
     )
 
@@ -258,18 +257,16 @@ def build_graph(pages: DataFrame, embeds: DataFrame, links: DataFrame,
                                 & public_host(F.col("dst_host"), F.col("dst_domain"), keep_ip_hosts))
     image_kind = F.when(F.col("source") == "link_href", "links_to_image").otherwise("embeds")
     image_attention = attention(F.col("source"), F.col("width"), F.col("height"))
-    page_level = _edges(followed, "src_url", "page", "dst_url", "page", F.lit("links_to"), None).unionByName(
-        _edges(embeds, "page_url", "page", "image_key", "image", image_kind, None, image_attention))
+    page = F.lit("page")
+    page_level = _edges(followed, F.col("src_url"), page, F.col("dst_url"), page, F.lit("links_to"), None).unionByName(
+        _edges(embeds, F.col("page_url"), page, F.col("image_key"), F.lit("image"), image_kind, None, image_attention))
     # both site levels from one read of the links: each link gives a host row and a domain row
     levels = F.explode(F.array(*[
         F.struct(F.col(f"src_{level}").alias("src"), F.col(f"dst_{level}").alias("dst"), F.lit(level).alias("level"),
                  F.lit(kind).alias("kind")) for level, kind in zip(("host", "domain"), SITE_EDGES)]))
-    site_level = (
-        site_links.select("src_url", levels.alias("end"))
-        .select(F.col("end.src").alias("src_name"), F.col("end.dst").alias("dst_name"),
-                F.col("end.level").alias("src_kind"), F.col("end.level").alias("dst_kind"),
-                F.col("end.kind").alias("kind"), F.col("src_url").alias("via"), F.lit(1.0).alias("attention"))
-    )
+    level = F.col("end.level")
+    site_level = _edges(site_links.select("src_url", levels.alias("end")), F.col("end.src"), level, F.col("end.dst"),
+                        level, F.col("end.kind"), F.col("src_url"))
     return vertices, {"page": page_level, "site": site_level}
 
 
