@@ -14,17 +14,27 @@ DEMO := data/demo
 
 .PHONY: install test test-slow test-slow-nohadoop test-all test-yarn test-spark35 test-spark35-fast test-spark35-yarn test-spark35-slow-nohadoop test-spark35-nohadoop test-spark35-all demo bench dist clean browser postgres
 
+# Each environment: this checkout installed editable (--no-deps), then the requirements of its extras.
+# The editable install writes lib/imagerank.egg-info: under a lock (tools/locked.py), so that the two
+# environments can be made at once (.ci/run does); the requirements come from what it installed.
+EDITABLE = $(PYTHON) tools/locked.py lib/.egg-info.lock
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[graph,test,local,embed,demo]'
+	$(EDITABLE) $(PY) -m pip install --quiet --no-deps -e .
+	$(PY) tools/dist_requirements.py --installed imagerank --extra graph --extra test --extra local --extra embed \
+	  --extra demo > $(VENV)/requirements.txt
+	$(PY) -m pip install --quiet -r $(VENV)/requirements.txt
 	touch $(STAMP)
 
 # setuptools: pyspark 3.5 imports distutils, which Python 3.12 no longer ships
 $(STAMP35): setup.py $(PINS35)
 	$(PYTHON) -m venv --clear $(VENV35)
 	$(PY35) -m pip install --quiet --upgrade pip
-	$(PY35) -m pip install --quiet -c $(PINS35) -e '.[graph,test,content]' setuptools
+	$(EDITABLE) $(PY35) -m pip install --quiet --no-deps -e .
+	$(PY35) tools/dist_requirements.py --installed imagerank --extra graph --extra test --extra content \
+	  > $(VENV35)/requirements.txt
+	$(PY35) -m pip install --quiet -c $(PINS35) -r $(VENV35)/requirements.txt setuptools
 	touch $(STAMP35)
 
 install: $(STAMP)
@@ -48,9 +58,11 @@ postgres:
 # local-cluster, on YARN and HDFS, to S3 and Iceberg); make test-slow: that batch alone; make test-all: both;
 # make test-yarn: the tests on real Hadoop daemons alone (YARN and HDFS: one shared cluster; pytest marker
 # hadoop, set by tests/conftest.py); make test-slow-nohadoop: the rest of the slow batch.
-# PYTEST_ARGS goes to each pytest run.
+# PYTEST_ARGS goes to each pytest run; TESTS names what it collects (default: all of tests/), e.g.
+# make test-slow-nohadoop TESTS=tests/test_iceberg.py.
 # One file: .venv/bin/python -m pytest tests/test_rank.py (add -m "not slow" to leave its slow cases out).
 PYTEST_ARGS ?=
+TESTS ?= tests
 # make test (and test-spark35-fast) run in TEST_WORKERS pytest processes (pytest-xdist; 2, this machine's
 # cores), each with its own Spark session, a whole test file to one process at a time (--dist loadfile:
 # a file's module fixtures are set up once); the sample and its reference pipeline are built once for all
@@ -58,19 +70,19 @@ PYTEST_ARGS ?=
 TEST_WORKERS ?= 2
 XDIST = $(if $(filter-out 0 1,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile)
 test: $(STAMP) browser postgres
-	$(PY) -m pytest -q --durations=15 $(XDIST) -m "not slow" $(PYTEST_ARGS) tests
+	$(PY) -m pytest -q --durations=15 $(XDIST) -m "not slow" $(PYTEST_ARGS) $(TESTS)
 
 test-slow: $(STAMP) postgres
-	$(PY) -m pytest -q --durations=15 -m slow $(PYTEST_ARGS) tests
+	$(PY) -m pytest -q --durations=15 -m slow $(PYTEST_ARGS) $(TESTS)
 
 test-all: $(STAMP) browser postgres
-	$(PY) -m pytest -q --durations=15 $(PYTEST_ARGS) tests
+	$(PY) -m pytest -q --durations=15 $(PYTEST_ARGS) $(TESTS)
 
 test-yarn: $(STAMP)
-	$(PY) -m pytest -q --durations=15 -m hadoop $(PYTEST_ARGS) tests
+	$(PY) -m pytest -q --durations=15 -m hadoop $(PYTEST_ARGS) $(TESTS)
 
 test-slow-nohadoop: $(STAMP) postgres
-	$(PY) -m pytest -q --durations=15 -m "slow and not hadoop" $(PYTEST_ARGS) tests
+	$(PY) -m pytest -q --durations=15 -m "slow and not hadoop" $(PYTEST_ARGS) $(TESTS)
 
 # Spark 3.5: the suite without the slow batch (test-spark35-fast), then the tests on YARN and HDFS
 # (test-spark35-yarn: EMR 7 and Dataproc 2.2/2.3 run 3.5 on YARN, against Hadoop 3.3.4's daemons);
@@ -80,19 +92,19 @@ test-spark35: test-spark35-fast test-spark35-yarn
 
 test-spark35-fast: $(STAMP35) postgres
 	$(PY35) -c "import pyspark; print('pyspark', pyspark.__version__)"
-	$(PY35) -m pytest -q --durations=15 $(XDIST) -m "not slow" $(PYTEST_ARGS) tests
+	$(PY35) -m pytest -q --durations=15 $(XDIST) -m "not slow" $(PYTEST_ARGS) $(TESTS)
 
 test-spark35-yarn: $(STAMP35)
-	$(PY35) -m pytest -q --durations=15 -m hadoop $(PYTEST_ARGS) tests
+	$(PY35) -m pytest -q --durations=15 -m hadoop $(PYTEST_ARGS) $(TESTS)
 
 test-spark35-slow-nohadoop: $(STAMP35) postgres
-	$(PY35) -m pytest -q --durations=15 -m "slow and not hadoop" $(PYTEST_ARGS) tests
+	$(PY35) -m pytest -q --durations=15 -m "slow and not hadoop" $(PYTEST_ARGS) $(TESTS)
 
 test-spark35-nohadoop: $(STAMP35) postgres
-	$(PY35) -m pytest -q --durations=15 -m "not hadoop" $(PYTEST_ARGS) tests
+	$(PY35) -m pytest -q --durations=15 -m "not hadoop" $(PYTEST_ARGS) $(TESTS)
 
 test-spark35-all: $(STAMP35) postgres
-	$(PY35) -m pytest -q --durations=15 $(PYTEST_ARGS) tests
+	$(PY35) -m pytest -q --durations=15 $(PYTEST_ARGS) $(TESTS)
 
 # the sample writes its crawl, catalog and trusted_sources.yaml, the last file: one target for all
 $(SAMPLE)/trusted_sources.yaml: lib/imagerank/sample.py | $(STAMP)

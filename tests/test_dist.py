@@ -87,6 +87,42 @@ def test_cluster_requirements_keep_the_graph_extra_and_leave_pyspark_out(wheel):
     assert not {"pytest", "moto"} & names  # other extras stay out
 
 
+def test_the_installed_requirements_are_the_wheels(wheel):
+    """make install takes its requirements from imagerank as installed here (editable, --no-deps): the
+    same lines as the wheel's, for the same extras; the environment holds each of them."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    tools = [sys.executable, str(ROOT / "tools" / "dist_requirements.py")]
+    extras = ["--extra", "graph", "--extra", "test"]
+    installed = subprocess.run([*tools, "--installed", "imagerank", *extras], capture_output=True, text=True)
+    built = subprocess.run([*tools, str(wheel), *extras], capture_output=True, text=True)
+    assert installed.returncode == built.returncode == 0, installed.stderr + built.stderr
+    assert installed.stdout == built.stdout, (  # an environment made before setup.py last changed
+        f"{sys.prefix}: imagerank's installed requirements are not setup.py's: make it again (make install, make .venv35/.installed)")
+    assert "graphframes-py==" in installed.stdout and "pytest" in installed.stdout
+    for line in installed.stdout.splitlines():
+        if "python_version" not in line:  # a requirement for another Python
+            try:
+                version(re.match(r"[A-Za-z0-9._-]+", line).group(0))
+            except PackageNotFoundError:
+                raise AssertionError(f"{line}: not installed in this environment") from None
+
+
+def test_locked_runs_one_command_at_a_time(tmp_path):
+    """tools/locked.py, which the two environments' editable installs share: the second command starts
+    once the first has ended, and its exit status comes back."""
+    import time
+
+    lock, log = tmp_path / "lock", tmp_path / "log"
+    step = f"import time, sys; open({str(log)!r}, 'a').write('start '); time.sleep(0.5); " \
+           f"open({str(log)!r}, 'a').write('end '); sys.exit(3)"
+    started = time.monotonic()
+    runs = [subprocess.Popen([sys.executable, str(ROOT / "tools" / "locked.py"), str(lock), sys.executable, "-c", step])
+            for _ in range(2)]
+    assert [run.wait(timeout=30) for run in runs] == [3, 3]
+    assert log.read_text() == "start end start end " and time.monotonic() - started >= 1.0
+
+
 def test_the_jobs_imports_resolve_from_the_wheel(wheel, tmp_path):
     """Every name the jobs import from imagerank, imported from the unpacked wheel, not from lib/."""
     imports = _job_imports()

@@ -1,8 +1,10 @@
-"""The requirements of a built imagerank wheel, minus those a cluster brings itself (pyspark).
+"""The requirements of a built imagerank wheel, minus those a cluster brings itself (pyspark); or of
+imagerank as installed in the Python that runs this (an editable install made with --no-deps).
 
     python tools/dist_requirements.py dist/imagerank-*.whl --extra graph --exclude pyspark
+    .venv/bin/python tools/dist_requirements.py --installed imagerank --extra graph --extra test
 
-Reads the wheel's METADATA (Requires-Dist), keeps the unconditional requirements and those of the
+Reads the wheel's METADATA (or the installed distribution's) Requires-Dist, keeps the unconditional requirements and those of the
 named extras, drops the excluded distributions, and prints one requirement a line for
 ``pip install -r``. Environment markers other than ``extra == "..."`` (alone or joined by ``and``)
 are kept for pip to judge.
@@ -33,6 +35,12 @@ def wheel_requirements(wheel: str) -> list[str]:
     return headers.get_all("Requires-Dist") or []
 
 
+def installed_requirements(name: str) -> list[str]:
+    from importlib.metadata import requires
+
+    return requires(name) or []
+
+
 def select(requirements: list[str], extras: set[str], exclude: set[str]) -> list[str]:
     chosen = []
     for line in requirements:
@@ -50,13 +58,16 @@ def select(requirements: list[str], extras: set[str], exclude: set[str]) -> list
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("wheel")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("wheel", nargs="?", help="a built wheel")
+    source.add_argument("--installed", metavar="NAME", help="a distribution installed in this Python instead")
     parser.add_argument("--extra", action="append", default=[], help="an extra to include; repeatable")
     parser.add_argument("--exclude", action="append", default=[], help="a distribution to leave out; repeatable")
     args = parser.parse_args(argv)
     extras = {normalize(e) for e in args.extra}
     exclude = {normalize(e) for e in args.exclude}
-    for line in select(wheel_requirements(args.wheel), extras, exclude):
+    requirements = installed_requirements(args.installed) if args.installed else wheel_requirements(args.wheel)
+    for line in select(requirements, extras, exclude):
         print(line)
     return 0
 
