@@ -31,6 +31,18 @@ def class_archive_options() -> str:
     return "" if path is None else f"-XX:SharedArchiveFile={path} {QUIET}"
 
 
+# The Java options of the tests' long-lived JVMs (the test session's, the demo's): C2 kept (it pays over
+# minutes), the parallel collector (test_publish + test_trust fast: 158-172 busy core-seconds against
+# G1's 181-185; the demo at 3 boosting rounds 135-147 against 157-166; taken in turn on a quiet host,
+# 2026-12-07)
+LONG_JVM_OPTIONS = "-XX:+UseParallelGC"
+
+
+def long_jvm_options() -> str:
+    """:data:`LONG_JVM_OPTIONS`, and the class-data archive where there is one."""
+    return f"{LONG_JVM_OPTIONS} {class_archive_options()}".strip()
+
+
 def short_jvm_options() -> str:
     """:data:`SHORT_JVM_OPTIONS`, and the class-data archive where there is one."""
     return f"{SHORT_JVM_OPTIONS} {class_archive_options()}".strip()
@@ -160,10 +172,7 @@ def spark():
     extra = {"spark.sql.shuffle.partitions": "2", "spark.ui.enabled": "false",
              "spark.sql.codegen.wholeStage": "false", "spark.sql.codegen.factoryMode": "NO_CODEGEN",
              "spark.sql.adaptive.enabled": "false"}
-    # The session's JVM keeps C2 (it lives long enough), with the parallel collector: test_publish +
-    # test_trust fast took 158-172 busy core-seconds against G1's 181-185, taken in turn on a quiet host
-    # (2026-12-07); the class-data archive where there is one
-    extra["spark.driver.extraJavaOptions"] = f"-XX:+UseParallelGC {class_archive_options()}".strip()
+    extra["spark.driver.extraJavaOptions"] = long_jvm_options()
     jar = _graphframes_jar()
     if jar is not None:
         extra["spark.jars"] = str(jar)  # GraphFrames' JVM classes for this Spark line, for the graphframes engine

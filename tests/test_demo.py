@@ -12,7 +12,7 @@ import sys
 import pytest
 import yaml
 
-from conftest import ROOT, class_archive_options, report_of, short_jvm_env, table
+from conftest import ROOT, long_jvm_options, report_of, short_jvm_env, table
 
 pytestmark = pytest.mark.slow  # the whole demo end to end: the slow batch (make test-slow)
 
@@ -25,13 +25,12 @@ def test_the_demo_summarises_first_and_its_report_holds_the_model_and_the_baseli
         "output_root": str(root), "extract": {"input": [sample_crawl["manifest"]]}, "graph": {},
         "rank": {"trusted_sources": sample_crawl["trusted_sources"]},
         "popularity": {"catalog": sample_crawl["demo_catalog"]}, "publish": {}}))
-    # the demo's one JVM runs every stage for minutes: C2 (it pays there; C1 alone took 205 s against 171),
-    # the parallel collector (the demo at 3 rounds: 135 and 147 busy core-s against G1's 166 and 157, in turn,
-    # 2026-12-07) and the class-data archive of Spark's classes; the resumed run below starts and stops: the
+    # the demo's one JVM runs every stage for minutes: the long-JVM options (C2 pays there; C1 alone took 205 s
+    # against 171) and the class-data archive of Spark's classes; the resumed run below starts and stops: the
     # tests' short-JVM options. 3 boosting rounds, not 50: nothing here examines the model's figures
     # (test_evaluate and test_prediction do); 3 against 10: 166 against 197 busy core-s
     run = subprocess.run([sys.executable, "-m", "imagerank.demo", "--config", str(config), "--max-iter", "3"],
-                         cwd=ROOT, env={**os.environ, "JDK_JAVA_OPTIONS": f"-XX:+UseParallelGC {class_archive_options()}"},
+                         cwd=ROOT, env={**os.environ, "JDK_JAVA_OPTIONS": long_jvm_options()},
                          capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stderr[-3000:]
     lines = run.stdout.strip().splitlines()
