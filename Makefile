@@ -14,28 +14,28 @@ DEMO := data/demo
 
 .PHONY: install test test-slow test-slow-nohadoop test-all test-yarn test-spark35 test-spark35-fast test-spark35-yarn test-spark35-slow-nohadoop test-spark35-nohadoop test-spark35-all demo bench dist clean browser postgres
 
-# Each environment: this checkout installed editable (--no-deps), then the requirements of its extras.
-# The editable install writes lib/imagerank.egg-info: under a lock (tools/locked.py), so that the two
-# environments can be made at once (.ci/run does); the requirements come from what it installed.
-EDITABLE = $(PYTHON) tools/locked.py lib/.egg-info.lock
-$(STAMP): setup.py
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(EDITABLE) $(PY) -m pip install --quiet --no-deps -e .
-	$(PY) tools/dist_requirements.py --installed imagerank --extra graph --extra test --extra local --extra embed \
-	  --extra demo > $(VENV)/requirements.txt
-	$(PY) -m pip install --quiet -r $(VENV)/requirements.txt
-	touch $(STAMP)
+# Each environment: made afresh, this checkout installed editable (--no-deps), then the requirements of its
+# extras, as that install recorded them. Every build of this checkout writes lib/imagerank.egg-info and build/
+# (the editable installs here, make dist's wheel): one at a time, under one lock (tools/locked.py), so that
+# the two environments can be made at once (.ci/run does) and make dist can run beside them.
+# $(call environment,VENV,EXTRAS,PIP ARGS): the recipe both environments follow
+BUILD_LOCKED = $(PYTHON) tools/locked.py lib/.egg-info.lock
+define environment
+	$(PYTHON) -m venv --clear $(1)
+	$(1)/bin/python -m pip install --quiet --upgrade pip
+	$(BUILD_LOCKED) $(1)/bin/python -m pip install --quiet --no-deps -e .
+	$(1)/bin/python tools/dist_requirements.py --installed imagerank $(foreach e,$(2),--extra $(e)) \
+	  > $(1)/requirements.txt
+	$(1)/bin/python -m pip install --quiet $(3) -r $(1)/requirements.txt
+	touch $(1)/.installed
+endef
 
-# setuptools: pyspark 3.5 imports distutils, which Python 3.12 no longer ships
+$(STAMP): setup.py
+	$(call environment,$(VENV),graph test local embed demo)
+
+# pyspark 3.5 pinned; setuptools: pyspark 3.5 imports distutils, which Python 3.12 no longer ships
 $(STAMP35): setup.py $(PINS35)
-	$(PYTHON) -m venv --clear $(VENV35)
-	$(PY35) -m pip install --quiet --upgrade pip
-	$(EDITABLE) $(PY35) -m pip install --quiet --no-deps -e .
-	$(PY35) tools/dist_requirements.py --installed imagerank --extra graph --extra test --extra content \
-	  > $(VENV35)/requirements.txt
-	$(PY35) -m pip install --quiet -c $(PINS35) -r $(VENV35)/requirements.txt setuptools
-	touch $(STAMP35)
+	$(call environment,$(VENV35),graph test content,-c $(PINS35) setuptools)
 
 install: $(STAMP)
 
@@ -151,10 +151,11 @@ DIST_ENV := $(DIST_BUILD)/env
 DIST_IMPORTS := pyarrow,pandas,numpy,fastwarc,selectolax,ada_url,publicsuffixlist,urllib3,boto3,yaml,warcio,bs4,lxml,networkx,scipy
 
 dist:
-	rm -rf $(DIST) build lib/imagerank.egg-info
-	mkdir -p $(DIST)/jobs $(DIST_BUILD)
+	rm -rf $(DIST)
 	@echo "== the package: a wheel, and a zip of it for --py-files"
-	$(PYTHON) -m pip wheel --quiet --no-deps --wheel-dir $(DIST) .
+	$(BUILD_LOCKED) sh -c 'rm -rf build lib/imagerank.egg-info && \
+	  $(PYTHON) -m pip wheel --quiet --no-deps --wheel-dir $(DIST) .'
+	mkdir -p $(DIST)/jobs $(DIST_BUILD)
 	cd lib && zip -qr $(abspath $(DIST))/imagerank.zip imagerank -x '*__pycache__*'
 	cp jobs/*.py $(DIST)/jobs/
 	cp conf/jvm-packages.txt $(DIST)/

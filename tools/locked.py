@@ -2,9 +2,10 @@
 
     python tools/locked.py LOCKFILE COMMAND [ARG ...]
 
-The editable installs of this checkout (make install, make test-spark35's .venv35) each write
-lib/imagerank.egg-info while pip builds the package's metadata; .ci/run makes both environments at
-once, so that step runs under one lock (lib/.egg-info.lock). Exits with the command's status.
+Every build of this checkout (the editable installs of make install and make test-spark35's .venv35,
+make dist's wheel) writes lib/imagerank.egg-info and build/; .ci/run makes both environments at once
+and packs both Spark lines' dists, so each build runs under one lock (lib/.egg-info.lock). Exits with
+the command's status.
 Standard library only (fcntl: any POSIX system, macOS included, where flock(1) may be missing).
 """
 
