@@ -94,11 +94,14 @@ def page_rows(page_url: str, raw: RawPage, counters: Counter) -> tuple[list[dict
     page_host, page_domain = site_of(page_url)
     keys: dict[str, tuple[str, str, str | None]] = {}  # url -> (image_key, host, domain)
 
-    def image_identity(url: str, host: str) -> tuple[str, str, str | None]:
+    def embed(url: str, host: str, source: str, alt, title, width, height, position: int, nofollow) -> dict:
+        """An image embed row; each image URL's key, host and domain worked out once per page."""
         known = keys.get(url)
         if known is None:
             known = keys[url] = (image_key(url, host), host, registered_domain(host))
-        return known
+        return {"page_url": page_url, "image_url": url, "image_key": known[0], "image_host": known[1],
+                "image_domain": known[2], "source": source, "alt": alt, "title": title, "width": width,
+                "height": height, "position": position, "nofollow": nofollow}
 
     embeds: list[dict] = []
     seen: set[tuple[int, str]] = set()
@@ -109,23 +112,8 @@ def page_rows(page_url: str, raw: RawPage, counters: Counter) -> tuple[list[dict
         if (image.position, url) in seen:  # one element naming one URL twice (src and srcset)
             continue
         seen.add((image.position, url))
-        key, host, domain = image_identity(url, hit[1])
-        embeds.append(
-            {
-                "page_url": page_url,
-                "image_url": url,
-                "image_key": key,
-                "image_host": host,
-                "image_domain": domain,
-                "source": image.source,
-                "alt": image.alt,
-                "title": image.title,
-                "width": image.width,
-                "height": image.height,
-                "position": image.position,
-                "nofollow": None,
-            }
-        )
+        embeds.append(embed(url, hit[1], image.source, image.alt, image.title, image.width, image.height,
+                            image.position, None))
 
     position = images[-1].position + 1 if images else 0
     followed: dict[str, tuple[bool, str]] = {}  # link target -> (nofollow: False once any is followed, its host)
@@ -134,23 +122,7 @@ def page_rows(page_url: str, raw: RawPage, counters: Counter) -> tuple[list[dict
             continue
         url = hit[0]
         if has_image_extension(url):  # a link straight to an image file: an embed
-            key, host, domain = image_identity(url, hit[1])
-            embeds.append(
-                {
-                    "page_url": page_url,
-                    "image_url": url,
-                    "image_key": key,
-                    "image_host": host,
-                    "image_domain": domain,
-                    "source": "link_href",
-                    "alt": None,
-                    "title": title,
-                    "width": None,
-                    "height": None,
-                    "position": position,
-                    "nofollow": _has_nofollow(rel),
-                }
-            )
+            embeds.append(embed(url, hit[1], "link_href", None, title, None, None, position, _has_nofollow(rel)))
             position += 1
             continue
         if url == page_url:
