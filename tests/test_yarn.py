@@ -212,10 +212,13 @@ def test_the_readme_yarn_template_runs_the_pipeline_on_hdfs(yarn_cluster, packed
     for stage in ("extract", "graph", "rank", "popularity", "publish"):
         assert f"[{stage}] committed run" in driver_log, driver_log[-3000:]
     with _reading_hdfs(yarn_cluster):
+        seconds = {}
         for folder in TABLES:
             report = report_of(yarn_cluster.uri(f"{root}/out/{folder}"))
             assert report["master"] == "yarn" and report["app_id"] == app_id
             assert report["shuffle_partitions"] == 5 and report["output"].startswith("hdfs://")
+            seconds[folder] = f"{report['seconds']:.0f} s, {report['spark']['jobs']} jobs"
+        print(f"[yarn] the pipeline's stages: {seconds}", file=sys.stderr)
         # the same rows, the crawl files' paths aside (read from HDFS here)
         assert_same_tables(spark, yarn_cluster.uri(root + "/out"), reference["root"],
                            moved=(yarn_cluster.uri(root + "/sample"), str(crawl["root"])))
