@@ -52,6 +52,13 @@ class Submitted:
                     "spark.pyspark.python": sys.executable, "spark.pyspark.driver.python": sys.executable,
                     "spark.executor.memory": "1g", "spark.driver.extraJavaOptions": short_jvm_options(),
                     "spark.executor.extraJavaOptions": short_jvm_options(), **(conf or {})}
+        # local-cluster's executors work in <SPARK_HOME>/work/<app id> (inside the installed pyspark, shared by
+        # every test process), each with its copies of the --packages jars: a mark on the executors' command
+        # line (their stderr's first line) finds this application's folder, removed when it ends (finish)
+        self._mark = None
+        if master.startswith("local-cluster"):
+            self._mark = f"-Dimagerank.test.submit={os.getpid()}-{id(self)}-{time.monotonic_ns()}"
+            settings["spark.executor.extraJavaOptions"] = f"{settings['spark.executor.extraJavaOptions']} {self._mark}"
         command = [str(spark_home() / "bin" / "spark-submit"), "--master", master]
         for key, value in settings.items():
             command += ["--conf", f"{key}={value}"]
@@ -101,7 +108,24 @@ class Submitted:
             raise AssertionError(f"spark-submit did not end in {timeout:.0f} s:\n{stacks}") from None
         for reader in self._readers:
             reader.join(timeout=10)
+        self._remove_work_folders()
         return code
+
+    def _remove_work_folders(self) -> None:
+        """This application's local-cluster folders in <SPARK_HOME>/work (the executors' logs and copied jars),
+        found by the mark on their command line; another process's applications are left alone."""
+        if self._mark is None:
+            return
+        for folder in (spark_home() / "work").glob("app-*"):
+            for stderr in folder.glob("*/stderr"):
+                try:
+                    with open(stderr, "rb") as stream:
+                        head = stream.read(64 << 10)
+                except OSError:
+                    continue
+                if self._mark.encode() in head:
+                    shutil.rmtree(folder, ignore_errors=True)
+                    break
 
     def stacks(self, frames: int = 12) -> str:
         """What a spark-submit that does not end is doing: each JVM's threads (jcmd Thread.print; the first
