@@ -164,7 +164,11 @@ def _read_catalog(spark: SparkSession, path: str, required: tuple[str, ...], fmt
         found = f"it has {columns[:40]}" if columns else f"not one line of it parses as {fmt}; check --catalog-format"
         raise CatalogError(f"catalog {path} ({fmt}) lacks required column(s) {missing}; {found}")
     raw = raw.select(*[_as_json_text(raw, c).alias(c) if c in JSON_COLUMNS else F.col(c) for c in raw.columns])
-    raw = raw.cache()  # Spark refuses queries on the corrupt-record column of an uncached text source
+    if fmt != "parquet":
+        # Spark refuses queries on the corrupt-record column of an uncached text source, and a database is
+        # read once, not once per count; a Parquet catalog (5e8 rows at Openverse's size) is not copied
+        # into the executors' cache: each count reads again the few columns it needs
+        raw = raw.cache()
     quoting = _broken_quoting(raw, required) if fmt in ("csv", "tsv") else F.lit(None).cast("string")
     removed = F.col(REMOVED) if REMOVED in raw.columns else F.lit(False)
     flagged = raw.withColumn("_quoting", quoting).withColumn(
