@@ -51,13 +51,18 @@ def cc_index(spark, tmp_path_factory):
         rows += index_rows(source.parent, name)
     other = dict(rows[0], crawl="CC-MAIN-2023-50")
     broken = dict(rows[1], warc_record_offset=None)
-    path = str(tmp_path_factory.mktemp("index") / "warc")
-    (spark.createDataFrame(rows + [other, broken],
-                           "url string, url_host_name string, url_host_registered_domain string, fetch_status int, "
-                           "content_mime_type string, content_mime_detected string, warc_filename string, "
-                           "warc_record_offset int, warc_record_length int, crawl string, subset string")
-     .write.partitionBy("crawl", "subset").parquet(path))
+    path = write_index(spark, rows + [other, broken], tmp_path_factory.mktemp("index") / "warc")
     return {"path": path, "base": str(base) + "/", "rows": rows}
+
+
+def write_index(spark, rows: list[dict], path) -> str:
+    """``rows`` as a columnar index (the columns extraction reads), partitioned as Common Crawl's."""
+    (spark.createDataFrame(rows, "url string, url_host_name string, url_host_registered_domain string, "
+                                 "fetch_status int, content_mime_type string, content_mime_detected string, "
+                                 "warc_filename string, warc_record_offset int, warc_record_length int, crawl string, "
+                                 "subset string")
+     .write.partitionBy("crawl", "subset").parquet(str(path)))
+    return str(path)
 
 
 def test_selected_records_give_the_rows_of_those_pages(spark, cc_index, tmp_path):

@@ -172,12 +172,36 @@ def packed_env(tmp_path_factory):
     return gateway
 
 
+def _submit_template(yarn_cluster, gateway, env: dict, stages: tuple[str, ...]) -> str:
+    """conf/submit-yarn.sh run from ``gateway`` with ``env`` (its CONFIG), for ``stages``; the application's
+    id, once every stage has committed (the containers' logs in the error where it failed)."""
+    started = time.monotonic()
+    done = subprocess.run(["bash", str(ROOT / "conf" / "submit-yarn.sh"), "--stages", ",".join(stages)],
+                          cwd=gateway, env=env, capture_output=True, text=True, timeout=900)
+    log = done.stdout + done.stderr
+    app_id = app_id_from(log)
+    if done.returncode != 0:
+        containers = yarn_cluster.app_logs(app_id) if app_id else {}
+        details = "\n".join(f"--- {name}\n{text[-3000:]}" for name, text in containers.items())
+        raise AssertionError(f"conf/submit-yarn.sh exited {done.returncode}:\n{log[-4000:]}\n{details}")
+    print(f"\n[yarn] conf/submit-yarn.sh: {','.join(stages)} in {time.monotonic() - started:.0f} s", file=sys.stderr)
+    driver_log = "\n".join(text for name, text in yarn_cluster.app_logs(app_id).items() if name.endswith("/stdout"))
+    for stage in stages:
+        assert f"[{stage}] committed run" in driver_log, driver_log[-3000:]
+    return app_id
+
+
 def test_the_readme_yarn_template_runs_the_pipeline_on_hdfs(yarn_cluster, packed_env, spark, reference, tmp_path):  # noqa: F811
     """The pipeline as an operator runs it on EMR or Dataproc: conf/submit-yarn.sh as it stands (cluster
     mode, the env from `make dist` shipped by --archives), its configuration, crawl, catalog and outputs
     on hdfs://, the cluster's own settings in spark-defaults.conf. Every stage's tables equal the
     in-process run's, every report names yarn as its master, and Spark's event log, read back, holds
-    the --conf values the template gives on the command line."""
+    the --conf values the template gives on the command line.
+
+    Then next month's run (README, "Next month"), on the same cluster and outputs: records selected
+    through a columnar index on HDFS (range reads in the containers), the graph built with
+    ``--previous`` into the graph's own folder, and rank warm-started from its own folder's current
+    run: the same tables as those commands in this process."""
     from conftest import report_of
     from test_cluster import TABLES, assert_same_tables
 
@@ -198,19 +222,7 @@ def test_the_readme_yarn_template_runs_the_pipeline_on_hdfs(yarn_cluster, packed
            "HADOOP_AWS": "",  # no s3a:// here
            "PATH": f"{spark_home() / 'bin'}{os.pathsep}{os.environ['PATH']}", "PYTHONUNBUFFERED": "1"}
     env.pop("PYSPARK_SUBMIT_ARGS", None)
-    started = time.monotonic()
-    done = subprocess.run(["bash", str(ROOT / "conf" / "submit-yarn.sh")], cwd=packed_env, env=env,
-                          capture_output=True, text=True, timeout=900)
-    log = done.stdout + done.stderr
-    app_id = app_id_from(log)
-    if done.returncode != 0:
-        containers = yarn_cluster.app_logs(app_id) if app_id else {}
-        details = "\n".join(f"--- {name}\n{text[-3000:]}" for name, text in containers.items())
-        raise AssertionError(f"conf/submit-yarn.sh exited {done.returncode}:\n{log[-4000:]}\n{details}")
-    print(f"\n[yarn] conf/submit-yarn.sh: the pipeline in {time.monotonic() - started:.0f} s", file=sys.stderr)
-    driver_log = "\n".join(text for name, text in yarn_cluster.app_logs(app_id).items() if name.endswith("/stdout"))
-    for stage in ("extract", "graph", "rank", "popularity", "publish"):
-        assert f"[{stage}] committed run" in driver_log, driver_log[-3000:]
+    app_id = _submit_template(yarn_cluster, packed_env, env, ("extract", "graph", "rank", "popularity", "publish"))
     with _reading_hdfs(yarn_cluster):
         seconds = {}
         for folder in TABLES:
@@ -241,6 +253,73 @@ def test_the_readme_yarn_template_runs_the_pipeline_on_hdfs(yarn_cluster, packed
     assert properties["spark.submit.deployMode"] == "cluster" and properties["spark.master"] == "yarn"
     assert properties["spark.sql.shuffle.partitions"] == "5"
     assert "imagerank-env.tar.gz#environment" in properties["spark.yarn.dist.archives"]
+
+    _next_month(yarn_cluster, packed_env, env, spark, reference, root, tmp_path)
+
+
+def _next_month(yarn_cluster, gateway, env, spark, reference, root: str, tmp_path) -> None:
+    """Next month's extract (through a columnar index), graph (--previous) and rank (--warm-start) on
+    the template's outputs under ``root`` on HDFS, against the same in this process on the reference's."""
+    import yaml
+    from conftest import report_of, table
+    from test_cc_index import write_index
+    from test_cluster import TABLES, assert_same_tables
+
+    from imagerank.pipeline import run_pipeline
+
+    crawl = reference["crawl"]
+    # the index: the sample's WARC records as the reference's extraction found them (the sample's files
+    # hold broken records on purpose, which a WARC reader stops at; extraction reads past them)
+    prefix = str(crawl["root"]) + "/"
+    rows = [{"url": row["url"], "url_host_name": row["host"], "url_host_registered_domain": row["domain"],
+             "fetch_status": row["status"], "content_mime_type": "text/html", "content_mime_detected": "text/html",
+             "warc_filename": row["warc_filename"][len(prefix):], "warc_record_offset": row["warc_record_offset"],
+             "warc_record_length": row["warc_record_length"], "crawl": "CC-MAIN-2099-01", "subset": "warc"}
+            for row in table(spark, reference["root"] + "/extract", "pages").collect()
+            if row["warc_record_length"] is not None and row["warc_filename"].startswith(prefix)]
+    domains = sorted({row["url_host_registered_domain"] for row in rows} - {None})
+    chosen = domains[::2]  # every other domain's pages: a part of each file
+    where = "url_host_registered_domain IN ({})".format(", ".join(f"'{domain}'" for domain in chosen))
+    selected = sum(row["url_host_registered_domain"] in chosen for row in rows)
+    assert 0 < selected < len(rows) and {row["warc_filename"] for row in rows} == {
+        f"crawl/CC-MAIN-2099-01/CC-MAIN-2099-01-0000{part}.warc.gz" for part in (0, 1)}
+    index = write_index(spark, rows, tmp_path / "index")
+    folders = {"extract-next": TABLES["extract"], "graph": TABLES["graph"], "rank": TABLES["rank"]}
+
+    def config(out: str, index_path: str, base: str, previous: str, sources: str) -> dict:
+        return {"output_root": out,
+                "extract": {"cc_index": index_path, "index_filter": where, "input_base_url": base,
+                            "output": f"{out}/extract-next"},
+                "graph": {"previous": f"{previous}/graph"},
+                "rank": {"trusted_sources": sources, "warm_start": f"{previous}/rank"}}
+
+    # in this process: from the reference's graph and ranks, into a folder of its own
+    local = tmp_path / "next"
+    (tmp_path / "next.yaml").write_text(yaml.safe_dump(config(str(local), index, str(crawl["root"]) + "/",
+                                                              reference["root"], crawl["trusted_sources"])))
+    run_pipeline(spark, str(tmp_path / "next.yaml"), stages=["extract", "graph", "rank"])
+    # on YARN: into the template run's own folders, which it reads as it writes them
+    out = yarn_cluster.uri(root + "/out")
+    on_hdfs = config(out, yarn_cluster.put(index, root + "/index"), yarn_cluster.uri(root + "/sample") + "/", out,
+                     yarn_cluster.uri(f"{root}/sample/{os.path.relpath(crawl['trusted_sources'], crawl['root'])}"))
+    (tmp_path / "next-hdfs.yaml").write_text(yaml.safe_dump(on_hdfs))
+    env = {**env, "CONFIG": yarn_cluster.put(tmp_path / "next-hdfs.yaml", root + "/next.yaml")}
+    _submit_template(yarn_cluster, gateway, env, ("extract", "graph", "rank"))
+    with _reading_hdfs(yarn_cluster):
+        extracted, graph, ranked = (report_of(f"{out}/{folder}") for folder in ("extract-next", "graph", "rank"))
+        assert extracted["cc_index"]["records_selected"] == extracted["cc_index"]["records_read"] == selected
+        assert extracted["cc_index"]["records_failed"] == 0
+        assert [entry["input"] for entry in graph["extractions"]] == [f"{out}/extract", f"{out}/extract-next"]
+        cold = report_of(reference["root"] + "/rank")["levels"]  # last month's, from the teleport
+        for level in ("page_rank", "host_rank", "domain_rank"):
+            warm = ranked["levels"][level]["pagerank"]
+            assert warm["warm_start"]["vertices_with_start"] > 0 and warm["converged"], ranked["levels"]
+            assert warm["iterations"] < cold[level]["pagerank"]["iterations"], (level, warm, cold[level])
+        print("[yarn] next month's PageRank iterations, warm (last month's, cold): " + ", ".join(
+            f"{level} {ranked['levels'][level]['pagerank']['iterations']} ({cold[level]['pagerank']['iterations']})"
+            for level in cold), file=sys.stderr)
+        assert_same_tables(spark, out, str(local), folders=folders,
+                           moved=(yarn_cluster.uri(root + "/sample"), str(crawl["root"])))
 
 
 def _python_workers(pid: int) -> list[int]:
