@@ -37,7 +37,7 @@ exponent log(t2 / t1) / log(N2 / N1) of wall seconds, stage seconds and peak RSS
 and task, JVM heaps that grow before they need to). The results go to a JSON file
 (bench/results/scale-<UTC time>.json unless --json names one).
 
-    python bench/bench_scale.py [--sizes 10000,100000,1000000] [--seed 1] [--json PATH]
+    python bench/bench_scale.py [--sizes 10000,100000,1000000] [--seed 1] [--json PATH] [--earlier JSON]
 """
 
 from __future__ import annotations
@@ -399,8 +399,18 @@ def main() -> None:
                         help="pages per crawl, comma-separated (env BENCH_SCALE_SIZES)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", help="where to write the results (default bench/results/scale-<UTC time>.json)")
+    parser.add_argument("--earlier", metavar="JSON",
+                        help="an earlier run's results (its --json) whose sizes not run now join the curves and the "
+                             "estimate, so that a large size can run alone (the same seed; its date is printed)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    earlier = []
+    if args.earlier:
+        kept = json.loads(Path(args.earlier).read_text())
+        if kept.get("seed") != args.seed:
+            parser.error(f"--earlier {args.earlier}: its runs used seed {kept.get('seed')}, not {args.seed}")
+        earlier = [r for r in kept["stages"] if r["n"] not in sizes]
+        print(f"sizes {sorted({r['n'] for r in earlier})} from {args.earlier} (run {kept['when']})")
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     target = Path(args.json) if args.json else ROOT / "bench" / "results" / f"scale-{stamp}.json"
     print(f"stages as spark-submit processes, master {MASTER}, {SPARK_CONF}")
@@ -409,13 +419,15 @@ def main() -> None:
         results += run_size(n_pages, args.seed)
         if results[-1]["exit_code"] != 0:
             break
+    results = sorted(earlier, key=lambda r: r["n"]) + results if earlier else results
+    results.sort(key=lambda r: r["n"])  # stable: each size's stages in their order
     slopes = print_curves(results)
     estimate = release_estimate(results, real_extraction_rate())
     crawls = {n: json.loads((CACHE / str(n) / f"seed{args.seed}" / "generated.json").read_text())
               for n in sizes if (CACHE / str(n) / f"seed{args.seed}" / "generated.json").exists()}
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps({"when": stamp, "master": MASTER, "spark_conf": SPARK_CONF, "cpus": os.cpu_count(),
-                                  "seed": args.seed, "crawls": crawls, "stages": results, "slopes": slopes,
+                                  "seed": args.seed, "crawls": crawls, "earlier": args.earlier, "stages": results, "slopes": slopes,
                                   "release_estimate": estimate},
                                  indent=2))
     print(f"\nresults: {target}")
