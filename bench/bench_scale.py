@@ -419,16 +419,15 @@ def main() -> None:
         results += run_size(n_pages, args.seed)
         if results[-1]["exit_code"] != 0:
             break
-    results = sorted(earlier, key=lambda r: r["n"]) + results if earlier else results
-    results.sort(key=lambda r: r["n"])  # stable: each size's stages in their order
+    results = sorted(earlier + results, key=lambda r: r["n"])  # stable: each size's stages in their order
     slopes = print_curves(results)
     estimate = release_estimate(results, real_extraction_rate())
     crawls = {n: json.loads((CACHE / str(n) / f"seed{args.seed}" / "generated.json").read_text())
               for n in sizes if (CACHE / str(n) / f"seed{args.seed}" / "generated.json").exists()}
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps({"when": stamp, "master": MASTER, "spark_conf": SPARK_CONF, "cpus": os.cpu_count(),
-                                  "seed": args.seed, "crawls": crawls, "earlier": args.earlier, "stages": results, "slopes": slopes,
-                                  "release_estimate": estimate},
+                                  "seed": args.seed, "crawls": crawls, "earlier": args.earlier, "stages": results,
+                                  "slopes": slopes, "release_estimate": estimate},
                                  indent=2))
     print(f"\nresults: {target}")
     if any(r["exit_code"] != 0 for r in results):

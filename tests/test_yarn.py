@@ -131,11 +131,16 @@ def _pipeline_on_hdfs(yarn_cluster, crawl, tmp_path, name: str) -> tuple[str, st
 
     root = f"/{name}-{os.getpid()}"
     yarn_cluster.put(crawl["root"], root + "/sample")
-    on_hdfs = {key: yarn_cluster.uri(f"{root}/sample/{os.path.relpath(crawl[key], crawl['root'])}")
+    on_hdfs = {key: _sample_on_hdfs(yarn_cluster, root, crawl, crawl[key])
                for key in ("manifest", "catalog", "trusted_sources")}
     config = write_config(tmp_path / "pipeline.yaml", yarn_cluster.uri(root + "/out"), on_hdfs["manifest"],
                           on_hdfs["catalog"], on_hdfs["trusted_sources"])
     return root, yarn_cluster.put(config, root + "/pipeline.yaml")
+
+
+def _sample_on_hdfs(yarn_cluster, root: str, crawl, local) -> str:
+    """The hdfs:// URI of a file of the sample crawl, copied under ``root``/sample by :func:`_pipeline_on_hdfs`."""
+    return yarn_cluster.uri(f"{root}/sample/{os.path.relpath(local, crawl['root'])}")
 
 
 def _reading_hdfs(yarn_cluster):
@@ -274,7 +279,7 @@ def _next_month(yarn_cluster, gateway, env, spark, reference, root: str, tmp_pat
     rows = [{"url": row["url"], "url_host_name": row["host"], "url_host_registered_domain": row["domain"],
              "fetch_status": row["status"], "content_mime_type": "text/html", "content_mime_detected": "text/html",
              "warc_filename": row["warc_filename"][len(prefix):], "warc_record_offset": row["warc_record_offset"],
-             "warc_record_length": row["warc_record_length"], "crawl": "CC-MAIN-2099-01", "subset": "warc"}
+             "warc_record_length": row["warc_record_length"], "crawl": row["crawl"], "subset": "warc"}
             for row in table(spark, reference["root"] + "/extract", "pages").collect()
             if row["warc_record_length"] is not None and row["warc_filename"].startswith(prefix)]
     domains = sorted({row["url_host_registered_domain"] for row in rows} - {None})
@@ -301,7 +306,7 @@ def _next_month(yarn_cluster, gateway, env, spark, reference, root: str, tmp_pat
     # on YARN: into the template run's own folders, which it reads as it writes them
     out = yarn_cluster.uri(root + "/out")
     on_hdfs = config(out, yarn_cluster.put(index, root + "/index"), yarn_cluster.uri(root + "/sample") + "/", out,
-                     yarn_cluster.uri(f"{root}/sample/{os.path.relpath(crawl['trusted_sources'], crawl['root'])}"))
+                     _sample_on_hdfs(yarn_cluster, root, crawl, crawl["trusted_sources"]))
     (tmp_path / "next-hdfs.yaml").write_text(yaml.safe_dump(on_hdfs))
     env = {**env, "CONFIG": yarn_cluster.put(tmp_path / "next-hdfs.yaml", root + "/next.yaml")}
     _submit_template(yarn_cluster, gateway, env, ("extract", "graph", "rank"))
