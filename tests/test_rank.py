@@ -92,6 +92,7 @@ def test_pagerank_matches_networkx_on_generated_graphs(spark, engine, damping):
     expected = nx.pagerank(graph, alpha=damping, tol=1e-12, max_iter=1000)
     got = {r["id"]: r["pagerank"] for r in scores.collect()}
     assert info.edges == graph.number_of_edges()
+    assert (info.iteration_seconds is not None) == (engine == "driver")
     assert sum(got.values()) == pytest.approx(1.0, abs=1e-12)
     assert max(abs(got[v] - expected[v]) for v in graph) < 1e-6
     dangling = sum(1 for v in graph if graph.out_degree(v) == 0)  # the last 20, 5 of them isolated
@@ -128,7 +129,7 @@ def test_the_dataframe_engine_lumps_link_targets_never_fetched(spark):
 
 
 def test_the_block_engine_over_two_blocks(spark, tmp_path):
-    """Cut into 2 blocks of 200 vertices: PageRank (dense ids) and TrustRank (a dangling
+    """Cut into 2 blocks of 200 vertices, over edges given twice and a self-loop: PageRank (dense ids) and TrustRank (a dangling
     seed among the seeds; ids with gaps, numbered first) are networkx's to 1e-6; max_iter stops
     it and says so; its reliable checkpoints under checkpoint_dir are gone when it ends (its warm
     start: test_the_spark_engines_start_where_they_are_told)."""
@@ -137,7 +138,9 @@ def test_the_block_engine_over_two_blocks(spark, tmp_path):
     personal = {v: (1.0 if v in seeds else 0.0) for v in graph}
     for spread, seeded in ((1, False), (3, True)):  # 3: ids 5, 8, 11, ...: not dense, so the engine numbers them
         ids = spark.createDataFrame([(5 + spread * i,) for i in range(n)], "id long")
-        edges = spark.createDataFrame([(5 + spread * a, 5 + spread * b) for a, b in pairs], "src long, dst long")
+        # repeated edges and a self-loop: dropped by the blocks' own sort, with no distinct before
+        edges = spark.createDataFrame([(5 + spread * a, 5 + spread * b) for a, b in pairs + pairs[:10] + [(7, 7)]],
+                                      "src long, dst long")
         seed_frame = spark.createDataFrame([(5 + spread * v,) for v in seeds], "id long")
         expected = nx.pagerank(graph, alpha=0.85, tol=1e-12, max_iter=1000,
                                personalization=personal if seeded else None)
@@ -145,6 +148,7 @@ def test_the_block_engine_over_two_blocks(spark, tmp_path):
                                 seeds=seed_frame if seeded else None)
         got = {(r["id"] - 5) // spread: r["pagerank"] for r in scores.collect()}
         assert info.engine == "block" and info.blocks == 2 and info.converged and info.edges == len(pairs)
+        assert 0 < info.iteration_seconds < info.seconds  # the rest is the set-up and the output
         assert len(got) == n and sum(got.values()) == pytest.approx(1.0, abs=1e-12)
         assert max(abs(got[v] - expected[v]) for v in graph) < 1e-6
     checkpoints = tmp_path / "checkpoints"
@@ -393,6 +397,7 @@ def test_hyperanf_stays_within_its_stated_error(spark):
     exact = nx.harmonic_centrality(graph)
     approximate, info = harmonic_centrality(spark, ids, edges, engine="hyperanf", log2m=8)
     got = {r["id"]: r["harmonic_centrality"] for r in approximate.collect()}
+    assert info["edges"] == graph.number_of_edges()  # the input's repeats and self-loop dropped
     central = [v for v in graph if exact[v] > 20]
     errors = np.array([abs(got[v] - exact[v]) / exact[v] for v in central])
     assert len(central) > 30

@@ -9,10 +9,11 @@ most ``block_vertices``. The graph stage numbers pages in URL order, so a host's
 of its links, fall in one block.
 
 Set-up, once: the edges are grouped by source block, one Spark partition and one element per
-block (``_pack``: Arrow batches to numpy, no row through Python). Block i's element, persisted
-(memory, then disk) for the whole run, holds what its shares read (the sources as positions in
-i, int32, sorted by destination; where each destination's run of edges starts; the destinations
-cut by destination block; 1 / out-degree) and what its step reads (which vertices are dangling,
+block (``_pack``: Arrow batches to numpy in the edges' own scan tasks, no row through Python and
+no shuffle of rows). Block i's element, persisted (memory, then disk) for the whole run, holds
+what its shares read (the sources as positions in i, int32, sorted by destination, a repeated
+edge dropped by that sort; where each destination's run of edges starts; the destinations cut
+by destination block; 1 / out-degree) and what its step reads (which vertices are dangling,
 the seeds' teleport, a warm start's scores). Every RDD here holds one element per partition and
 is serialized one element per batch (``_one_per_batch``), so the ``zip`` is the JVM's alone, not
 a Python pass re-pickling both sides.
@@ -43,6 +44,7 @@ from __future__ import annotations
 
 import math
 import pickle
+import time
 
 import numpy as np
 import pyarrow as pa
@@ -52,9 +54,13 @@ from pyspark.serializers import BatchedSerializer, CPickleSerializer
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from imagerank.graph.prepare import sorted_distinct
+
 BLOCK_VERTICES = 1 << 20  # vertices per block at most: a score vector of 8 MB, about 10^7 edges
 # what the set-up packs per block, in one pass: edges (position, position), seeds, warm-start scores
 _EDGE, _SEED, _START = 0, 1, 2
+_WIDTH = {_EDGE: (np.int64, np.int64), _SEED: (np.int64,), _START: (np.int64, np.float64)}  # (a, b), (a,), (a, value)
+PACKED_ROWS = 1 << 22  # rows a set-up task groups at a time (about 64 MB of edges in Python)
 _PACKED = "block long, payload binary"
 
 
@@ -95,35 +101,53 @@ def _to_positions(frame: DataFrame, columns: tuple[str, ...], least: int | None,
     return frame
 
 
-def _pack(rows: DataFrame, n_blocks: int):
-    """``rows`` (``block``, ``kind``, ``a``, ``b``, ``value``) as an RDD of ``n_blocks``
-    partitions, partition i holding exactly one element (i, {kind: (a, b, value) arrays}): Arrow
-    batches are grouped into numpy arrays per block inside each task, and one row per (task,
-    block) crosses to the partition of its block."""
+def _pack(parts: list[tuple[int, DataFrame]], size: int, n_blocks: int):
+    """``parts``, (kind, frame of positions ``a`` and, by kind, ``b`` or ``value``), as an RDD of
+    ``n_blocks`` partitions, partition i holding exactly one element (i, {kind: arrays}), the rows
+    of block ``a // size``. Each task of the frames' own scan groups its Arrow batches by block into
+    numpy arrays, and one row per (task, block, up to PACKED_ROWS rows) crosses to the partition of
+    its block: the only shuffle, of numpy bytes, not of rows (docs/design.md, "The block engine")."""
 
-    def pack(batches):
-        parts = [batch for batch in batches if batch.num_rows]
-        if not parts:
-            return
-        table = pa.Table.from_batches(parts)
-        block = table.column("block").to_numpy()
-        order = np.argsort(block, kind="stable")
-        block = block[order]
-        arrays = [table.column(name).to_numpy()[order] for name in ("kind", "a", "b", "value")]
-        cuts = np.flatnonzero(np.diff(block)) + 1
-        for start, end in zip(np.r_[0, cuts], np.r_[cuts, len(block)]):
-            payload = pickle.dumps(tuple(array[start:end] for array in arrays), protocol=5)
-            yield pa.RecordBatch.from_arrays([pa.array([int(block[start])], pa.int64()),
-                                              pa.array([payload], pa.binary())], names=["block", "payload"])
+    def by_block(kind: int):
+        def pack(batches):
+            def flushed(held):
+                table = pa.Table.from_batches(held)
+                block = table.column("a").to_numpy() // size
+                order = np.argsort(block, kind="stable")
+                block = block[order]
+                arrays = [table.column(name).to_numpy()[order] for name in table.column_names]
+                cuts = np.flatnonzero(np.diff(block)) + 1
+                for start, end in zip(np.r_[0, cuts], np.r_[cuts, len(block)]):
+                    payload = pickle.dumps((kind, tuple(array[start:end] for array in arrays)), protocol=5)
+                    yield pa.RecordBatch.from_arrays([pa.array([int(block[start])], pa.int64()),
+                                                      pa.array([payload], pa.binary())], names=["block", "payload"])
+
+            held, rows = [], 0
+            for batch in batches:
+                if batch.num_rows:
+                    held.append(batch)
+                    rows += batch.num_rows
+                if rows >= PACKED_ROWS:  # a task's Python memory bounded, whatever its split's size
+                    yield from flushed(held)
+                    held, rows = [], 0
+            if held:
+                yield from flushed(held)
+        return pack
+
+    packed = None
+    for kind, frame in parts:
+        one = frame.mapInArrow(by_block(kind), _PACKED)
+        packed = one if packed is None else packed.unionByName(one)
 
     def merge(index, items):
-        pieces = [pickle.loads(payload) for _, payload in items]
-        kind, a, b, value = (np.concatenate([piece[k] for piece in pieces]) if pieces else
-                             np.zeros(0, dtype) for k, dtype in
-                             enumerate((np.int8, np.int64, np.int64, np.float64)))
-        yield index, {k: (a[kind == k], b[kind == k], value[kind == k]) for k in (_EDGE, _SEED, _START)}
+        pieces = {kind: [] for kind in _WIDTH}
+        for _, payload in items:
+            kind, arrays = pickle.loads(payload)
+            pieces[kind].append(arrays)
+        yield index, {kind: tuple(np.concatenate([piece[k] for piece in pieces[kind]]) if pieces[kind] else
+                                  np.zeros(0, dtype) for k, dtype in enumerate(_WIDTH[kind]))
+                      for kind in _WIDTH}
 
-    packed = rows.repartition(n_blocks, "block").mapInArrow(pack, _PACKED)
     return (packed.rdd.map(lambda row: (row[0], bytes(row[1])))
             .partitionBy(n_blocks, _identity)
             .mapPartitionsWithIndex(merge, preservesPartitioning=True))
@@ -135,10 +159,10 @@ def _block_element(index: int, packed: dict, size: int, length: int, n_seeds: in
     the destinations cut by block, each vertex's 1 / out-degree) and what its step reads
     (which vertices are dangling, the teleport: None for uniform 1/n, warm-start scores)."""
     first = index * size
-    src, dst, _ = packed[_EDGE]
-    order = np.argsort(dst, kind="stable")
-    dst = dst[order]
-    src_local = (src[order] - first).astype(np.int32)
+    src, dst = packed[_EDGE]
+    pairs = sorted_distinct(dst * size + (src - first))  # by destination, then source; a repeated edge once
+    dst = pairs // size
+    src_local = (pairs - dst * size).astype(np.int32)
     runs = np.flatnonzero(np.r_[True, dst[1:] != dst[:-1]]) if len(dst) else np.zeros(0, np.int64)
     targets = dst[runs]
     target_block = targets // size
@@ -150,10 +174,10 @@ def _block_element(index: int, packed: dict, size: int, length: int, n_seeds: in
     if n_seeds is not None:
         teleport = np.zeros(length)
         teleport[packed[_SEED][0] - first] = 1.0 / n_seeds
-    start_at, _, start_values = packed[_START]
+    start_at, start_values = packed[_START]
     edges = {"src": src_local, "runs": runs, "targets": (targets - target_block * size).astype(np.int32),
              "splits": splits, "share": np.divide(1.0, out_degree, out=np.zeros(length), where=out_degree > 0)}
-    vertices = {"index": index, "dangling": out_degree == 0, "teleport": teleport,
+    vertices = {"index": index, "dangling": out_degree == 0, "teleport": teleport, "edges": len(src_local),
                 "start": (start_at - first, start_values) if len(start_at) else None}
     return edges, vertices
 
@@ -177,13 +201,13 @@ class _PerBlock(AccumulatorParam):
         return value1
 
 
-def _block_sums(stats, n_blocks: int) -> tuple[float, float, float]:
-    """(L1 change, dangling mass, total) summed over every block's entry in the accumulator ``stats``."""
+def _block_sums(stats, n_blocks: int) -> tuple:
+    """(L1 change, dangling mass, total), and at the start the edges, summed over every block's
+    entry in the accumulator ``stats``."""
     per_block = stats.value
     if len(per_block) != n_blocks:
         raise RuntimeError(f"block PageRank: sums came back from {len(per_block)} of {n_blocks} blocks")
-    change, dangling, total = (sum(column) for column in zip(*per_block.values()))
-    return change, dangling, total
+    return tuple(sum(column) for column in zip(*per_block.values()))
 
 
 def _computed(rdd):
@@ -208,25 +232,18 @@ def block_pagerank(spark: SparkSession, ids: DataFrame, edges: DataFrame, dampin
     least, numbered, ordered = _positions(ids, n)
     lengths = [min(size, n - i * size) for i in range(n_blocks)]
 
-    def rows(frame: DataFrame, kind: int, a: str, b: str | None, value: str | None) -> DataFrame:
-        return frame.select(
-            (F.col(a) / F.lit(size)).cast("long").alias("block"), F.lit(kind).cast("byte").alias("kind"),
-            F.col(a).cast("long").alias("a"), (F.col(b) if b else F.lit(0)).cast("long").alias("b"),
-            (F.col(value) if value else F.lit(0.0)).cast("double").alias("value"))
-
-    parts = [rows(_to_positions(edges.select("src", "dst"), ("src", "dst"), least, numbered), _EDGE, "src", "dst", None)]
+    edge_rows = edges.select(F.col("src").cast("long").alias("a"), F.col("dst").cast("long").alias("b"))
+    parts = [(_EDGE, _to_positions(edge_rows, ("a", "b"), least, numbered).select("a", "b"))]
     if seeds is not None:
-        parts.append(rows(_to_positions(seeds.select("id"), ("id",), least, numbered), _SEED, "id", None, None))
+        seed_rows = seeds.select(F.col("id").cast("long").alias("a"))
+        parts.append((_SEED, _to_positions(seed_rows, ("a",), least, numbered).select("a")))
     if start is not None:
-        parts.append(rows(_to_positions(start.select("id", "pagerank"), ("id",), least, numbered),
-                          _START, "id", None, "pagerank"))
-    packed = parts[0]
-    for part in parts[1:]:
-        packed = packed.unionByName(part)
+        start_rows = start.select(F.col("id").cast("long").alias("a"), F.col("pagerank").cast("double").alias("value"))
+        parts.append((_START, _to_positions(start_rows, ("a",), least, numbered).select("a", "value")))
 
     checkpoint = checkpointer(spark, checkpoint_dir)
 
-    blocks = _one_per_batch(_pack(packed, n_blocks).map(
+    blocks = _one_per_batch(_pack(parts, size, n_blocks).map(
         lambda item: _block_element(item[0], item[1], size, lengths[item[0]], n_seeds),
         preservesPartitioning=True)).persist(StorageLevel.MEMORY_AND_DISK)
 
@@ -239,18 +256,19 @@ def block_pagerank(spark: SparkSession, ids: DataFrame, edges: DataFrame, dampin
         if element["start"] is not None:
             at, values = element["start"]
             x[at] = values
-        stats.add({element["index"]: (0.0, float(x[element["dangling"]].sum()), float(x.sum()))})
+        stats.add({element["index"]: (0.0, float(x[element["dangling"]].sum()), float(x.sum()), element["edges"])})
         return element["index"], x
 
     try:
         state = _computed(checkpoint.mark(_one_per_batch(blocks.map(first_scores, preservesPartitioning=True))))
         if ordered is not None:
             ordered.unpersist()
-        _, dangling_mass, total = _block_sums(stats, n_blocks)
+        _, dangling_mass, total, n_edges = _block_sums(stats, n_blocks)
         scale = 1.0 / total if start is not None and total > 0 else 1.0
         dangling_mass *= scale
         change, iterations, converged = float("inf"), 0, False
 
+        looping = time.perf_counter()
         while iterations < max_iter:
             stats = spark.sparkContext.accumulator({}, _PerBlock())  # this iteration's: block -> its sums
 
@@ -289,6 +307,7 @@ def block_pagerank(spark: SparkSession, ids: DataFrame, edges: DataFrame, dampin
                 converged = True
                 break
 
+        iteration_seconds = time.perf_counter() - looping
         norm = total if total > 0 else 1.0  # the last scores' sum (the unscaled start where none ran)
 
         def as_rows(batches):
@@ -310,7 +329,7 @@ def block_pagerank(spark: SparkSession, ids: DataFrame, edges: DataFrame, dampin
         state.unpersist()
         checkpoint.drop(state)
         return result, {"iterations": iterations, "converged": converged, "last_change": change,
-                        "blocks": n_blocks}
+                        "blocks": n_blocks, "edges": n_edges, "iteration_seconds": round(iteration_seconds, 3)}
     finally:
         blocks.unpersist()
         if ordered is not None:

@@ -21,7 +21,7 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from imagerank.graph.prepare import checkpointer, collect_indexed, simple_graph
+from imagerank.graph.prepare import checkpointer, collect_indexed, loop_free
 
 ENGINES = ("auto", "driver", "hyperanf")
 DRIVER_MAX_WORK = 2_000_000_000  # vertices x edges for the exact engine
@@ -54,7 +54,8 @@ def relative_error(log2m: int) -> float:
 def hyperanf(spark: SparkSession, ids: DataFrame, edges: DataFrame, log2m: int = LOG2M, max_iter: int = 1000,
              checkpoint_dir: str | None = None) -> tuple[DataFrame, dict]:
     """Approximate harmonic centrality (DataFrame ``id``, ``harmonic_centrality``) and what ran,
-    over a graph prepared by :func:`simple_graph`.
+    over a graph prepared by :func:`loop_free` (a repeated edge is dropped here, in the shuffle that
+    partitions the edges by source).
 
     Sketches are Spark's HyperLogLog sketches (``hll_sketch_agg``, Apache DataSketches, Spark
     3.5+; lgConfigK = log2m). One iteration sends only the sketches that changed in the previous
@@ -66,7 +67,7 @@ def hyperanf(spark: SparkSession, ids: DataFrame, edges: DataFrame, log2m: int =
     (the rank stage deletes its whole checkpoint folder at its end).
     """
     checkpoint = checkpointer(spark, checkpoint_dir)
-    edges = checkpoint(edges.select("src", "dst").repartition("src"))
+    edges = checkpoint(edges.select("src", "dst").repartition("src").distinct())  # one shuffle: by source
     state = checkpoint(
         ids.groupBy("id").agg(F.hll_sketch_agg("id", log2m).alias("sketch"))
         .select("id", "sketch", F.hll_sketch_estimate("sketch").cast("double").alias("ball"),
@@ -97,7 +98,7 @@ def hyperanf(spark: SparkSession, ids: DataFrame, edges: DataFrame, log2m: int =
         written = state
         sent.append(changed)
     result = state.select("id", "harmonic_centrality")
-    return result, {"iterations": t, "converged": not changed, "log2m": log2m,
+    return result, {"edges": edges.count(), "iterations": t, "converged": not changed, "log2m": log2m,
                     "relative_standard_error": round(relative_error(log2m), 4), "changed_per_iteration": sent}
 
 
@@ -108,17 +109,19 @@ def harmonic_centrality(spark: SparkSession, ids: DataFrame, edges: DataFrame, e
     if engine not in ENGINES:
         raise ValueError(f"unknown harmonic centrality engine {engine!r}; choose one of {ENGINES}")
     started = time.time()
-    ids, edges = simple_graph(ids, edges)
-    n_vertices, n_edges = ids.count(), edges.count()
+    ids, edges = loop_free(ids, edges)
+    n_vertices, n_edges = ids.count(), edges.count()  # edge rows: they bound the distinct edges
     chosen = engine if engine != "auto" else ("driver" if n_vertices * n_edges <= driver_max_work else "hyperanf")
     if chosen == "driver":
         vertex_ids, src, dst = collect_indexed(ids, edges)
         values = harmonic_arrays(len(vertex_ids), src, dst)
+        n_edges = len(src)
         frame = pd.DataFrame({"id": vertex_ids, "harmonic_centrality": values})
         result = spark.createDataFrame(frame if len(frame) else [], "id long, harmonic_centrality double")
         run = {"exact": True}
     else:
         result, run = hyperanf(spark, ids, edges, log2m=log2m, checkpoint_dir=checkpoint_dir)
         run["exact"] = False
+        n_edges = run.pop("edges")
     return result, {"engine": chosen, "vertices": n_vertices, "edges": n_edges,
                     "seconds": round(time.time() - started, 3), **run}

@@ -122,9 +122,10 @@ from pyspark.sql import functions as F
 
 from imagerank.graph.block_pagerank import BLOCK_VERTICES, block_pagerank
 from imagerank.graph.graphframes_jar import require_graphframes
-from imagerank.graph.prepare import checkpointer, collect_indexed, delete_path, pregel_checkpoints, simple_graph
+from imagerank.graph.prepare import checkpointer, collect_indexed, delete_path, loop_free, pregel_checkpoints
 
 ENGINES = ("auto", "driver", "dataframe", "block", "graphx", "graphframes")
+DEDUPLICATING = ("auto", "driver", "block")  # the engines that drop duplicate edges on their own arrays
 WARM_UNSUPPORTED = ("graphx", "graphframes")  # fixed iteration counts or Pregel runs from their own start
 # The driver engine's peak Python memory per edge: bench_pagerank's peak RSS of the whole driver
 # process, 177 MB at 10^6 edges and 741 MB at 10^7 (README, "PageRank scale curve"): 63 bytes per edge.
@@ -151,6 +152,7 @@ class RankInfo:
     warm_start: dict | None = None  # vertices_with_start, vertices_new; None: started from the teleport
     lumped: int | None = None  # dangling vertices lumped into one (dataframe engine); None: none were
     blocks: int | None = None  # vertex blocks the block engine cut the graph into; None: another engine
+    iteration_seconds: float | None = None  # of ``seconds``, the iterations' (block; driver: the scipy call): the rest is set-up
     driver_max_edges: dict | None = None  # auto's limit for the driver engine (edges, bound): None: an engine named
 
 
@@ -209,10 +211,13 @@ def _driver(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: floa
         positions = pd.Index(vertex_ids).get_indexer(known["id"].to_numpy(dtype=np.int64))
         first = warm_vector(np.full(n, 1.0 / n) if teleport is None else teleport, positions,
                             known["pagerank"].to_numpy(dtype=np.float64))
+    looping = time.perf_counter()
     scores, iterations, converged, change = pagerank_arrays(n, src, dst, damping, tol, max_iter, teleport, first)
+    iteration_seconds = time.perf_counter() - looping
     frame = pd.DataFrame({"id": vertex_ids, "pagerank": scores})
     result = spark.createDataFrame(frame if len(frame) else [], "id long, pagerank double")
-    return result, {"iterations": iterations, "converged": converged, "last_change": change}
+    return result, {"iterations": iterations, "converged": converged, "last_change": change, "edges": len(src),
+                    "iteration_seconds": round(iteration_seconds, 3)}
 
 
 def _checkpoint_observed(checkpoint, frame: DataFrame, **sums) -> tuple[DataFrame, dict]:
@@ -529,7 +534,9 @@ def pagerank(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: flo
              block_vertices: int = BLOCK_VERTICES) -> tuple[DataFrame, RankInfo]:
     """PageRank of every vertex in ``ids`` (column ``id``) over ``edges`` (``src``, ``dst``).
 
-    Edges are made distinct and self-loops dropped first. With ``seeds`` (a column ``id``), the
+    A repeated edge counts once and self-loops are dropped (the driver and block engines drop
+    repeats on the arrays they build, the others by a ``distinct``; ``auto`` compares the edge rows
+    with the driver's limit). With ``seeds`` (a column ``id``), the
     teleport goes uniformly to the seeds among ``ids`` (TrustRank); there must be at least one.
     With ``start`` (``id``, ``pagerank``: a previous release's scores on these ids), the iteration
     starts from them (a warm start): a vertex without a score (new, or a score that is null,
@@ -551,8 +558,10 @@ def pagerank(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: flo
     if engine == "graphframes":
         require_graphframes(spark)  # before any work: a one-line error naming what to pass
     started = time.time()
-    ids, edges = simple_graph(ids, edges)
-    n_vertices, n_edges = ids.count(), edges.count()
+    ids, edges = loop_free(ids, edges)
+    if engine not in DEDUPLICATING:
+        edges = edges.distinct()
+    n_vertices, n_edges = ids.count(), edges.count()  # auto: edge rows, which bound the distinct edges
     n_seeds = None
     if seeds is not None:
         if ids.where(F.col("id") < 0).limit(1).count():
@@ -592,6 +601,7 @@ def pagerank(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: flo
                                  n_seeds, start, lump_dangling)
     if run["last_change"] is not None and not math.isfinite(run["last_change"]):
         run["last_change"] = None  # no iteration ran: no change to report (reports are strict JSON)
+    n_edges = run.pop("edges", n_edges)  # the driver and block engines count the distinct ones
     info = RankInfo(engine=chosen, vertices=n_vertices, edges=n_edges, seconds=round(time.time() - started, 3),
                     seeds=n_seeds, warm_start=warm, driver_max_edges=limit, **run)
     return scores, info
