@@ -43,6 +43,26 @@ def test_vertices_and_ids(spark, graph, extract_dir):
         "openmuseum.org", "photo-forum.net", "citynews.co.uk", "example.com", "travelnotes.io", "bigfarm-seo.biz"}
 
 
+def test_the_vertices_read_the_links_once_and_collapse_in_the_sort_that_numbers_them(spark, extract_dir):
+    """The vertex plan: the page links are scanned once (the host and domain rows reuse the page
+    rows' shuffle), and the rows of one vertex become one inside the range partitions of the
+    numbering sort, with no shuffle of their own on (kind, name)."""
+    import re
+
+    from imagerank import commit
+    from imagerank.graph.build import assign_ids, build_graph, collapse_vertices, read_extracts
+
+    rows, _ = build_graph(*read_extracts(spark, [commit.current_run(extract_dir, "extract")]))
+    _, ordered = assign_ids(rows, collapse=collapse_vertices)
+    try:
+        plan = ordered._jdf.queryExecution().executedPlan().relation().cachedPlan().toString()  # what was persisted
+    finally:
+        ordered.unpersist()
+    assert len(re.findall(r"FileScan parquet \[dst_url#", plan)) == 1  # page_links' columns (its path is cut short)
+    assert plan.count("Exchange rangepartitioning(kind") == 1
+    assert not re.search(r"Exchange hashpartitioning\(kind#\d+, name#\d+, \d+\)", plan)
+
+
 def test_the_report_says_what_spark_shuffled_per_input_row(spark, graph, sample_pipeline):
     """The graph stage's report: the rows it read (what its extraction wrote) and what Spark
     counted for its own jobs alone (a job run after it, or before it, is not its)."""
@@ -224,6 +244,27 @@ def test_hosts_come_from_extraction_and_fetched_pages_are_pages(spark, tmp_path)
     # asked for, IP hosts are kept
     report = run_build_graph(spark, [str(tmp_path / "extract")], str(tmp_path / "with_ip"), keep_ip_hosts=True)
     assert report["vertices_by_kind"]["host"] == 4 and report["pages_without_public_host"] == 1
+
+
+def test_an_image_is_its_most_embedded_variant(spark, tmp_path):
+    """Size variants of one Flickr photo fold into one image vertex, named by its key: the URL is
+    the variant the most pages embed (here served from another host than the rest), ties going to
+    the smallest URL; the host and domain are that URL's."""
+    photo = "65535/51234567890_abcdef1234"
+    large, medium = f"https://farm1.staticflickr.com/{photo}_b.jpg", f"https://live.staticflickr.com/{photo}_z.jpg"
+    tied_a, tied_b = "https://live.staticflickr.com/1/222_aa_b.jpg", "https://live.staticflickr.com/1/222_aa_z.jpg"
+    pages = [f"https://a.org/{i}" for i in range(3)]
+    _extract_of(spark, str(tmp_path / "extract"), pages=pages, links=[],
+                embeds=[(pages[0], large, "img_src"), (pages[1], large, "img_src"),
+                        # more rows than the large one, from one page: pages count, not rows
+                        (pages[2], medium, "img_src"), (pages[2], medium, "img_srcset"), (pages[2], medium, "lazy_src"),
+                        (pages[0], tied_b, "img_src"), (pages[1], tied_a, "img_src")])
+    report = run_build_graph(spark, [str(tmp_path / "extract")], str(tmp_path / "graph"))
+    assert report["vertices_by_kind"]["image"] == 2
+    images = {r["name"]: (r["url"], r["host"], r["domain"])
+              for r in table(spark, tmp_path / "graph", "vertices").where("kind = 'image'").collect()}
+    assert images == {"flickr:51234567890": (large, "farm1.staticflickr.com", "staticflickr.com"),
+                      "flickr:222": (tied_a, "live.staticflickr.com", "staticflickr.com")}
 
 
 def test_a_host_is_one_vertex_whatever_domain_its_rows_carry(spark, tmp_path):

@@ -33,6 +33,7 @@ Edges (duplicates collapse into one, self-loops drop):
 from __future__ import annotations
 
 from functools import reduce
+from typing import Callable
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
@@ -120,11 +121,13 @@ KEY_BITS = 64
 SITE_EDGES = ("host_links_to", "domain_links_to")  # weighted by distinct linking pages; the others by attention
 
 
-def assign_ids(names: DataFrame, order: tuple[str, ...] = ("kind", "name"),
-               column: str = "id") -> tuple[DataFrame, DataFrame]:
+def assign_ids(names: DataFrame, order: tuple[str, ...] = ("kind", "name"), column: str = "id",
+               collapse: Callable[[DataFrame], DataFrame] | None = None) -> tuple[DataFrame, DataFrame]:
     """``names`` (distinct on ``order``) with ``column``: the row's position 0..N-1 in ``order``
     (kind, name: the graph's ids); and the persisted sort it reads, to unpersist once the
-    numbered rows are written.
+    numbered rows are written. Where ``names`` holds several rows per ``order`` value,
+    ``collapse`` (a ``groupBy(*order)`` aggregate) makes them one: it runs inside the range
+    partitions, which already hold each value's rows together, so it adds no shuffle.
 
     A range-partitioned sort puts every partition in order; ``monotonically_increasing_id`` numbers
     the rows within each partition; the per-partition row counts (one small row per partition)
@@ -132,9 +135,11 @@ def assign_ids(names: DataFrame, order: tuple[str, ...] = ("kind", "name"),
     its partition.
     """
     mask = (1 << _POSITION_BITS) - 1
+    ranged = names.repartitionByRange(*order)
+    if collapse is not None:
+        ranged = collapse(ranged)
     ordered = (
-        names.repartitionByRange(*order)
-        .sortWithinPartitions(*order)
+        ranged.sortWithinPartitions(*order)
         .withColumn("_position", F.monotonically_increasing_id())
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
@@ -158,18 +163,12 @@ def assign_ids(names: DataFrame, order: tuple[str, ...] = ("kind", "name"),
     return numbered, ordered
 
 
-def _image_vertices(embeds: DataFrame) -> DataFrame:
-    """One row per image_key: its most embedded URL variant (ties: the smallest), its host, domain."""
-    variants = (
-        embeds.groupBy("image_key", "image_url", "image_host", "image_domain")
-        .agg(F.countDistinct("page_url").alias("n_pages"))
-        .groupBy("image_key")
-        .agg(F.min_by(F.struct("image_url", "image_host", "image_domain"),
-                      F.struct(-F.col("n_pages"), F.col("image_url"))).alias("best"))
-    )
-    return variants.select(F.lit("image").alias("kind"), F.col("image_key").alias("name"),
-                           F.col("best.image_url").alias("url"), F.col("best.image_host").alias("host"),
-                           F.col("best.image_domain").alias("domain"))
+def _image_variants(embeds: DataFrame) -> DataFrame:
+    """One row per image_key and URL variant (with its host and domain), with the number of
+    distinct pages that embed it (``n_pages``); :func:`collapse_vertices` keeps the most embedded
+    variant of each image."""
+    return (embeds.groupBy("image_key", "image_url", "image_host", "image_domain")
+            .agg(F.countDistinct("page_url").alias("n_pages")))
 
 
 def public_host(host: F.Column, domain: F.Column, keep_ip_hosts: bool) -> F.Column:
@@ -214,12 +213,29 @@ def _most_specific(value: F.Column) -> F.Column:
     return F.max_by(value, F.struct(F.length("domain"), F.col("domain")))
 
 
+def collapse_vertices(rows: DataFrame) -> DataFrame:
+    """One vertex per (kind, name) from :func:`build_graph`'s vertex rows, deterministically: an
+    image's most embedded URL variant (``n_pages``; ties: the smallest URL) with its host and
+    domain; any other vertex's most specific host and domain (:func:`_most_specific`); a page's
+    latest crawl. ``public`` rides along in the chosen struct only to keep the page rows' aggregate
+    identical to the one the host and domain rows read (one shuffle serves both; see
+    :func:`build_graph`)."""
+    site = F.struct("url", "host", "domain", "public")
+    image = F.min_by(site, F.struct(-F.col("n_pages"), F.col("url")))
+    best = F.when(F.col("kind") == "image", image).otherwise(_most_specific(site))
+    return (rows.groupBy("kind", "name").agg(best.alias("best"), F.max("crawl").alias("crawl"))
+            .select("kind", "name", "best.url", "best.host", "best.domain", "crawl"))
+
+
 def build_graph(pages: DataFrame, embeds: DataFrame, links: DataFrame,
                 keep_ip_hosts: bool = False) -> tuple[DataFrame, dict[str, DataFrame]]:
-    """Vertices named by (kind, name), and the edge candidates (a row per link or embed, named by
-    both ends' (kind, name), with ``via`` and ``attention``): ``page``-level ones (links_to,
-    embeds, links_to_image) and ``site``-level ones (host_links_to, domain_links_to). Ids, and
-    the candidates' collapse into edges, come later (:func:`assign_ids`, :func:`number_edges`)."""
+    """Vertex rows named by (kind, name), one or more per vertex (``kind``, ``name``, ``url``,
+    ``host``, ``domain``, ``crawl``, ``public``, and an image variant's ``n_pages``;
+    :func:`collapse_vertices` makes them one), and the edge
+    candidates (a row per link or embed, named by both ends' (kind, name), with ``via`` and
+    ``attention``): ``page``-level ones (links_to, embeds, links_to_image) and ``site``-level ones
+    (host_links_to, domain_links_to). Ids, the vertex rows' collapse and the candidates' collapse
+    into edges come later (:func:`assign_ids`, :func:`number_edges`)."""
     links, embeds = _links(pages, embeds, links)
     followed = links.where(~F.col("nofollow"))
     no_crawl = F.lit(None).cast("string")
@@ -231,26 +247,34 @@ def build_graph(pages: DataFrame, embeds: DataFrame, links: DataFrame,
         .unionByName(links.select(F.col("dst_url").alias("name"), F.col("dst_host").alias("host"),
                                   F.col("dst_domain").alias("domain"), no_crawl.alias("crawl")))
     )
-    page_vertices = (
-        page_rows.groupBy("name").agg(_most_specific(F.struct("host", "domain")).alias("site"),
-                                      F.max("crawl").alias("crawl"))
-        .select(F.lit("page").alias("kind"), "name", F.col("name").alias("url"), "site.host", "site.domain", "crawl")
-    )
+    # every (page, host, domain, crawl) once, by a hash aggregate on the names (partial on the map side,
+    # where a link target repeats): a page has one row, two if it was fetched (its crawl's and the
+    # links'), more only where Public Suffix List versions disagree. ``public`` is an aggregate, not a
+    # filter: the host and domain rows below read these rows (the same shuffle, reused), where a
+    # filter would be pushed below the aggregate and read the raw rows again
+    page_sites = (page_rows.groupBy("name", "host", "domain", "crawl")
+                  .agg(F.max(public_host(F.col("host"), F.col("domain"), keep_ip_hosts).cast("int")).alias("public")))
     # host and domain vertices are those of pages (cc-webgraph); image hosts only label images.
     # A host is one vertex, whatever registered domain its rows carry: extractions merged from
-    # different Public Suffix List versions can give one host two (every (kind, name) gets one id)
-    site_pairs = (page_rows.where(public_host(F.col("host"), F.col("domain"), keep_ip_hosts))
-                  .select("host", "domain").distinct())
-    hosts = site_pairs.groupBy("host").agg(_most_specific(F.col("domain")).alias("domain"))
-    no_url = F.lit(None).cast("string")
-    vertices = reduce(DataFrame.unionByName, [
-        page_vertices,
-        _image_vertices(embeds).withColumn("crawl", no_crawl),
-        hosts.select(F.lit("host").alias("kind"), F.col("host").alias("name"), no_url.alias("url"), "host", "domain",
-                     no_crawl.alias("crawl")),
-        # every domain a page row names (the domain edges' ends), though a host took another one
+    # different Public Suffix List versions can give one host two (every (kind, name) gets one id);
+    # every domain a page row names is a vertex (the domain edges' ends), though a host took another
+    site_pairs = page_sites.where(F.col("public") == 1).select("host", "domain").distinct()
+    no_url, no_count = F.lit(None).cast("string"), F.lit(None).cast("long")
+    # several rows per vertex; collapse_vertices makes them one inside the sort that numbers them
+    vertex_rows = reduce(DataFrame.unionByName, [
+        page_sites.select(F.lit("page").alias("kind"), "name", F.col("name").alias("url"), "host", "domain", "crawl",
+                          "public", no_count.alias("n_pages")),
+        _image_variants(embeds).select(F.lit("image").alias("kind"), F.col("image_key").alias("name"),
+                                       F.col("image_url").alias("url"), F.col("image_host").alias("host"),
+                                       F.col("image_domain").alias("domain"), no_crawl.alias("crawl"),
+                                       F.lit(None).cast("int").alias("public"), "n_pages"),
+        site_pairs.select(F.lit("host").alias("kind"), F.col("host").alias("name"), no_url.alias("url"), "host",
+                          "domain", no_crawl.alias("crawl"), F.lit(1).alias("public"), no_count.alias("n_pages")),
+        # distinct first: a domain has a row per host (tens of millions for the largest), which would
+        # all meet in one task of the numbering sort
         site_pairs.select(F.lit("domain").alias("kind"), F.col("domain").alias("name"), no_url.alias("url"),
-                          no_url.alias("host"), "domain", no_crawl.alias("crawl")).distinct(),
+                          no_url.alias("host"), "domain", no_crawl.alias("crawl"), F.lit(1).alias("public"),
+                          no_count.alias("n_pages")).distinct(),
     ])
 
     site_links = followed.where(public_host(F.col("src_host"), F.col("src_domain"), keep_ip_hosts)
@@ -267,7 +291,7 @@ def build_graph(pages: DataFrame, embeds: DataFrame, links: DataFrame,
     level = F.col("end.level")
     site_level = _edges(site_links.select("src_url", levels.alias("end")), F.col("end.src"), level, F.col("end.dst"),
                         level, F.col("end.kind"), F.col("src_url"))
-    return vertices, {"page": page_level, "site": site_level}
+    return vertex_rows, {"page": page_level, "site": site_level}
 
 
 def number_edges(candidates: dict[str, DataFrame], vertices: DataFrame,
@@ -401,8 +425,8 @@ def run_build_graph(spark: SparkSession, inputs: list[str], output: str, keep_ip
             fetches = pages.count()
             pages, embeds, links = latest_versions(pages, embeds, links)
             superseded = fetches - pages.count()
-        named_vertices, candidates = build_graph(pages, embeds, links, keep_ip_hosts=keep_ip_hosts)
-        numbered, sorted_names = assign_ids(named_vertices)
+        vertex_rows, candidates = build_graph(pages, embeds, links, keep_ip_hosts=keep_ip_hosts)
+        numbered, sorted_names = assign_ids(vertex_rows, collapse=collapse_vertices)
         written_vertices = stage.write("vertices", numbered.select("id", "name", "kind", "url", "host", "domain",
                                                                    "crawl"))
         sorted_names.unpersist()  # the written table is read back from here on
