@@ -119,6 +119,11 @@ def vertex_key(kind: F.Column, name: F.Column) -> F.Column:
 
 KEY_BITS = 64
 SITE_EDGES = ("host_links_to", "domain_links_to")  # weighted by distinct linking pages; the others by attention
+EDGE_KINDS = ("links_to", "embeds", "links_to_image") + SITE_EDGES  # shuffled as their place here, 1..5
+
+
+def _edge_kinds() -> F.Column:
+    return F.array(*[F.lit(kind) for kind in EDGE_KINDS])
 
 
 def assign_ids(names: DataFrame, order: tuple[str, ...] = ("kind", "name"), column: str = "id",
@@ -334,6 +339,8 @@ def number_edges(candidates: dict[str, DataFrame], vertices: DataFrame,
         frame = keyed_end(keyed_end(frame, "src", F.col("src_kind")), "dst", F.col("dst_kind"))
         if via:
             frame = keyed_end(frame.withColumnRenamed("via", "via_name"), "via", F.lit("page"))
+        # the kind as a byte, not a string of up to 15 characters, through the shuffles
+        frame = frame.withColumn("kind", F.array_position(_edge_kinds(), F.col("kind")).cast("byte"))
         return frame.where(~((F.col("src_key") == F.col("dst_key")) & (F.col("src_sub") == F.col("dst_sub"))))
 
     ends = ["src_key", "src_sub", "dst_key", "dst_sub", "kind"]
@@ -352,7 +359,7 @@ def number_edges(candidates: dict[str, DataFrame], vertices: DataFrame,
         page_level.unionByName(site_level)
         .join(src, on=["src_key", "src_sub"], how="inner")
         .join(dst, on=["dst_key", "dst_sub"], how="inner")
-        .select("src", "dst", "kind", "weight")
+        .select("src", "dst", F.element_at(_edge_kinds(), F.col("kind").cast("int")).alias("kind"), "weight")
     )
     return edges, n_collided, collided
 
