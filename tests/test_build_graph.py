@@ -43,22 +43,32 @@ def test_vertices_and_ids(spark, graph, extract_dir):
         "openmuseum.org", "photo-forum.net", "citynews.co.uk", "example.com", "travelnotes.io", "bigfarm-seo.biz"}
 
 
-def test_the_vertices_read_the_links_once_and_collapse_in_the_sort_that_numbers_them(spark, extract_dir):
-    """The vertex plan: the page links are scanned once (the host and domain rows reuse the page
-    rows' shuffle), and the rows of one vertex become one inside the range partitions of the
-    numbering sort, with no shuffle of their own on (kind, name)."""
+@pytest.mark.parametrize("adaptive", [False, True], ids=["planned", "adaptive"])
+def test_the_vertices_read_the_links_once_and_collapse_in_the_sort_that_numbers_them(spark, extract_dir, adaptive):
+    """The vertex plan, as planned and as adaptive execution (the jobs' default) ran it: the page
+    links are scanned once (the host and domain rows reuse the page rows' shuffle), and the rows
+    of one vertex become one inside the range partitions of the numbering sort, with no shuffle
+    of their own on (kind, name)."""
     import re
 
     from imagerank import commit
     from imagerank.graph.build import assign_ids, build_graph, collapse_vertices, read_extracts
 
-    rows, _ = build_graph(*read_extracts(spark, [commit.current_run(extract_dir, "extract")]))
-    _, ordered = assign_ids(rows, collapse=collapse_vertices)
+    saved = spark.conf.get("spark.sql.adaptive.enabled")
+    spark.conf.set("spark.sql.adaptive.enabled", str(adaptive).lower())
+    ordered = None
     try:
-        plan = ordered._jdf.queryExecution().executedPlan().relation().cachedPlan().toString()  # what was persisted
+        rows, _ = build_graph(*read_extracts(spark, [commit.current_run(extract_dir, "extract")]))
+        _, ordered = assign_ids(rows, collapse=collapse_vertices)  # runs: its offsets are collected
+        plan = ordered._jdf.queryExecution().executedPlan().toString()  # with the persisted plan under it
     finally:
-        ordered.unpersist()
-    assert len(re.findall(r"FileScan parquet \[dst_url#", plan)) == 1  # page_links' columns (its path is cut short)
+        if ordered is not None:
+            ordered.unpersist()
+        spark.conf.set("spark.sql.adaptive.enabled", saved)
+    if adaptive:
+        assert "isFinalPlan=true" in plan
+        plan = plan.split("== Initial Plan ==")[0]  # the persisted plan as it ran
+    assert len(re.findall(r"FileScan parquet \[[^\]]*dst_host#", plan)) == 1  # page_links (its path is cut short)
     assert plan.count("Exchange rangepartitioning(kind") == 1
     assert not re.search(r"Exchange hashpartitioning\(kind#\d+, name#\d+, \d+\)", plan)
 

@@ -220,13 +220,14 @@ def _most_specific(value: F.Column) -> F.Column:
 
 def collapse_vertices(rows: DataFrame) -> DataFrame:
     """One vertex per (kind, name) from :func:`build_graph`'s vertex rows, deterministically: an
-    image's most embedded URL variant (``n_pages``; ties: the smallest URL) with its host and
+    image's most embedded URL variant (``n_pages``; ties: the smallest URL; a URL that rows of two
+    Public Suffix List versions give two domains: the longer, then the smaller) with its host and
     domain; any other vertex's most specific host and domain (:func:`_most_specific`); a page's
     latest crawl. ``public`` rides along in the chosen struct only to keep the page rows' aggregate
     identical to the one the host and domain rows read (one shuffle serves both; see
     :func:`build_graph`)."""
     site = F.struct("url", "host", "domain", "public")
-    image = F.min_by(site, F.struct(-F.col("n_pages"), F.col("url")))
+    image = F.min_by(site, F.struct(-F.col("n_pages"), F.col("url"), -F.length("domain"), F.col("domain")))
     best = F.when(F.col("kind") == "image", image).otherwise(_most_specific(site))
     return (rows.groupBy("kind", "name").agg(best.alias("best"), F.max("crawl").alias("crawl"))
             .select("kind", "name", "best.url", "best.host", "best.domain", "crawl"))
@@ -340,7 +341,11 @@ def number_edges(candidates: dict[str, DataFrame], vertices: DataFrame,
         if via:
             frame = keyed_end(frame.withColumnRenamed("via", "via_name"), "via", F.lit("page"))
         # the kind as a byte, not a string of up to 15 characters, through the shuffles
-        frame = frame.withColumn("kind", F.array_position(_edge_kinds(), F.col("kind")).cast("byte"))
+        code = F.when(F.col("kind") == EDGE_KINDS[0], F.lit(1))
+        for place, kind in enumerate(EDGE_KINDS[1:], start=2):
+            code = code.when(F.col("kind") == kind, F.lit(place))
+        unknown = F.raise_error(F.concat(F.lit("an edge candidate of a kind EDGE_KINDS does not list: "), F.col("kind")))
+        frame = frame.withColumn("kind", code.otherwise(unknown).cast("byte"))
         return frame.where(~((F.col("src_key") == F.col("dst_key")) & (F.col("src_sub") == F.col("dst_sub"))))
 
     ends = ["src_key", "src_sub", "dst_key", "dst_sub", "kind"]
