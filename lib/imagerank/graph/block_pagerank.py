@@ -45,6 +45,7 @@ from __future__ import annotations
 import math
 import pickle
 import time
+from functools import partial, reduce
 
 import numpy as np
 import pyarrow as pa
@@ -101,56 +102,59 @@ def _to_positions(frame: DataFrame, columns: tuple[str, ...], least: int | None,
     return frame
 
 
+def _block_pieces(held: list, kind: int, size: int):
+    """Arrow rows (``block``, ``payload``), one per block among the rows of ``held`` (Arrow
+    batches of positions ``a`` and, by kind, ``b`` or ``value``): that block's rows as numpy
+    arrays, pickled with their kind."""
+    table = pa.Table.from_batches(held)
+    block = table.column("a").to_numpy() // size
+    order = np.argsort(block, kind="stable")
+    block = block[order]
+    arrays = [table.column(name).to_numpy()[order] for name in table.column_names]
+    cuts = np.flatnonzero(np.diff(block)) + 1
+    for start, end in zip(np.r_[0, cuts], np.r_[cuts, len(block)]):
+        payload = pickle.dumps((kind, tuple(array[start:end] for array in arrays)), protocol=5)
+        yield pa.RecordBatch.from_arrays([pa.array([int(block[start])], pa.int64()),
+                                          pa.array([payload], pa.binary())], names=["block", "payload"])
+
+
+def _pack_task(batches, kind: int, size: int):
+    """One scan task's part of :func:`_pack`: its Arrow batches by block, at most PACKED_ROWS rows
+    at a time (a task's Python memory bounded, whatever its split's size)."""
+    held, rows = [], 0
+    for batch in batches:
+        if batch.num_rows:
+            held.append(batch)
+            rows += batch.num_rows
+        if rows >= PACKED_ROWS:
+            yield from _block_pieces(held, kind, size)
+            held, rows = [], 0
+    if held:
+        yield from _block_pieces(held, kind, size)
+
+
+def _merge_pieces(index: int, items):
+    """Partition ``index``'s pieces (:func:`_pack_task`) as one element (index, {kind: arrays})."""
+    pieces = {kind: [] for kind in _WIDTH}
+    for _, payload in items:
+        kind, arrays = pickle.loads(payload)
+        pieces[kind].append(arrays)
+    yield index, {kind: tuple(np.concatenate([piece[k] for piece in pieces[kind]]) if pieces[kind] else
+                              np.zeros(0, dtype) for k, dtype in enumerate(_WIDTH[kind]))
+                  for kind in _WIDTH}
+
+
 def _pack(parts: list[tuple[int, DataFrame]], size: int, n_blocks: int):
     """``parts``, (kind, frame of positions ``a`` and, by kind, ``b`` or ``value``), as an RDD of
     ``n_blocks`` partitions, partition i holding exactly one element (i, {kind: arrays}), the rows
     of block ``a // size``. Each task of the frames' own scan groups its Arrow batches by block into
     numpy arrays, and one row per (task, block, up to PACKED_ROWS rows) crosses to the partition of
     its block: the only shuffle, of numpy bytes, not of rows (docs/design.md, "The block engine")."""
-
-    def by_block(kind: int):
-        def pack(batches):
-            def flushed(held):
-                table = pa.Table.from_batches(held)
-                block = table.column("a").to_numpy() // size
-                order = np.argsort(block, kind="stable")
-                block = block[order]
-                arrays = [table.column(name).to_numpy()[order] for name in table.column_names]
-                cuts = np.flatnonzero(np.diff(block)) + 1
-                for start, end in zip(np.r_[0, cuts], np.r_[cuts, len(block)]):
-                    payload = pickle.dumps((kind, tuple(array[start:end] for array in arrays)), protocol=5)
-                    yield pa.RecordBatch.from_arrays([pa.array([int(block[start])], pa.int64()),
-                                                      pa.array([payload], pa.binary())], names=["block", "payload"])
-
-            held, rows = [], 0
-            for batch in batches:
-                if batch.num_rows:
-                    held.append(batch)
-                    rows += batch.num_rows
-                if rows >= PACKED_ROWS:  # a task's Python memory bounded, whatever its split's size
-                    yield from flushed(held)
-                    held, rows = [], 0
-            if held:
-                yield from flushed(held)
-        return pack
-
-    packed = None
-    for kind, frame in parts:
-        one = frame.mapInArrow(by_block(kind), _PACKED)
-        packed = one if packed is None else packed.unionByName(one)
-
-    def merge(index, items):
-        pieces = {kind: [] for kind in _WIDTH}
-        for _, payload in items:
-            kind, arrays = pickle.loads(payload)
-            pieces[kind].append(arrays)
-        yield index, {kind: tuple(np.concatenate([piece[k] for piece in pieces[kind]]) if pieces[kind] else
-                                  np.zeros(0, dtype) for k, dtype in enumerate(_WIDTH[kind]))
-                      for kind in _WIDTH}
-
+    packed = reduce(DataFrame.unionByName, [frame.mapInArrow(partial(_pack_task, kind=kind, size=size), _PACKED)
+                                            for kind, frame in parts])
     return (packed.rdd.map(lambda row: (row[0], bytes(row[1])))
             .partitionBy(n_blocks, _identity)
-            .mapPartitionsWithIndex(merge, preservesPartitioning=True))
+            .mapPartitionsWithIndex(_merge_pieces, preservesPartitioning=True))
 
 
 def _block_element(index: int, packed: dict, size: int, length: int, n_seeds: int | None) -> tuple[dict, dict]:

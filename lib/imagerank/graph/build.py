@@ -122,10 +122,6 @@ SITE_EDGES = ("host_links_to", "domain_links_to")  # weighted by distinct linkin
 EDGE_KINDS = ("links_to", "embeds", "links_to_image") + SITE_EDGES  # shuffled as their place here, 1..5
 
 
-def _edge_kinds() -> F.Column:
-    return F.array(*[F.lit(kind) for kind in EDGE_KINDS])
-
-
 def assign_ids(names: DataFrame, order: tuple[str, ...] = ("kind", "name"), column: str = "id",
                collapse: Callable[[DataFrame], DataFrame] | None = None) -> tuple[DataFrame, DataFrame]:
     """``names`` (distinct on ``order``) with ``column``: the row's position 0..N-1 in ``order``
@@ -344,7 +340,8 @@ def number_edges(candidates: dict[str, DataFrame], vertices: DataFrame,
         code = F.when(F.col("kind") == EDGE_KINDS[0], F.lit(1))
         for place, kind in enumerate(EDGE_KINDS[1:], start=2):
             code = code.when(F.col("kind") == kind, F.lit(place))
-        unknown = F.raise_error(F.concat(F.lit("an edge candidate of a kind EDGE_KINDS does not list: "), F.col("kind")))
+        unknown = F.raise_error(F.concat(F.lit("an edge candidate of a kind EDGE_KINDS does not list: "),
+                                         F.col("kind")))
         frame = frame.withColumn("kind", code.otherwise(unknown).cast("byte"))
         return frame.where(~((F.col("src_key") == F.col("dst_key")) & (F.col("src_sub") == F.col("dst_sub"))))
 
@@ -364,7 +361,8 @@ def number_edges(candidates: dict[str, DataFrame], vertices: DataFrame,
         page_level.unionByName(site_level)
         .join(src, on=["src_key", "src_sub"], how="inner")
         .join(dst, on=["dst_key", "dst_sub"], how="inner")
-        .select("src", "dst", F.element_at(_edge_kinds(), F.col("kind").cast("int")).alias("kind"), "weight")
+        .select("src", "dst", F.element_at(F.array(*map(F.lit, EDGE_KINDS)), F.col("kind").cast("int")).alias("kind"),
+                "weight")
     )
     return edges, n_collided, collided
 
