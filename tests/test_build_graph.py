@@ -87,6 +87,7 @@ def test_the_report_says_what_spark_shuffled_per_input_row(spark, graph, sample_
     assert counted["shuffle_write_bytes"] > 0 and counted["shuffle_read_bytes"] > 0
     assert counted["shuffle_write_bytes_per_input_row"] == round(counted["shuffle_write_bytes"] / report["input_rows"], 1)
     assert counted["output_bytes"] > 0 and counted["executor_run_seconds"] > 0
+    assert counted["shuffle_write_seconds"] > 0 and counted["jvm_gc_seconds"] >= 0  # a shuffle took time to write
     # the accounting on its own: one shuffle after entry, inside a group the thread already had
     spark.sparkContext.setJobGroup("outer", "a caller's group")
     try:

@@ -31,7 +31,12 @@ _FIELDS = (("tasks", "numCompleteTasks", 1), ("failed_tasks", "numFailedTasks", 
            ("executor_run_seconds", "executorRunTime", 1e-3), ("executor_cpu_seconds", "executorCpuTime", 1e-9),
            ("input_bytes", "inputBytes", 1), ("output_bytes", "outputBytes", 1),
            ("shuffle_write_bytes", "shuffleWriteBytes", 1), ("shuffle_write_records", "shuffleWriteRecords", 1),
-           ("shuffle_read_bytes", "shuffleReadBytes", 1), ("spilled_disk_bytes", "diskBytesSpilled", 1))
+           ("shuffle_read_bytes", "shuffleReadBytes", 1), ("spilled_disk_bytes", "diskBytesSpilled", 1),
+           ("spilled_memory_bytes", "memoryBytesSpilled", 1),
+           # where a task's time went besides its own CPU: garbage collection (other threads), writing its
+           # shuffle output (disk), waiting for the shuffle blocks it reads (disk, network, other tasks)
+           ("jvm_gc_seconds", "jvmGcTime", 1e-3), ("shuffle_write_seconds", "shuffleWriteTime", 1e-9),
+           ("shuffle_fetch_wait_seconds", "shuffleFetchWaitTime", 1e-3))
 
 
 class SparkAccounting:
