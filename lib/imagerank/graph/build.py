@@ -260,8 +260,15 @@ def build_graph(pages: DataFrame, embeds: DataFrame, links: DataFrame,
     # A host is one vertex, whatever registered domain its rows carry: extractions merged from
     # different Public Suffix List versions can give one host two (every (kind, name) gets one id);
     # every domain a page row names is a vertex (the domain edges' ends), though a host took another
-    site_pairs = page_sites.where(F.col("public") == 1).select("host", "domain").distinct()
     no_url, no_count = F.lit(None).cast("string"), F.lit(None).cast("long")
+    # each public page row names a host vertex and a domain vertex: both from one distinct, which reads
+    # the page rows once (a distinct of domains alone would read them again). Distinct before the
+    # numbering sort: a domain has a row per page (billions for the largest), which would all meet
+    # in one of its tasks
+    site = F.explode(F.array(
+        F.struct(F.lit("host").alias("kind"), F.col("host").alias("name"), F.col("host").alias("host"), "domain"),
+        F.struct(F.lit("domain").alias("kind"), F.col("domain").alias("name"), no_url.alias("host"), "domain")))
+    site_rows = page_sites.where(F.col("public") == 1).select(site.alias("site")).select("site.*").distinct()
     # several rows per vertex; collapse_vertices makes them one inside the sort that numbers them
     vertex_rows = reduce(DataFrame.unionByName, [
         page_sites.select(F.lit("page").alias("kind"), "name", F.col("name").alias("url"), "host", "domain", "crawl",
@@ -270,13 +277,8 @@ def build_graph(pages: DataFrame, embeds: DataFrame, links: DataFrame,
                                        F.col("image_url").alias("url"), F.col("image_host").alias("host"),
                                        F.col("image_domain").alias("domain"), no_crawl.alias("crawl"),
                                        F.lit(None).cast("int").alias("public"), "n_pages"),
-        site_pairs.select(F.lit("host").alias("kind"), F.col("host").alias("name"), no_url.alias("url"), "host",
-                          "domain", no_crawl.alias("crawl"), F.lit(1).alias("public"), no_count.alias("n_pages")),
-        # distinct first: a domain has a row per host (tens of millions for the largest), which would
-        # all meet in one task of the numbering sort
-        site_pairs.select(F.lit("domain").alias("kind"), F.col("domain").alias("name"), no_url.alias("url"),
-                          no_url.alias("host"), "domain", no_crawl.alias("crawl"), F.lit(1).alias("public"),
-                          no_count.alias("n_pages")).distinct(),
+        site_rows.select("kind", "name", no_url.alias("url"), "host", "domain", no_crawl.alias("crawl"),
+                         F.lit(1).alias("public"), no_count.alias("n_pages")),
     ])
 
     site_links = followed.where(public_host(F.col("src_host"), F.col("src_domain"), keep_ip_hosts)
