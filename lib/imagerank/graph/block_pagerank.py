@@ -231,7 +231,7 @@ def block_pagerank(spark: SparkSession, ids: DataFrame, edges: DataFrame, dampin
 
     if n == 0:
         return spark.createDataFrame([], "id long, pagerank double"), {
-            "iterations": 0, "converged": True, "last_change": 0.0, "blocks": 0}
+            "iterations": 0, "converged": True, "last_change": 0.0, "blocks": 0, "edges": 0}
     n_blocks, size = blocks_for(n, spark.sparkContext.defaultParallelism, block_vertices)
     least, numbered, ordered = _positions(ids, n)
     lengths = [min(size, n - i * size) for i in range(n_blocks)]
