@@ -265,10 +265,10 @@ def build_graph(pages: DataFrame, embeds: DataFrame, links: DataFrame,
     # the page rows once (a distinct of domains alone would read them again). Distinct before the
     # numbering sort: a domain has a row per page (billions for the largest), which would all meet
     # in one of its tasks
-    site = F.explode(F.array(
+    site_rows = page_sites.where(F.col("public") == 1).select(F.inline(F.array(
         F.struct(F.lit("host").alias("kind"), F.col("host").alias("name"), F.col("host").alias("host"), "domain"),
-        F.struct(F.lit("domain").alias("kind"), F.col("domain").alias("name"), no_url.alias("host"), "domain")))
-    site_rows = page_sites.where(F.col("public") == 1).select(site.alias("site")).select("site.*").distinct()
+        F.struct(F.lit("domain").alias("kind"), F.col("domain").alias("name"), no_url.alias("host"), "domain"),
+    ))).distinct()
     # several rows per vertex; collapse_vertices makes them one inside the sort that numbers them
     vertex_rows = reduce(DataFrame.unionByName, [
         page_sites.select(F.lit("page").alias("kind"), "name", F.col("name").alias("url"), "host", "domain", "crawl",

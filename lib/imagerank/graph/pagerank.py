@@ -126,7 +126,6 @@ from imagerank.graph.prepare import checkpointer, collect_indexed, delete_path, 
 
 ENGINES = ("auto", "driver", "dataframe", "block", "graphx", "graphframes")
 DEDUPLICATING = ("auto", "driver", "block")  # the engines that drop duplicate edges on their own arrays
-SELF_COUNTING = ("driver", "block")  # the engines that report the distinct edges they ran on
 WARM_UNSUPPORTED = ("graphx", "graphframes")  # fixed iteration counts or Pregel runs from their own start
 # The driver engine's peak Python memory per edge: bench_pagerank's peak RSS of the whole driver
 # process, 177 MB at 10^6 edges and 741 MB at 10^7 (README, "PageRank scale curve"): 63 bytes per edge.
@@ -563,9 +562,9 @@ def pagerank(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: flo
     if engine not in DEDUPLICATING:
         edges = edges.distinct()
     n_vertices = ids.count()
-    # auto compares the edge rows (which bound the distinct edges) with the driver's limit; the driver and
-    # block engines count the distinct edges themselves, so a run named for them reads the edges once less
-    n_edges = None if engine in SELF_COUNTING else edges.count()
+    # auto compares the edge rows (which bound the distinct edges) with the driver's limit; an engine that
+    # drops repeated edges on its own arrays reports the distinct ones, so a run named for it needs no count
+    n_edges = edges.count() if engine == "auto" or engine not in DEDUPLICATING else None
     n_seeds = None
     if seeds is not None:
         if ids.where(F.col("id") < 0).limit(1).count():
@@ -605,7 +604,7 @@ def pagerank(spark: SparkSession, ids: DataFrame, edges: DataFrame, damping: flo
                                  n_seeds, start, lump_dangling)
     if run["last_change"] is not None and not math.isfinite(run["last_change"]):
         run["last_change"] = None  # no iteration ran: no change to report (reports are strict JSON)
-    n_edges = run.pop("edges", n_edges)  # the driver and block engines count the distinct ones (SELF_COUNTING)
+    n_edges = run.pop("edges", n_edges)  # the driver and block engines count the distinct ones
     info = RankInfo(engine=chosen, vertices=n_vertices, edges=n_edges, seconds=round(time.time() - started, 3),
                     seeds=n_seeds, warm_start=warm, driver_max_edges=limit, **run)
     return scores, info
