@@ -153,10 +153,10 @@ def reading_only(path: str) -> int:
 
 
 def imagerank_python(path: str) -> int:
-    """The extraction alone, rows produced and dropped."""
-    from imagerank.crawl.files import ExtractOptions, extract_file
+    """The extraction alone (the task's, without the Parquet parts), rows produced and dropped."""
+    from imagerank.crawl.files import ExtractOptions, extract_pages
 
-    return sum(1 for table, _ in extract_file(path, ExtractOptions()) if table == "pages")
+    return sum(1 for kind, _ in extract_pages(path, ExtractOptions()) if kind == "page")
 
 
 def imagerank_task(path: str, out: str) -> int:

@@ -5,6 +5,7 @@ import pytest
 from imagerank.crawl.files import ExtractOptions, extract_file
 from imagerank.crawl.html import parse_bs4, parse_selectolax, srcset_urls
 from imagerank.crawl.page import page_rows
+from imagerank.crawl.schemas import as_dict
 
 from conftest import shared_file
 
@@ -30,6 +31,8 @@ def test_page_rows(parse):
     raw = parse(PAGE)
     assert raw.title == "A page"
     embeds, links = page_rows("https://cdn.example.org/base/self.html", raw, counters)
+    # rows are tuples in the schema's column order: named here by the schema
+    embeds, links = [as_dict("image_embeds", e) for e in embeds], [as_dict("page_links", link) for link in links]
     got = [(e["source"], e["image_url"], e["position"]) for e in embeds]
     assert got == [
         ("og_image", "https://cdn.example.org/og.jpg", 0),

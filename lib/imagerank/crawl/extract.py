@@ -32,7 +32,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import to_arrow_schema
 
 from imagerank import fs
-from imagerank.crawl.files import FORMATS, ExtractOptions, extract_file
+from imagerank.crawl.files import FORMATS, ExtractOptions, extract_pages
 from imagerank.crawl.records import TOLERANT_READER
 from imagerank.crawl.schemas import COUNTER, TABLES
 from imagerank.crawl import sources
@@ -51,13 +51,16 @@ def part_name(part: int) -> str:
 
 
 class PartWriter:
-    """Rows of one crawl file into one Parquet part file per table."""
+    """Rows of one crawl file into one Parquet part file per table. Rows are tuples in
+    :data:`imagerank.crawl.schemas.COLUMNS` order; a row group is made from them as one Arrow struct
+    array, split into columns (measured: about 2.5x faster than ``Table.from_pylist`` of dicts)."""
 
     def __init__(self, folder: str, part: int):
         self.folder = folder
         self.part = part
         self.schemas = {name: to_arrow_schema(schema) for name, schema in TABLES.items()}
-        self.buffers: dict[str, list[dict]] = {name: [] for name in TABLES}
+        self.structs = {name: pa.struct(list(schema)) for name, schema in self.schemas.items()}
+        self.buffers: dict[str, list[tuple]] = {name: [] for name in TABLES}
         self.writers: dict[str, pq.ParquetWriter] = {}
         self.sinks: dict = {}
         self.tmp_suffix = f".tmp-{uuid.uuid4().hex[:8]}"
@@ -75,15 +78,17 @@ class PartWriter:
             self.sinks[table] = fs.open_output(self._tmp(table))
             self.writers[table] = pq.ParquetWriter(self.sinks[table], self.schemas[table], compression="snappy")
         if rows:
-            self.writers[table].write_table(pa.Table.from_pylist(rows, schema=self.schemas[table]))
+            self.writers[table].write_table(pa.Table.from_struct_array(pa.array(rows, type=self.structs[table])))
             self.buffers[table] = []
 
-    def add(self, table: str, row: dict) -> None:
-        buffer = self.buffers[table]
-        buffer.append(row)
-        self.counts[table] += 1
-        if len(buffer) >= ROW_GROUP:
-            self._flush(table)
+    def add_page(self, page: tuple, embeds: list[tuple], links: list[tuple]) -> None:
+        """One page's rows (:func:`imagerank.crawl.files.extract_pages`)."""
+        for table, rows in (("pages", (page,)), ("image_embeds", embeds), ("page_links", links)):
+            buffer = self.buffers[table]
+            buffer.extend(rows)
+            self.counts[table] += len(rows)
+            if len(buffer) >= ROW_GROUP:
+                self._flush(table)
 
     def close(self) -> None:
         for table in TABLES:
@@ -117,11 +122,11 @@ def extract_files(items: Iterable[tuple[int, str, list | None]], folder: str, op
         writer = PartWriter(folder, part)
         counters = []
         try:
-            for table, row in extract_file(path, options, ranges):
-                if table == "counter":
-                    counters.append(row)
+            for kind, item in extract_pages(path, options, ranges):
+                if kind == "counter":
+                    counters.append(item)
                 else:
-                    writer.add(table, row)
+                    writer.add_page(*item)
             writer.close()
         except BaseException:
             writer.abort()

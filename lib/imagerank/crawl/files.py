@@ -1,7 +1,10 @@
 """One crawl file to rows: pages, image embeds, page links, and counters of what was read and skipped.
 
-Runs where the file is read (a Spark task, or plain Python in the benchmark). Rows are yielded
-as ``(table, dict)``; the ``"counter"`` table carries what the report needs:
+Runs where the file is read (a Spark task, or plain Python in the benchmark). :func:`extract_pages`
+yields each page's rows together, as ``("page", (page, embeds, links))`` (rows are tuples in
+:data:`imagerank.crawl.schemas.COLUMNS` order), and the counters as ``("counter", dict)``;
+:func:`extract_file` gives the same as ``(table, dict)`` a row at a time. A counter carries what the
+report needs:
 ``{"file", "name", "n", "detail"}`` with names such as ``records:response``, ``skip:non_html``,
 ``url:url_javascript``, ``format:warc``, ``file:unreadable``. The ``file:`` counters name the file
 in the report, with a detail: ``file:unreadable`` (nothing read), ``file:failed_midway`` (the
@@ -24,6 +27,7 @@ from imagerank.crawl.html import PARSERS
 from imagerank.crawl.page import RawPage, page_rows
 from imagerank.crawl.payload import PayloadError, content_type, html_markup, is_html, split_http
 from imagerank.crawl.records import TOLERANT_READER, Record, iter_records
+from imagerank.crawl.schemas import as_dict
 from imagerank.crawl.sources import InputError, open_stream, read_span, stream_size
 from imagerank.crawl.wat import parse_wat
 from imagerank.urls import UrlError, normalize, site_of
@@ -93,9 +97,9 @@ class _FileExtractor:
         self.counters: Counter = Counter()
         self.crawl = options.crawl or (CRAWL_ID.search(path).group(0) if CRAWL_ID.search(path) else None)
 
-    # The rows of one record come as a list, not a generator: each row of a whole file passes through
-    # one generator (rows), where it passed through four.
-    def _page(self, uri, date, status, title, raw: RawPage, source) -> list[tuple[str, dict]]:
+    # The rows of one record come as one item, not one per row: a page's rows pass through one
+    # generator (rows) together, where each row passed through four, then one.
+    def _page(self, uri, date, status, title, raw: RawPage, source) -> list[tuple[str, tuple]]:
         try:
             url = normalize(uri or "")
         except UrlError:
@@ -109,23 +113,10 @@ class _FileExtractor:
         self.counters["pages"] += 1
         if domain is None:
             self.counters["warn:page_host_not_public"] += 1
-        page = {
-            "url": url,
-            "host": host,
-            "domain": domain,
-            "crawl": self.crawl,
-            "fetch_time": fetch_time,
-            "status": status,
-            "title": title,
-            "n_images": len(embeds),
-            "n_links": len(links),
-            "warc_filename": source[0],
-            "warc_record_offset": source[1],
-            "warc_record_length": source[2],
-        }
-        return [("pages", page), *[("image_embeds", row) for row in embeds], *[("page_links", row) for row in links]]
+        page = (url, host, domain, self.crawl, fetch_time, status, title, len(embeds), len(links), *source)
+        return [("page", (page, embeds, links))]
 
-    def _warc_response(self, record: Record) -> list[tuple[str, dict]]:
+    def _warc_response(self, record: Record) -> list[tuple[str, tuple]]:
         status, headers, body = split_http(record.block)
         mime, charset = content_type(headers)
         if not is_html(mime, body):
@@ -137,7 +128,7 @@ class _FileExtractor:
         source = (self.path, record.offset, record.length)
         return self._page(record.target_uri, record.date, status, raw.title, raw, source)
 
-    def _wat_metadata(self, record: Record) -> list[tuple[str, dict]]:
+    def _wat_metadata(self, record: Record) -> list[tuple[str, tuple]]:
         meta = parse_wat(record.block)
         if meta["kind"] != "response":
             self.counters["wat:" + meta["kind"]] += 1
@@ -148,7 +139,7 @@ class _FileExtractor:
         raw = meta["raw"]
         return self._page(meta["uri"], meta["date"], meta["status"], raw.title, raw, source)
 
-    def _record_rows(self, record: Record, fmt: str | None) -> list[tuple[str, dict]]:
+    def _record_rows(self, record: Record, fmt: str | None) -> list[tuple[str, tuple]]:
         handler = None
         if fmt == "warc" and record.record_type == "response":
             handler = self._warc_response
@@ -171,7 +162,7 @@ class _FileExtractor:
             self.counters["error:" + type(err).__name__] += 1
         return []
 
-    def range_rows(self, ranges: list[tuple[int, int]]) -> Iterator[tuple[str, dict]]:
+    def range_rows(self, ranges: list[tuple[int, int]]) -> Iterator[tuple[str, tuple | dict]]:
         """The rows of the WARC records at ``ranges`` ((offset, length) in the file, as Common
         Crawl's index gives them), read in spans of neighbouring records (:func:`spans`), then the
         counters. A span that cannot be read fails its records (``index:failed``), and the file
@@ -221,7 +212,7 @@ class _FileExtractor:
             yield from self._record_rows(record, "warc")
         return None if found else f"no WARC record at byte {offset} (length {length}) of {self.path}"
 
-    def rows(self) -> Iterator[tuple[str, dict]]:
+    def rows(self) -> Iterator[tuple[str, tuple | dict]]:
         fmt = None if self.options.format == "auto" else self.options.format
         try:
             stream = open_stream(self.path, self.options.read_retries, self.options.read_backoff)
@@ -297,9 +288,27 @@ def spans(ranges: list[tuple[int, int]]) -> Iterator[tuple[int, int, list[tuple[
         yield start, end, members
 
 
-def extract_file(path: str, options: ExtractOptions,
-                 ranges: list[tuple[int, int]] | None = None) -> Iterator[tuple[str, dict]]:
-    """All rows from one WARC or WAT file, then its counters; with ``ranges``, the rows of the
-    WARC records at those (offset, length) alone (:meth:`_FileExtractor.range_rows`)."""
+def extract_pages(path: str, options: ExtractOptions,
+                  ranges: list[tuple[int, int]] | None = None) -> Iterator[tuple[str, tuple | dict]]:
+    """Every page of one WARC or WAT file as ``("page", (page row, embed rows, link rows))``, then
+    the file's counters as ``("counter", dict)``; with ``ranges``, the pages of the WARC records at
+    those (offset, length) alone (:meth:`_FileExtractor.range_rows`). Rows are tuples in
+    :data:`imagerank.crawl.schemas.COLUMNS` order. What the extract task writes."""
     extractor = _FileExtractor(path, options)
     return extractor.rows() if ranges is None else extractor.range_rows(ranges)
+
+
+def extract_file(path: str, options: ExtractOptions,
+                 ranges: list[tuple[int, int]] | None = None) -> Iterator[tuple[str, dict]]:
+    """:func:`extract_pages` a row at a time: ``(table, dict by column name)``, tables ``pages``,
+    ``image_embeds``, ``page_links`` and ``counter``."""
+    for kind, item in extract_pages(path, options, ranges):
+        if kind == "counter":
+            yield kind, item
+            continue
+        page, embeds, links = item
+        yield "pages", as_dict("pages", page)
+        for row in embeds:
+            yield "image_embeds", as_dict("image_embeds", row)
+        for row in links:
+            yield "page_links", as_dict("page_links", row)

@@ -78,10 +78,12 @@ def _resolve_all(resolver: Resolver, hrefs: list[str], counters: Counter) -> lis
     return out
 
 
-def page_rows(page_url: str, raw: RawPage, counters: Counter) -> tuple[list[dict], list[dict]]:
-    """Image embed rows and page link rows of one page; dropped URLs counted in ``counters``.
+def page_rows(page_url: str, raw: RawPage, counters: Counter) -> tuple[list[tuple], list[tuple]]:
+    """Image embed rows and page link rows of one page, each a tuple of its table's columns in
+    schema order (:data:`imagerank.crawl.schemas.TABLES`); dropped URLs counted in ``counters``.
 
-    The hot path of extraction (bench/bench_extract.py): no Python call per href but its resolution."""
+    The hot path of extraction (bench/bench_extract.py): no Python call per href but its resolution,
+    and rows as tuples, which pyarrow turns into columns without a lookup per column and row."""
     base = page_url
     if raw.base_href:
         try:
@@ -94,16 +96,14 @@ def page_rows(page_url: str, raw: RawPage, counters: Counter) -> tuple[list[dict
     page_host, page_domain = site_of(page_url)
     keys: dict[str, tuple[str, str, str | None]] = {}  # url -> (image_key, host, domain)
 
-    def embed(url: str, host: str, source: str, alt, title, width, height, position: int, nofollow) -> dict:
+    def embed(url: str, host: str, source: str, alt, title, width, height, position: int, nofollow) -> tuple:
         """An image embed row; each image URL's key, host and domain worked out once per page."""
         known = keys.get(url)
         if known is None:
             known = keys[url] = (image_key(url, host), host, registered_domain(host))
-        return {"page_url": page_url, "image_url": url, "image_key": known[0], "image_host": known[1],
-                "image_domain": known[2], "source": source, "alt": alt, "title": title, "width": width,
-                "height": height, "position": position, "nofollow": nofollow}
+        return (page_url, url, known[0], known[1], known[2], source, alt, title, width, height, position, nofollow)
 
-    embeds: list[dict] = []
+    embeds: list[tuple] = []
     seen: set[tuple[int, str]] = set()
     for image, hit in zip(images, resolved):
         if hit is None:
@@ -133,6 +133,5 @@ def page_rows(page_url: str, raw: RawPage, counters: Counter) -> tuple[list[dict
         if before is None or (before[0] and not nofollow):
             followed[url] = (nofollow, hit[1])
 
-    return embeds, [{"src_url": page_url, "src_host": page_host, "src_domain": page_domain,
-                     "dst_url": dst, "dst_host": dst_host, "dst_domain": registered_domain(dst_host),
-                     "nofollow": nofollow} for dst, (nofollow, dst_host) in followed.items()]
+    return embeds, [(page_url, page_host, page_domain, dst, dst_host, registered_domain(dst_host), nofollow)
+                    for dst, (nofollow, dst_host) in followed.items()]

@@ -58,3 +58,12 @@ COUNTER = T.StructType(
 )
 
 TABLES = {"pages": PAGES, "image_embeds": IMAGE_EMBEDS, "page_links": PAGE_LINKS}
+
+# Extraction builds each row as a tuple of its table's columns in this order (cheaper to make than a
+# dict, and turned into Arrow columns without a lookup per column and row); :func:`as_dict` names them.
+COLUMNS = {name: tuple(schema.names) for name, schema in TABLES.items()}
+
+
+def as_dict(table: str, row: tuple) -> dict:
+    """A row of ``table`` (a tuple in :data:`COLUMNS` order) as a dict by column name."""
+    return dict(zip(COLUMNS[table], row))
