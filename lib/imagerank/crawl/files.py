@@ -97,8 +97,7 @@ class _FileExtractor:
         self.counters: Counter = Counter()
         self.crawl = options.crawl or (CRAWL_ID.search(path).group(0) if CRAWL_ID.search(path) else None)
 
-    # The rows of one record come as one item, not one per row: a page's rows pass through one
-    # generator (rows) together, where each row passed through four, then one.
+    # A page's rows come as one item, not one per row: they pass through the file's generator together.
     def _page(self, uri, date, status, title, raw: RawPage, source) -> list[tuple[str, tuple]]:
         try:
             url = normalize(uri or "")

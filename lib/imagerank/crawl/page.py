@@ -80,7 +80,7 @@ def _resolve_all(resolver: Resolver, hrefs: list[str], counters: Counter) -> lis
 
 def page_rows(page_url: str, raw: RawPage, counters: Counter) -> tuple[list[tuple], list[tuple]]:
     """Image embed rows and page link rows of one page, each a tuple of its table's columns in
-    schema order (:data:`imagerank.crawl.schemas.TABLES`); dropped URLs counted in ``counters``.
+    schema order (:data:`imagerank.crawl.schemas.COLUMNS`); dropped URLs counted in ``counters``.
 
     The hot path of extraction (bench/bench_extract.py): no Python call per href but its resolution,
     and rows as tuples, which pyarrow turns into columns without a lookup per column and row."""
