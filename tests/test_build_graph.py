@@ -107,6 +107,35 @@ def test_the_report_says_what_spark_shuffled_per_input_row(spark, graph, sample_
     assert spark.sparkContext.getLocalProperty("spark.jobGroup.id") is None
 
 
+def test_shuffles_are_sized_to_the_input_and_the_setting_put_back(spark, graph, extract_dir, tmp_path):
+    """The stage raises the shuffle partitions to its input (input rows x its bytes per row over
+    spark.imagerank.shufflePartitionBytes), never lowers them, reports how, and puts the session's
+    setting back; the graph is the same at any count. A size that is not one fails in one line."""
+    from conftest import sql_conf
+    from imagerank.graph.build import SHUFFLE_BYTES_PER_ROW
+    from imagerank.stage import StageError
+
+    _, report, vertices, edges = graph
+    configured = int(spark.conf.get("spark.sql.shuffle.partitions"))
+    rows = report["input_rows"]
+    assert report["shuffle_sizing"] == {"rows": rows, "bytes_per_row": SHUFFLE_BYTES_PER_ROW,
+                                        "partition_bytes": 128 * 2**20, "configured": configured,
+                                        "partitions": configured}  # the sample needs no more
+    with sql_conf(spark, {"spark.imagerank.shufflePartitionBytes": "2k"}):
+        raised = run_build_graph(spark, [extract_dir], str(tmp_path / "raised"))
+        assert spark.conf.get("spark.sql.shuffle.partitions") == str(configured)
+    wanted = -(-rows * SHUFFLE_BYTES_PER_ROW // 2048)
+    assert wanted > configured
+    assert raised["shuffle_sizing"]["partitions"] == raised["shuffle_partitions"] == wanted
+    assert raised["vertex_ids"] == report["vertex_ids"]
+    assert table(spark, tmp_path / "raised", "vertices").exceptAll(vertices).count() == 0
+    assert table(spark, tmp_path / "raised", "edges").exceptAll(edges).count() == 0
+    with sql_conf(spark, {"spark.imagerank.shufflePartitionBytes": "lots"}):
+        with pytest.raises(StageError, match="shufflePartitionBytes='lots' is not a size"):
+            run_build_graph(spark, [extract_dir], str(tmp_path / "refused"))
+    assert not (tmp_path / "refused" / "_CURRENT").exists()
+
+
 def test_keys_that_collide_still_give_every_edge_its_own_vertices(spark, graph, extract_dir, tmp_path, monkeypatch):
     """The edges are collapsed and numbered on 64-bit vertex keys; narrowed to 5 bits, most of the
     sample's vertices share a key with another, and the graph is still the same, edge for edge."""

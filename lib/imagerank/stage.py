@@ -22,6 +22,11 @@ While the run is open its driver beats its heartbeat. Two Spark settings tune th
   one, is kept for its readers before a later commit removes it;
 - ``spark.imagerank.commit.heartbeat`` (default ``30s``): how often a run in progress says it is
   alive; a run silent for three heartbeats is taken to be dead (``--resume`` may take it over).
+
+A stage that knows its input's size sizes its shuffles to it (:meth:`Stage.size_shuffles`), so
+neither Spark's default of 200 partitions nor a cluster's fixed setting makes the partitions of a
+full crawl tens of gigabytes each; ``spark.imagerank.shufflePartitionBytes`` (default ``128m``)
+is the size aimed at.
 """
 
 from __future__ import annotations
@@ -37,6 +42,9 @@ from imagerank.spark_metrics import SparkAccounting
 
 RETENTION_SETTING = "spark.imagerank.commit.retention"
 HEARTBEAT_SETTING = "spark.imagerank.commit.heartbeat"
+SHUFFLE_PARTITIONS = "spark.sql.shuffle.partitions"
+PARTITION_BYTES_SETTING = "spark.imagerank.shufflePartitionBytes"
+PARTITION_BYTES = 128 * 2**20  # the shuffle bytes one partition aims at: 128-256 MB keeps a task's sort in memory
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -86,6 +94,7 @@ class Stage:
         self.tables: dict[str, list[str] | None] = {}  # written tables and their partition columns
         self.published: list[tuple[str, Callable[[dict], object], Callable[[], None]]] = []  # after_commit's
         self.accounting: SparkAccounting | None = None
+        self.shuffle_setting: tuple[bool, str] | None = None  # (was set, value) before size_shuffles raised it
 
     @property
     def folder(self) -> str:
@@ -129,6 +138,43 @@ class Stage:
                                      f"{folder.rsplit('/', 1)[1]} has no {missing[0]} table; run {stage} into it again")
         self.inputs.setdefault(stage, []).append({"path": qualified, "run": folder.rsplit("/", 1)[1]})
         return folder
+
+    def size_shuffles(self, rows: int, bytes_per_row: int) -> int:
+        """Raises ``spark.sql.shuffle.partitions`` for this run so that the stage's largest exchange,
+        ``rows`` x ``bytes_per_row`` (the stage's own measured figure), comes to about
+        ``spark.imagerank.shufflePartitionBytes`` (default 128m) a partition; never lowers it (a
+        count the session sets is a floor: more partitions than needed cost little where adaptive
+        execution coalesces them, and too few spill or fail). The setting is put back when the run
+        ends. Returns the count; the report's ``shuffle_sizing`` says how it was reached."""
+        conf = self.spark.conf
+        raw = conf.get(PARTITION_BYTES_SETTING, None)
+        try:
+            target = PARTITION_BYTES if raw is None else int(
+                self.spark.sparkContext._jvm.org.apache.spark.network.util.JavaUtils.byteStringAsBytes(raw.strip()))
+        except Exception:  # noqa: BLE001 - py4j wraps Java's NumberFormatException
+            target = 0
+        if target <= 0:
+            raise StageError(f"{PARTITION_BYTES_SETTING}={raw!r} is not a size; give bytes with a unit, e.g. 128m or 1g")
+        configured = int(conf.get(SHUFFLE_PARTITIONS))
+        needed = -(-max(rows, 0) * bytes_per_row // target)
+        partitions = max(configured, needed)
+        if partitions > configured:
+            if self.shuffle_setting is None:
+                self.shuffle_setting = (bool(self.spark._jsparkSession.conf().contains(SHUFFLE_PARTITIONS)),
+                                        str(configured))
+            conf.set(SHUFFLE_PARTITIONS, str(partitions))
+        self.report["shuffle_sizing"] = {"rows": rows, "bytes_per_row": bytes_per_row, "partition_bytes": target,
+                                         "configured": configured, "partitions": partitions}
+        return partitions
+
+    def _restore_shuffles(self) -> None:
+        if self.shuffle_setting is not None:
+            was_set, value = self.shuffle_setting
+            if was_set:
+                self.spark.conf.set(SHUFFLE_PARTITIONS, value)
+            else:
+                self.spark.conf.unset(SHUFFLE_PARTITIONS)
+            self.shuffle_setting = None
 
     def input_report(self, folder: str) -> dict:
         return fs.read_json(fs.join(folder, commit.REPORT))
@@ -177,7 +223,7 @@ class Stage:
             "inputs": self.inputs,
             "args": self.args,
             "master": sc.master,
-            "shuffle_partitions": int(self.spark.conf.get("spark.sql.shuffle.partitions")),
+            "shuffle_partitions": int(self.spark.conf.get(SHUFFLE_PARTITIONS)),
             "default_parallelism": sc.defaultParallelism,
             "spark_version": self.spark.version,
             "app_id": sc.applicationId,
@@ -200,6 +246,7 @@ class Stage:
                 except AttributeError:
                     pass  # an exception type that takes no attributes: the message just omits it
         finally:
+            self._restore_shuffles()
             if self.accounting is not None:
                 self.accounting.close()
             if self.heartbeat is not None:

@@ -44,6 +44,10 @@ from imagerank.stage import Stage, StageError
 
 _POSITION_BITS = 33  # monotonically_increasing_id: partition index above bit 33, row within below
 EXTRACT_TABLES = ("pages", "image_embeds", "page_links")  # what read_extracts reads of each extract run
+# Shuffle bytes per input row of the build's largest exchange, for Stage.size_shuffles: 17.6 at
+# 10^5 generated pages and 22.6 at 10^6 (the map-side aggregates merge less as keys grow distinct),
+# taken at 40, about the edge candidates' keyed rows unmerged (docs/scale.md, "Memory and disk")
+SHUFFLE_BYTES_PER_ROW = 40
 
 
 # How much of a visitor's attention an image gets on a page, relative to an ordinary <img> (1.0).
@@ -431,7 +435,11 @@ def run_build_graph(spark: SparkSession, inputs: list[str], output: str, keep_ip
         pages, embeds, links = read_extracts(spark, folders, ordered=by_page)
         written = [stage.input_report(folder).get("rows_written") or {} for folder in folders]
         if all(set(EXTRACT_TABLES) <= set(rows) for rows in written):  # every extraction says what it wrote
-            stage.report["input_rows"] = sum(rows[name] for rows in written for name in EXTRACT_TABLES)
+            input_rows = sum(rows[name] for rows in written for name in EXTRACT_TABLES)
+        else:  # an extraction from before reports counted rows: Parquet's footers hold the counts
+            input_rows = pages.count() + embeds.count() + links.count()
+        stage.report["input_rows"] = input_rows
+        stage.size_shuffles(input_rows, SHUFFLE_BYTES_PER_ROW)
         superseded = None
         if by_page:
             fetches = pages.count()
