@@ -118,7 +118,7 @@ def test_shuffles_are_sized_to_the_input_and_the_setting_put_back(spark, graph, 
     _, report, vertices, edges = graph
     configured = int(spark.conf.get("spark.sql.shuffle.partitions"))
     rows = report["input_rows"]
-    assert report["shuffle_sizing"] == {"rows": rows, "bytes_per_row": SHUFFLE_BYTES_PER_ROW,
+    assert report["shuffle_sizing"] == {"rows": {"input": rows}, "bytes_per_row": {"input": SHUFFLE_BYTES_PER_ROW},
                                         "partition_bytes": 128 * 2**20, "configured": configured,
                                         "partitions": configured}  # the sample needs no more
     with sql_conf(spark, {"spark.imagerank.shufflePartitionBytes": "2k"}):

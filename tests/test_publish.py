@@ -33,6 +33,13 @@ def test_one_row_per_usable_catalog_image(published):
     assert all(r["crawls"] == [] for r in rows if r not in matched) and rows[0]["computed_at"] is not None
 
 
+def test_the_shuffles_are_sized_to_the_catalog_and_the_ranks(published, sample_pipeline):
+    _, report, _ = published
+    sizing = report["shuffle_sizing"]
+    assert sizing["rows"] == {"catalog": 24, "rank": sum(sample_pipeline["rank_report"]["rows"].values())}
+    assert sizing["partitions"] == report["shuffle_partitions"] == sizing["configured"] == 2  # the sample needs no more
+
+
 def test_images_match_the_crawl_through_their_keys(spark, published, sample_pipeline):
     _, _, authority = published
     rows = {r["image_key"]: r for r in authority.collect()}

@@ -139,13 +139,14 @@ class Stage:
         self.inputs.setdefault(stage, []).append({"path": qualified, "run": folder.rsplit("/", 1)[1]})
         return folder
 
-    def size_shuffles(self, rows: int, bytes_per_row: int) -> int:
+    def size_shuffles(self, rows: dict[str, int], bytes_per_row: dict[str, int]) -> int:
         """Raises ``spark.sql.shuffle.partitions`` for this run so that the stage's largest exchange,
-        ``rows`` x ``bytes_per_row`` (the stage's own measured figure), comes to about
-        ``spark.imagerank.shufflePartitionBytes`` (default 128m) a partition; never lowers it (a
-        count the session sets is a floor: more partitions than needed cost little where adaptive
-        execution coalesces them, and too few spill or fail). The setting is put back when the run
-        ends. Returns the count; the report's ``shuffle_sizing`` says how it was reached."""
+        the sum over its inputs of ``rows[name]`` x ``bytes_per_row[name]`` (the stage's own measured
+        figures), comes to about ``spark.imagerank.shufflePartitionBytes`` (default 128m) a
+        partition; never lowers it (a count the session sets is a floor: more partitions than
+        needed cost little where adaptive execution coalesces them, and too few spill or fail).
+        The setting is put back when the run ends. Returns the count; the report's
+        ``shuffle_sizing`` says how it was reached."""
         conf = self.spark.conf
         raw = conf.get(PARTITION_BYTES_SETTING, None)
         try:
@@ -156,15 +157,16 @@ class Stage:
         if target <= 0:
             raise StageError(f"{PARTITION_BYTES_SETTING}={raw!r} is not a size; give bytes with a unit, e.g. 128m or 1g")
         configured = int(conf.get(SHUFFLE_PARTITIONS))
-        needed = -(-max(rows, 0) * bytes_per_row // target)
+        needed = -(-sum(max(n, 0) * bytes_per_row[name] for name, n in rows.items()) // target)
         partitions = max(configured, needed)
         if partitions > configured:
             if self.shuffle_setting is None:
                 self.shuffle_setting = (bool(self.spark._jsparkSession.conf().contains(SHUFFLE_PARTITIONS)),
                                         str(configured))
             conf.set(SHUFFLE_PARTITIONS, str(partitions))
-        self.report["shuffle_sizing"] = {"rows": rows, "bytes_per_row": bytes_per_row, "partition_bytes": target,
-                                         "configured": configured, "partitions": partitions}
+        self.report["shuffle_sizing"] = {"rows": dict(rows), "bytes_per_row": dict(bytes_per_row),
+                                         "partition_bytes": target, "configured": configured,
+                                         "partitions": partitions}
         return partitions
 
     def _restore_shuffles(self) -> None:

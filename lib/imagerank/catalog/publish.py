@@ -164,6 +164,10 @@ def _wanted(keys: DataFrame, column: str) -> DataFrame:
 
 # the catalog's distinct domains broadcast to every task at most this many (about 100 bytes each)
 MAX_BROADCAST_DOMAINS = 1_000_000
+# Shuffle bytes per row of publish's largest exchange, for Stage.size_shuffles, per input: a catalog
+# row's keys (123 bytes measured on bench_scale's catalog at 10^5 pages) and a rank row (3.0: the
+# crawl tables are cut to the catalog's domains before they are shuffled), taken at 160 and 4
+SHUFFLE_BYTES_PER_ROW = {"catalog": 160, "rank": 4}
 
 
 def _small(frame: DataFrame, broadcast: bool) -> DataFrame:
@@ -520,6 +524,8 @@ def run_publish(spark: SparkSession, catalog_path: str, ranks: str, popularity_d
         catalog, catalog_report = read_catalog(spark, stage.qualify(catalog_path), required=PUBLISH_COLUMNS,
                                                fmt=catalog_format, table=catalog_table)
         keys = catalog_keys(catalog).cache()
+        stage.size_shuffles({"catalog": keys.count(), "rank": sum((rank_report.get("rows") or {}).values())},
+                            SHUFFLE_BYTES_PER_ROW)
         popularity = spark.read.parquet(fs.join(popularity_folder, "popularity"))
         if ranks_folder:
             images, pages, domains = [_with_trust(spark.read.parquet(fs.join(ranks_folder, name)))

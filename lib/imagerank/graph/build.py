@@ -439,7 +439,7 @@ def run_build_graph(spark: SparkSession, inputs: list[str], output: str, keep_ip
         else:  # an extraction from before reports counted rows: Parquet's footers hold the counts
             input_rows = pages.count() + embeds.count() + links.count()
         stage.report["input_rows"] = input_rows
-        stage.size_shuffles(input_rows, SHUFFLE_BYTES_PER_ROW)
+        stage.size_shuffles({"input": input_rows}, {"input": SHUFFLE_BYTES_PER_ROW})
         superseded = None
         if by_page:
             fetches = pages.count()

@@ -189,7 +189,7 @@ def run_rank(spark: SparkSession, graph: str, output: str, options: RankOptions 
         graph_report = stage.input_report(folder)
         graph_rows = sum((graph_report.get("edges_by_kind") or {}).values()) + sum(
             (graph_report.get("vertices_by_kind") or {}).values())
-        stage.size_shuffles(graph_rows, SHUFFLE_BYTES_PER_ROW)
+        stage.size_shuffles({"graph": graph_rows}, {"graph": SHUFFLE_BYTES_PER_ROW})
         vertices = spark.read.parquet(fs.join(folder, "vertices"))
         if "crawl" not in vertices.columns:  # a graph built before pages carried their crawl
             vertices = vertices.withColumn("crawl", F.lit(None).cast("string"))
