@@ -12,7 +12,7 @@ PINS35 := requirements/spark35.txt
 SAMPLE := data/sample
 DEMO := data/demo
 
-.PHONY: install test test-slow test-slow-nohadoop test-all test-yarn test-spark35 test-spark35-fast test-spark35-yarn test-spark35-slow-nohadoop test-spark35-nohadoop test-spark35-all demo bench dist clean browser postgres
+.PHONY: install gcs test test-slow test-slow-nohadoop test-all test-yarn test-spark35 test-spark35-fast test-spark35-yarn test-spark35-slow-nohadoop test-spark35-nohadoop test-spark35-all demo bench dist clean browser postgres
 
 # Each environment: made afresh, this checkout installed editable (--no-deps), then the requirements of its
 # extras, as that install recorded them. Every build of this checkout writes lib/imagerank.egg-info and build/
@@ -54,6 +54,22 @@ postgres:
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null 2>&1; } || \
 	  echo "no PostgreSQL server: the database tests will skip"
 
+# The GCS tests serve Cloud Storage's JSON API on loopback (fake-gcs-server, built here with Go from its module
+# proxy) and reach it through Hadoop's GCS connector (its shaded jar, from Maven Central), both kept in .tools/
+# (tests/gcs_server.py); where Go or the download fails, those tests skip and say why.
+GCS_SERVER_VERSION := 1.56.1
+# The connector: 4.0 for Spark 4 (it needs Hadoop 3.4); the 2.2 line for pyspark 3.5's Hadoop 3.3.4 (3.x needs 3.3.5).
+GCS_CONNECTOR_VERSIONS := 4.0.4 hadoop3-2.2.22
+gcs:
+	@mkdir -p .tools
+	@[ -x .tools/fake-gcs-server ] || { command -v go >/dev/null 2>&1 && \
+	  GOBIN=$(CURDIR)/.tools go install github.com/fsouza/fake-gcs-server@v$(GCS_SERVER_VERSION) >/dev/null 2>&1; } || \
+	  echo "no fake-gcs-server (Go could not build it): the GCS tests will skip"
+	@for v in $(GCS_CONNECTOR_VERSIONS); do jar=.tools/gcs-connector-$$v-shaded.jar; [ -f $$jar ] || \
+	  { curl -sfL -o $$jar.$$$$.part https://repo.maven.apache.org/maven2/com/google/cloud/bigdataoss/gcs-connector/$$v/gcs-connector-$$v-shaded.jar && \
+	  mv $$jar.$$$$.part $$jar; } || \
+	  { rm -f $$jar.$$$$.part; echo "no GCS connector $$v (Maven Central unreachable): its GCS tests will skip"; }; done
+
 # make test: every test but the slow batch (marked slow in pytest.ini: spark-submit end to end in
 # local-cluster, on YARN and HDFS, to S3 and Iceberg); make test-slow: that batch alone; make test-all: both;
 # make test-yarn: the tests on real Hadoop daemons alone (YARN and HDFS: one shared cluster; pytest marker
@@ -69,19 +85,19 @@ TESTS ?= tests
 # (tests/conftest.py). TEST_WORKERS=1: one process.
 TEST_WORKERS ?= 2
 XDIST = $(if $(filter-out 0 1,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile)
-test: $(STAMP) browser postgres
+test: $(STAMP) browser postgres gcs
 	$(PY) -m pytest -q --durations=15 $(XDIST) -m "not slow" $(PYTEST_ARGS) $(TESTS)
 
-test-slow: $(STAMP) postgres
+test-slow: $(STAMP) postgres gcs
 	$(PY) -m pytest -q --durations=15 -m slow $(PYTEST_ARGS) $(TESTS)
 
-test-all: $(STAMP) browser postgres
+test-all: $(STAMP) browser postgres gcs
 	$(PY) -m pytest -q --durations=15 $(PYTEST_ARGS) $(TESTS)
 
 test-yarn: $(STAMP)
 	$(PY) -m pytest -q --durations=15 -m hadoop $(PYTEST_ARGS) $(TESTS)
 
-test-slow-nohadoop: $(STAMP) postgres
+test-slow-nohadoop: $(STAMP) postgres gcs
 	$(PY) -m pytest -q --durations=15 -m "slow and not hadoop" $(PYTEST_ARGS) $(TESTS)
 
 # Spark 3.5: the suite without the slow batch (test-spark35-fast), then the tests on YARN and HDFS
@@ -90,20 +106,20 @@ test-slow-nohadoop: $(STAMP) postgres
 # YARN and HDFS, in one pytest run; test-spark35-all: everything
 test-spark35: test-spark35-fast test-spark35-yarn
 
-test-spark35-fast: $(STAMP35) postgres
+test-spark35-fast: $(STAMP35) postgres gcs
 	$(PY35) -c "import pyspark; print('pyspark', pyspark.__version__)"
 	$(PY35) -m pytest -q --durations=15 $(XDIST) -m "not slow" $(PYTEST_ARGS) $(TESTS)
 
 test-spark35-yarn: $(STAMP35)
 	$(PY35) -m pytest -q --durations=15 -m hadoop $(PYTEST_ARGS) $(TESTS)
 
-test-spark35-slow-nohadoop: $(STAMP35) postgres
+test-spark35-slow-nohadoop: $(STAMP35) postgres gcs
 	$(PY35) -m pytest -q --durations=15 -m "slow and not hadoop" $(PYTEST_ARGS) $(TESTS)
 
-test-spark35-nohadoop: $(STAMP35) postgres
+test-spark35-nohadoop: $(STAMP35) postgres gcs
 	$(PY35) -m pytest -q --durations=15 -m "not hadoop" $(PYTEST_ARGS) $(TESTS)
 
-test-spark35-all: $(STAMP35) postgres
+test-spark35-all: $(STAMP35) postgres gcs
 	$(PY35) -m pytest -q --durations=15 $(PYTEST_ARGS) $(TESTS)
 
 # the sample writes its crawl, catalog and trusted_sources.yaml, the last file: one target for all

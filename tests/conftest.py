@@ -149,6 +149,12 @@ def shared_file(*parts: str) -> Path:
     return path
 
 
+def gcs_connector_jar():
+    from gcs_server import connector_jar
+
+    return connector_jar()
+
+
 def _graphframes_jar():
     from imagerank.graph.graphframes_jar import find_graphframes_jar
 
@@ -173,9 +179,10 @@ def spark():
              "spark.sql.codegen.wholeStage": "false", "spark.sql.codegen.factoryMode": "NO_CODEGEN",
              "spark.sql.adaptive.enabled": "false"}
     extra["spark.driver.extraJavaOptions"] = long_jvm_options()
-    jar = _graphframes_jar()
-    if jar is not None:
-        extra["spark.jars"] = str(jar)  # GraphFrames' JVM classes for this Spark line, for the graphframes engine
+    jars = [_graphframes_jar(),  # GraphFrames' JVM classes for this Spark line, for the graphframes engine
+            gcs_connector_jar()]  # Hadoop's GCS connector, for the gs:// tests (tests/gcs_server.py)
+    if any(jars):
+        extra["spark.jars"] = ",".join(str(jar) for jar in jars if jar is not None)
     # The PostgreSQL JDBC driver (Maven Central, through Spark's --packages resolution) where the
     # PostgreSQL tests can run: test_postgres.py reads and writes a real server from this session.
     packages = (DRIVER_PACKAGE,) if postgres_binaries() is not None else ()

@@ -259,3 +259,48 @@ def test_the_pipeline_writes_to_s3_from_a_local_cluster(spark, reference, s3_end
         client.download_file("imagerank", key, str(target))
     assert_same_tables(spark, str(local / "run"), reference["root"])
     shutil.rmtree(local)
+
+
+@pytest.fixture(scope="module")
+def gcs_server():
+    """Cloud Storage's JSON API on 127.0.0.1 (tests/gcs_server.py), with one bucket."""
+    from gcs_server import GcsServer, missing
+
+    why = missing()
+    if why:
+        pytest.skip(why)
+    server = GcsServer().start()
+    yield server
+    server.stop()
+
+
+def test_the_pipeline_writes_to_gcs_from_a_local_cluster(spark, reference, gcs_server, tmp_path):
+    """Outputs on gs://, as on Dataproc: Spark's tables and the driver's commits go through Hadoop's
+    GCS connector, the executors' extraction parts and every report through pyarrow's GCS client
+    (imagerank.fs, told the endpoint by the connector's own settings); read back through the
+    commit markers, they equal the local run."""
+    from gcs_server import BUCKET, connector_jar, hadoop_settings
+
+    crawl = reference["crawl"]
+    config = write_config(tmp_path / "pipeline.yaml", f"gs://{BUCKET}/run", crawl["manifest"], crawl["catalog"],
+                          crawl["trusted_sources"])
+    conf = {"spark.jars": str(connector_jar()),
+            **{f"spark.hadoop.{key}": value for key, value in hadoop_settings(gcs_server.endpoint).items()}}
+    job = Submitted("pipeline.py", ["--config", config], conf=conf)
+    assert job.finish(900) == 0, job.log()
+    names = {name for name in gcs_server.objects() if not name.endswith("/")}  # not folder markers
+    store = gcs_server.filesystem()
+    marker = yaml.safe_load(store.open_input_stream(f"{BUCKET}/run/table/_CURRENT").read())
+    run = marker["run"]
+    assert f"run/table/_runs/{run}/_report.json" in names
+    assert any(n.startswith(f"run/table/_runs/{run}/authority/provider=flickr/part-") for n in names)
+    extract_run = yaml.safe_load(store.open_input_stream(f"{BUCKET}/run/extract/_CURRENT").read())["run"]
+    parts = sorted(n.rsplit("/", 1)[1] for n in names if n.startswith(f"run/extract/_runs/{extract_run}/pages/"))
+    assert parts == [f"part-0000{i}.parquet" for i in range(3)]
+    local = tmp_path / "down"
+    for name in names:
+        target = local / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(store.open_input_stream(f"{BUCKET}/{name}").read())
+    assert_same_tables(spark, str(local / "run"), reference["root"])
+    shutil.rmtree(local)

@@ -1,5 +1,6 @@
 """The commit protocol (imagerank.commit) with concurrent writers, readers, retries and resumes, on a
-local disk and on an S3 server on loopback (moto), and through real extractions racing in Spark."""
+local disk, on an S3 server on loopback (moto), on Cloud Storage's API on loopback (fake-gcs-server)
+and on HDFS, and through real extractions racing in Spark."""
 
 import json
 import os
@@ -40,9 +41,38 @@ def hdfs_root(request):
     return cluster.uri("/commit-tests"), cluster.fs_settings()
 
 
-@pytest.fixture(params=["local", "s3", pytest.param("hdfs", marks=[pytest.mark.slow, pytest.mark.hadoop])])
+@pytest.fixture(scope="module")
+def gcs_root(request):
+    """A bucket on fake-gcs-server on 127.0.0.1 (tests/gcs_server.py): imagerank.fs reaches it through
+    pyarrow's GCS client, and the commit's create-if-absent through the test session's Hadoop GCS
+    connector, as a Dataproc driver does."""
+    from gcs_server import BUCKET, GcsServer, hadoop_settings, missing
+
+    why = missing()
+    if why:
+        pytest.skip(why)
+    spark = request.getfixturevalue("spark")
+    try:
+        spark._jvm.org.apache.spark.util.Utils.classForName("com.google.cloud.hadoop.fs.gcs.GoogleHadoopFileSystem",
+                                                           True, False)  # the session's classes, spark.jars too
+    except Exception:  # noqa: BLE001 - py4j wraps ClassNotFoundException
+        pytest.skip("the GCS connector is not on the test session's classpath (a session started before make gcs?)")
+    server = GcsServer().start()
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    settings = hadoop_settings(server.endpoint)
+    saved = {key: conf.get(key) for key in settings}
+    for key, value in settings.items():
+        conf.set(key, value)
+    fs.use_hadoop(spark)
+    yield f"gs://{BUCKET}", fs.FsSettings(gcs_endpoint=server.endpoint, gcs_anonymous=True)
+    for key, value in saved.items():  # the session's other tests see its settings as they were
+        conf.unset(key) if value is None else conf.set(key, value)
+    server.stop()
+
+
+@pytest.fixture(params=["local", "s3", "gcs", pytest.param("hdfs", marks=[pytest.mark.slow, pytest.mark.hadoop])])
 def root(request, tmp_path):
-    """A folder on a local disk, S3 or HDFS, with the fs settings that reach it for this test."""
+    """A folder on a local disk, S3, GCS or HDFS, with the fs settings that reach it for this test."""
     if request.param == "local":
         yield str(tmp_path)
         return

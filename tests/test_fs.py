@@ -1,4 +1,4 @@
-"""The filesystem layer: what a path means (on the driver, once), and S3 settings taken from Spark's."""
+"""The filesystem layer: what a path means (on the driver, once), and S3 and GCS settings taken from Spark's."""
 
 import os
 
@@ -32,6 +32,28 @@ def test_s3_settings_follow_the_sessions_s3a_settings(spark):
         conf.set("fs.s3a.path.style.access", "true")
         settings = fs.FsSettings.from_spark(spark)
         assert settings.s3_endpoint == "http://127.0.0.1:9000" and settings.s3_path_style
+    finally:
+        for key, value in saved.items():
+            conf.unset(key) if value is None else conf.set(key, value)
+
+
+def test_gcs_settings_follow_the_sessions_gcs_connector_settings(spark):
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    keys = ("fs.gs.storage.root.url", "fs.gs.auth.type", "fs.gs.auth.null.enable")
+    saved = {key: conf.get(key) for key in keys}
+    try:
+        conf.unset("fs.gs.auth.null.enable")
+        conf.set("fs.gs.storage.root.url", "https://storage.googleapis.com/")  # Google's own: pyarrow's default
+        conf.set("fs.gs.auth.type", "COMPUTE_ENGINE")
+        settings = fs.FsSettings.from_spark(spark)
+        assert settings.gcs_endpoint is None and not settings.gcs_anonymous
+        conf.set("fs.gs.storage.root.url", "http://127.0.0.1:4443/")  # an emulator's
+        conf.set("fs.gs.auth.type", "unauthenticated")
+        settings = fs.FsSettings.from_spark(spark)
+        assert settings.gcs_endpoint == "http://127.0.0.1:4443" and settings.gcs_anonymous
+        conf.set("fs.gs.auth.type", "COMPUTE_ENGINE")
+        conf.set("fs.gs.auth.null.enable", "true")  # the 2.2 connectors' way to say the same
+        assert fs.FsSettings.from_spark(spark).gcs_anonymous
     finally:
         for key, value in saved.items():
             conf.unset(key) if value is None else conf.set(key, value)

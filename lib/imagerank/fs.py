@@ -65,6 +65,8 @@ class FsSettings:
     hdfs_client: str = "auto"  # auto | libhdfs | webhdfs (spark.imagerank.hdfs.client)
     hdfs_http: tuple[tuple[str, str], ...] = ()  # (authority, NameNode HTTP host:port) for WebHDFS
     hdfs_user: str | None = None  # the user WebHDFS acts as (the Spark user)
+    gcs_endpoint: str | None = None  # fs.gs.storage.root.url where it is not Google's (an emulator's)
+    gcs_anonymous: bool = False  # fs.gs.auth.type UNAUTHENTICATED (fs.gs.auth.null.enable on the 2.2 connectors)
 
     @classmethod
     def from_spark(cls, spark) -> "FsSettings":
@@ -95,7 +97,17 @@ class FsSettings:
             hdfs_client=(spark.conf.get(HDFS_CLIENT_SETTING, None) or "auto").strip().lower(),
             hdfs_http=_namenode_http_addresses(get),
             hdfs_user=spark.sparkContext.sparkUser(),
+            gcs_endpoint=_gcs_endpoint(get("fs.gs.storage.root.url")),
+            gcs_anonymous=((get("fs.gs.auth.type") or "").upper() == "UNAUTHENTICATED"
+                           or (get("fs.gs.auth.null.enable") or "").lower() == "true"),  # the 2.2 connectors
         )
+
+
+def _gcs_endpoint(root_url: str | None) -> str | None:
+    """The GCS connector's root URL as pyarrow's endpoint; None for Google's own."""
+    if not root_url or urlsplit(root_url).hostname in (None, "storage.googleapis.com"):
+        return None
+    return root_url.rstrip("/")
 
 
 def _namenode_http_addresses(get) -> tuple[tuple[str, str], ...]:
@@ -219,7 +231,11 @@ def _filesystem(scheme: str, authority: str) -> pafs.FileSystem:
             options["anonymous"] = True
         return pafs.S3FileSystem(**options)
     if scheme == "gs":
-        return pafs.GcsFileSystem()
+        options = {"anonymous": True} if s.gcs_anonymous else {}
+        if s.gcs_endpoint:
+            parts = urlsplit(s.gcs_endpoint)
+            options.update(endpoint_override=parts.netloc, scheme=parts.scheme or "https")
+        return pafs.GcsFileSystem(**options)
     if scheme in HADOOP_STORES:
         return _hdfs(scheme, authority)
     raise FsError(f"no filesystem for scheme {scheme!r} (local, file:, s3:, s3a:, gs:, hdfs: are supported)")
@@ -528,14 +544,14 @@ def _create_exclusive_hadoop(uri: str, data: bytes) -> bool:
     try:
         hfs = path.getFileSystem(conf)
         if scheme_of(uri) == "gs":
-            try:
+            try:  # the object is uploaded at close, with its generation-0 precondition: a racer's upload fails there
                 out = hfs.create(path, False)
-            except Exception as err:  # noqa: BLE001 - py4j wraps FileAlreadyExistsException
+                out.write(bytearray(data))
+                out.close()
+            except Exception as err:  # noqa: BLE001 - py4j wraps FileAlreadyExistsException and the failed upload
                 if "FileAlreadyExists" in str(err) or hfs.exists(path):
                     return False
                 raise
-            out.write(bytearray(data))
-            out.close()
             return True
         tmp = jvm.org.apache.hadoop.fs.Path(path.getParent(), f".{path.getName()}.tmp-{uuid.uuid4().hex[:8]}")
         out = hfs.create(tmp, True)
@@ -580,8 +596,12 @@ def move(src: str, dst: str) -> None:
 
 
 def _make_parent(uri: str, fs: pafs.FileSystem, parent: str) -> None:
-    """Folders exist on disks and HDFS; object stores have none (pyarrow would put empty marker objects)."""
-    if parent and scheme_of(uri) not in OBJECT_STORES:
+    """Folders exist on disks and HDFS. S3 has none, and needs none: pyarrow lists a folder's
+    subfolders from the common prefixes. On GCS pyarrow's folders are empty marker objects
+    (``folder/``), the only subfolders its listing sees (it asks for no prefixes), so a file's
+    folders get their markers where they lack them; the commit lists run folders so."""
+    scheme = scheme_of(uri)
+    if parent and (scheme not in OBJECT_STORES or scheme == "gs"):
         fs.create_dir(parent, recursive=True)
 
 
