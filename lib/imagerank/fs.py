@@ -599,7 +599,7 @@ def _make_parent(uri: str, fs: pafs.FileSystem, parent: str) -> None:
     """Folders exist on disks and HDFS. S3 has none, and needs none: pyarrow lists a folder's
     subfolders from the common prefixes. On GCS pyarrow's folders are empty marker objects
     (``folder/``), the only subfolders its listing sees (it asks for no prefixes), so a file's
-    folders get their markers where they lack them; the commit lists run folders so."""
+    folders get their markers where they lack them: the commit finds the run folders by listing."""
     scheme = scheme_of(uri)
     if parent and (scheme not in OBJECT_STORES or scheme == "gs"):
         fs.create_dir(parent, recursive=True)

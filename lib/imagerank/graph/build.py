@@ -436,7 +436,7 @@ def run_build_graph(spark: SparkSession, inputs: list[str], output: str, keep_ip
         written = [stage.input_report(folder).get("rows_written") or {} for folder in folders]
         if all(set(EXTRACT_TABLES) <= set(rows) for rows in written):  # every extraction says what it wrote
             input_rows = sum(rows[name] for rows in written for name in EXTRACT_TABLES)
-        else:  # an extraction from before reports counted rows: Parquet's footers hold the counts
+        else:  # a report from before extraction counted its rows: Parquet's footers hold the counts
             input_rows = pages.count() + embeds.count() + links.count()
         stage.report["input_rows"] = input_rows
         stage.size_shuffles({"input": input_rows}, {"input": SHUFFLE_BYTES_PER_ROW})
