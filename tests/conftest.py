@@ -371,3 +371,18 @@ def sql_conf(spark, settings: dict):
                 spark.conf.unset(key)
             else:
                 spark.conf.set(key, value)
+
+
+@contextlib.contextmanager
+def hadoop_conf(spark, settings: dict):
+    """The session's Hadoop configuration with ``settings`` (a value None: unset) for the duration of a
+    block, each key restored after it; yields the configuration, for changes inside the block."""
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    before = {key: conf.get(key) for key in settings}
+    for key, value in settings.items():
+        conf.unset(key) if value is None else conf.set(key, value)
+    try:
+        yield conf
+    finally:
+        for key, value in before.items():
+            conf.unset(key) if value is None else conf.set(key, value)

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conftest import fs_configured
+from conftest import fs_configured, hadoop_conf
 from imagerank import commit, fs
 from minicluster import yarn_cluster  # noqa: F401 - the session's HDFS
 
@@ -58,15 +58,9 @@ def gcs_root(request):
     except Exception:  # noqa: BLE001 - py4j wraps ClassNotFoundException
         pytest.skip("the GCS connector is not on the test session's classpath (a session started before make gcs?)")
     server = GcsServer().start()
-    conf = spark.sparkContext._jsc.hadoopConfiguration()
-    settings = hadoop_settings(server.endpoint)
-    saved = {key: conf.get(key) for key in settings}
-    for key, value in settings.items():
-        conf.set(key, value)
-    fs.use_hadoop(spark)
-    yield f"gs://{BUCKET}", fs.FsSettings(gcs_endpoint=server.endpoint, gcs_anonymous=True)
-    for key, value in saved.items():  # the session's other tests see its settings as they were
-        conf.unset(key) if value is None else conf.set(key, value)
+    with hadoop_conf(spark, hadoop_settings(server.endpoint)):  # the session's other tests see it as it was
+        fs.use_hadoop(spark)
+        yield f"gs://{BUCKET}", fs.FsSettings(gcs_endpoint=server.endpoint, gcs_anonymous=True)
     server.stop()
 
 

@@ -6,6 +6,8 @@ import pytest
 
 from imagerank import fs
 
+from conftest import hadoop_conf
+
 
 def test_paths_are_qualified_once_on_the_driver(spark, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -21,30 +23,19 @@ def test_paths_are_qualified_once_on_the_driver(spark, tmp_path, monkeypatch):
 
 
 def test_s3_settings_follow_the_sessions_s3a_settings(spark):
-    conf = spark.sparkContext._jsc.hadoopConfiguration()
-    keys = ("fs.s3a.endpoint", "fs.s3a.path.style.access", "fs.s3a.connection.ssl.enabled")
-    saved = {key: conf.get(key) for key in keys}
-    try:
-        conf.set("fs.s3a.endpoint", "s3.amazonaws.com")  # Hadoop 3.3's default: leave it to the SDK
+    with hadoop_conf(spark, {"fs.s3a.endpoint": "s3.amazonaws.com",  # Hadoop 3.3's default: leave it to the SDK
+                             "fs.s3a.path.style.access": None, "fs.s3a.connection.ssl.enabled": None}) as conf:
         assert fs.FsSettings.from_spark(spark).s3_endpoint is None
         conf.set("fs.s3a.endpoint", "127.0.0.1:9000")
         conf.set("fs.s3a.connection.ssl.enabled", "false")
         conf.set("fs.s3a.path.style.access", "true")
         settings = fs.FsSettings.from_spark(spark)
         assert settings.s3_endpoint == "http://127.0.0.1:9000" and settings.s3_path_style
-    finally:
-        for key, value in saved.items():
-            conf.unset(key) if value is None else conf.set(key, value)
 
 
 def test_gcs_settings_follow_the_sessions_gcs_connector_settings(spark):
-    conf = spark.sparkContext._jsc.hadoopConfiguration()
-    keys = ("fs.gs.storage.root.url", "fs.gs.auth.type", "fs.gs.auth.null.enable")
-    saved = {key: conf.get(key) for key in keys}
-    try:
-        conf.unset("fs.gs.auth.null.enable")
-        conf.set("fs.gs.storage.root.url", "https://storage.googleapis.com/")  # Google's own: pyarrow's default
-        conf.set("fs.gs.auth.type", "COMPUTE_ENGINE")
+    with hadoop_conf(spark, {"fs.gs.storage.root.url": "https://storage.googleapis.com/",  # Google's own
+                             "fs.gs.auth.type": "COMPUTE_ENGINE", "fs.gs.auth.null.enable": None}) as conf:
         settings = fs.FsSettings.from_spark(spark)
         assert settings.gcs_endpoint is None and not settings.gcs_anonymous
         conf.set("fs.gs.storage.root.url", "http://127.0.0.1:4443/")  # an emulator's
@@ -54,9 +45,6 @@ def test_gcs_settings_follow_the_sessions_gcs_connector_settings(spark):
         conf.set("fs.gs.auth.type", "COMPUTE_ENGINE")
         conf.set("fs.gs.auth.null.enable", "true")  # the 2.2 connectors' way to say the same
         assert fs.FsSettings.from_spark(spark).gcs_anonymous
-    finally:
-        for key, value in saved.items():
-            conf.unset(key) if value is None else conf.set(key, value)
 
 
 def test_whole_file_writes_leave_no_temporary_files(tmp_path):
