@@ -121,10 +121,11 @@ def test_shuffles_are_sized_to_the_input_and_the_setting_put_back(spark, graph, 
     assert report["shuffle_sizing"] == {"rows": {"input": rows}, "bytes_per_row": {"input": SHUFFLE_BYTES_PER_ROW},
                                         "partition_bytes": 128 * 2**20, "configured": configured,
                                         "partitions": configured}  # the sample needs no more
-    with sql_conf(spark, {"spark.imagerank.shufflePartitionBytes": "2k"}):
+    target = rows * SHUFFLE_BYTES_PER_ROW // (configured + 2)  # a few partitions more than configured
+    with sql_conf(spark, {"spark.imagerank.shufflePartitionBytes": f"{target}b"}):
         raised = run_build_graph(spark, [extract_dir], str(tmp_path / "raised"))
         assert spark.conf.get("spark.sql.shuffle.partitions") == str(configured)
-    wanted = -(-rows * SHUFFLE_BYTES_PER_ROW // 2048)
+    wanted = -(-rows * SHUFFLE_BYTES_PER_ROW // target)
     assert wanted > configured
     assert raised["shuffle_sizing"]["partitions"] == raised["shuffle_partitions"] == wanted
     assert raised["vertex_ids"] == report["vertex_ids"]
